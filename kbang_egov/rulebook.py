@@ -1,0 +1,591 @@
+"""The rulebook: the criteria, their groups and parts, loaded from a YAML data file and validated.
+
+A broken rulebook is an exception (it stops the run): `RulebookError` names the entry and the field,
+so an officer editing next year's file knows exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+KINDS = ("ratio", "yesno", "choice", "tiers")
+BOUND_KEYS = ("ge", "gt", "le", "lt")
+DEFAULT_RULEBOOK = "cqdt_huyen_2020.yaml"
+
+_TOP_FIELDS = {"id", "version", "year", "title", "source", "total", "parts", "groups", "criteria"}
+_TOTAL_FIELDS = {"code", "name", "max", "note"}
+_PART_FIELDS = {"code", "name", "total_name", "max", "note"}
+_GROUP_FIELDS = {"code", "part", "number", "name", "max", "note"}
+_CRITERION_FIELDS = {
+    "code", "group", "number", "section", "name", "max", "kind", "scored", "scale",
+    "numerator", "denominator", "options", "value", "tiers", "note",
+}
+_KIND_FIELDS = {
+    "ratio": {"scale", "numerator", "denominator"},
+    "yesno": {"options"},
+    "choice": {"options"},
+    "tiers": {"value", "tiers"},
+}
+_VALUE_FIELDS = {"unit", "integer", "min", "max"}
+# Points are compared as exact decimals so 0.1 + 0.2 style float noise never breaks a sum check.
+_EPS = Fraction(1, 10**9)
+
+
+class RulebookError(Exception):
+    """The rulebook file cannot be used; the message names the entry and the field."""
+
+    def __init__(self, message: str, entry: str | None = None, field: str | None = None):
+        self.entry = entry
+        self.field = field
+        where = ""
+        if entry and field:
+            where = f"{entry}, field '{field}': "
+        elif entry:
+            where = f"{entry}: "
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class Option:
+    label: str
+    points: float
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier: points for a value inside the bounds (ge/gt lower, le/lt upper; None = open)."""
+
+    label: str
+    points: float
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def contains(self, value: float) -> bool:
+        if self.ge is not None and not value >= self.ge:
+            return False
+        if self.gt is not None and not value > self.gt:
+            return False
+        if self.le is not None and not value <= self.le:
+            return False
+        if self.lt is not None and not value < self.lt:
+            return False
+        return True
+
+    def bounds_text(self) -> str:
+        parts = []
+        for key, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            v = getattr(self, key)
+            if v is not None:
+                parts.append(f"{sym} {_fmt(v)}")
+        return " và ".join(parts) if parts else "mọi giá trị"
+
+
+@dataclass(frozen=True)
+class ValueSpec:
+    """The number a district enters for a tiers criterion."""
+
+    unit: str
+    integer: bool
+    min: float
+    max: float | None
+
+
+@dataclass(frozen=True)
+class Criterion:
+    code: str
+    group: str
+    part: str
+    number: int | str
+    name: str
+    max: float
+    kind: str
+    scored: bool = True
+    section: str | None = None
+    scale: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    options: tuple[Option, ...] = ()
+    value: ValueSpec | None = None
+    tiers: tuple[Tier, ...] = ()
+    note: str | None = None
+
+    def scale_text(self) -> str:
+        """The scoring rule as shown in the template's Thang điểm column."""
+        if self.kind == "ratio":
+            return self.scale or f"Điểm = Tỷ lệ% x Điểm tối đa (Tối đa ≤ {_fmt(self.max)} điểm)"
+        items = self.options if self.kind in ("yesno", "choice") else self.tiers
+        return "\n".join(f"{it.label}: {_fmt_vi(it.points)}" for it in items)
+
+
+@dataclass(frozen=True)
+class Group:
+    code: str
+    part: str
+    number: str
+    name: str
+    max: float
+    criteria: tuple[Criterion, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    code: str
+    name: str
+    total_name: str
+    max: float
+    groups: tuple[Group, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    id: str
+    version: str
+    year: int
+    title: str
+    source: str
+    total_code: str
+    total_name: str
+    total_max: float
+    parts: tuple[Part, ...]
+    hash: str
+    path: str = field(default="", compare=False)
+
+    @cached_property
+    def groups(self) -> tuple[Group, ...]:
+        return tuple(g for p in self.parts for g in p.groups)
+
+    @cached_property
+    def criteria(self) -> tuple[Criterion, ...]:
+        """Every criterion, scored or not, in form order."""
+        return tuple(c for g in self.groups for c in g.criteria)
+
+    @cached_property
+    def scored_criteria(self) -> tuple[Criterion, ...]:
+        return tuple(c for c in self.criteria if c.scored)
+
+    @cached_property
+    def by_code(self) -> dict[str, Criterion]:
+        return {c.code: c for c in self.criteria}
+
+    def criterion(self, code: str) -> Criterion:
+        return self.by_code[code]
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} {self.version}"
+
+
+def default_rulebook_path() -> Path:
+    return Path(str(resources.files("kbang_egov") / "rulebooks" / DEFAULT_RULEBOOK))
+
+
+def load_rulebook(path: str | Path | None = None) -> Rulebook:
+    """Read, validate and return the rulebook at `path` (default: the bundled 2020 rulebook)."""
+    import yaml  # lazy: only commands that need the rulebook pay for it
+
+    p = Path(path) if path is not None else default_rulebook_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulebookError(f"cannot read the rulebook file {p}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise RulebookError(f"the rulebook file {p} is not UTF-8 text: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulebookError(f"the rulebook file {p} is not valid YAML: {exc}") from exc
+    return build_rulebook(data, path=str(p))
+
+
+def rulebook_hash(data: Any) -> str:
+    """SHA-256 of the rulebook's content (not its comments or layout), so any edit changes it."""
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def build_rulebook(data: Any, path: str = "") -> Rulebook:
+    """Validate parsed rulebook data and build the immutable Rulebook."""
+    if not isinstance(data, dict):
+        raise RulebookError("the rulebook must be a mapping with id, version, parts, groups and criteria")
+    _check_fields(data, _TOP_FIELDS, "rulebook", required=_TOP_FIELDS - {"source", "title"})
+    rb_id = _text(data, "id", "rulebook")
+    version = str(_require(data, "version", "rulebook"))
+    year = _require(data, "year", "rulebook")
+    if not isinstance(year, int) or isinstance(year, bool):
+        raise RulebookError(f"must be a whole year, got {year!r}", "rulebook", "year")
+
+    total = _require(data, "total", "rulebook")
+    if not isinstance(total, dict):
+        raise RulebookError("must be a mapping with code, name and max", "rulebook", "total")
+    _check_fields(total, _TOTAL_FIELDS, "total", required={"code", "name", "max"})
+    total_code = _text(total, "code", "total")
+    total_max = _points(total, "max", "total")
+
+    parts_raw = _list(data, "parts", "rulebook")
+    groups_raw = _list(data, "groups", "rulebook")
+    criteria_raw = _list(data, "criteria", "rulebook")
+
+    codes_seen: dict[str, str] = {total_code: "total"}
+
+    def claim(code: str, entry: str) -> None:
+        if code in codes_seen:
+            raise RulebookError(f"code '{code}' is already used by {codes_seen[code]}", entry, "code")
+        codes_seen[code] = entry
+
+    part_meta: dict[str, dict] = {}
+    for i, raw in enumerate(parts_raw):
+        entry = _entry_name("part", i, raw)
+        if not isinstance(raw, dict):
+            raise RulebookError("must be a mapping", entry)
+        _check_fields(raw, _PART_FIELDS, entry, required={"code", "name", "max"})
+        code = _text(raw, "code", entry)
+        claim(code, entry)
+        part_meta[code] = raw
+
+    group_meta: dict[str, dict] = {}
+    for i, raw in enumerate(groups_raw):
+        entry = _entry_name("group", i, raw)
+        if not isinstance(raw, dict):
+            raise RulebookError("must be a mapping", entry)
+        _check_fields(raw, _GROUP_FIELDS, entry, required={"code", "part", "number", "name", "max"})
+        code = _text(raw, "code", entry)
+        claim(code, entry)
+        part = _text(raw, "part", entry)
+        if part not in part_meta:
+            raise RulebookError(f"unknown part '{part}'; parts are {', '.join(part_meta)}", entry, "part")
+        if code != f"{part}.{raw['number']}":
+            raise RulebookError(f"code must be '{part}.{raw['number']}' (part.number)", entry, "code")
+        group_meta[code] = raw
+
+    crits_by_group: dict[str, list[Criterion]] = {g: [] for g in group_meta}
+    for i, raw in enumerate(criteria_raw):
+        crit = _build_criterion(raw, i, group_meta)
+        claim(crit.code, f"criterion {crit.code}")
+        crits_by_group[crit.group].append(crit)
+
+    parts: list[Part] = []
+    for pcode, praw in part_meta.items():
+        groups: list[Group] = []
+        for gcode, graw in group_meta.items():
+            if graw["part"] != pcode:
+                continue
+            entry = f"group {gcode}"
+            gmax = _points(graw, "max", entry)
+            crits = tuple(crits_by_group[gcode])
+            if not crits:
+                raise RulebookError("has no criteria", entry)
+            _check_sum(gmax, [c.max for c in crits if c.scored], entry, "its criteria")
+            groups.append(Group(gcode, pcode, str(graw["number"]), _text(graw, "name", entry), gmax,
+                                crits, graw.get("note")))
+        entry = f"part {pcode}"
+        pmax = _points(praw, "max", entry)
+        if not groups:
+            raise RulebookError("has no groups", entry)
+        _check_sum(pmax, [g.max for g in groups], entry, "its groups")
+        parts.append(Part(pcode, _text(praw, "name", entry), str(praw.get("total_name") or praw["name"]),
+                          pmax, tuple(groups), praw.get("note")))
+    _check_sum(total_max, [p.max for p in parts], "total", "the parts")
+
+    return Rulebook(
+        id=rb_id, version=version, year=year, title=str(data.get("title") or rb_id),
+        source=str(data.get("source") or ""), total_code=total_code, total_name=_text(total, "name", "total"),
+        total_max=total_max, parts=tuple(parts), hash=rulebook_hash(data), path=path,
+    )
+
+
+def _build_criterion(raw: Any, index: int, groups: dict[str, dict]) -> Criterion:
+    entry = _entry_name("criterion", index, raw)
+    if not isinstance(raw, dict):
+        raise RulebookError("must be a mapping", entry)
+    _check_fields(raw, _CRITERION_FIELDS, entry, required={"code", "group", "number", "name", "max", "kind"})
+    code = _text(raw, "code", entry)
+    group = _text(raw, "group", entry)
+    if group not in groups:
+        raise RulebookError(f"unknown group '{group}'; groups are {', '.join(groups)}", entry, "group")
+    number = raw["number"]
+    if not code.startswith(f"{group}.{number}"):
+        raise RulebookError(f"code must start with '{group}.{number}' (group.number)", entry, "code")
+    kind = raw["kind"]
+    if kind not in KINDS:
+        raise RulebookError(f"unknown kind '{kind}'; use one of {', '.join(KINDS)}", entry, "kind")
+    for other, names in _KIND_FIELDS.items():
+        if other != kind:
+            for name in names - _KIND_FIELDS[kind]:
+                if name in raw:
+                    raise RulebookError(f"does not apply to kind '{kind}'", entry, name)
+    scored = raw.get("scored", True)
+    if not isinstance(scored, bool):
+        raise RulebookError(f"must be true or false, got {scored!r}", entry, "scored")
+    mx = _points(raw, "max", entry, allow_zero=not scored)
+    if not scored and mx != 0:
+        raise RulebookError("an unscored criterion must have max 0", entry, "max")
+
+    options: tuple[Option, ...] = ()
+    tiers: tuple[Tier, ...] = ()
+    value: ValueSpec | None = None
+    if kind in ("yesno", "choice"):
+        options = _build_options(raw, entry, mx, kind)
+    elif kind == "tiers":
+        value = _build_value(raw, entry)
+        tiers = _build_tiers(raw, entry, mx, value)
+    for name in ("scale", "numerator", "denominator", "section", "note"):
+        if name in raw and not isinstance(raw[name], str):
+            raise RulebookError("must be text", entry, name)
+    return Criterion(
+        code=code, group=group, part=str(groups[group]["part"]), number=number,
+        name=_text(raw, "name", entry), max=mx, kind=kind, scored=scored, section=raw.get("section"),
+        scale=raw.get("scale"), numerator=raw.get("numerator"), denominator=raw.get("denominator"),
+        options=options, value=value, tiers=tiers, note=raw.get("note"),
+    )
+
+
+def _build_options(raw: dict, entry: str, mx: float, kind: str) -> tuple[Option, ...]:
+    items = raw.get("options")
+    if not isinstance(items, list) or len(items) < 2:
+        raise RulebookError("needs a list of at least two options, each {label, points}", entry, "options")
+    if kind == "yesno" and len(items) != 2:
+        raise RulebookError("a yesno criterion has exactly two options (yes, no)", entry, "options")
+    out: list[Option] = []
+    seen: set[str] = set()
+    for j, item in enumerate(items, 1):
+        where = f"options[{j}]"
+        if not isinstance(item, dict) or set(item) != {"label", "points"}:
+            raise RulebookError("each option needs exactly a label and points", entry, where)
+        label = item["label"]
+        if not isinstance(label, str) or not label.strip():
+            raise RulebookError("label must be non-empty text", entry, f"{where}.label")
+        key = normalize_label(label)
+        if key in seen or key == normalize_label(NOT_APPLICABLE):
+            raise RulebookError(f"label '{label}' is used twice or is reserved", entry, f"{where}.label")
+        seen.add(key)
+        pts = _number(item["points"], entry, f"{where}.points")
+        if pts < 0 or pts > mx + 1e-9:
+            raise RulebookError(f"points {_fmt(pts)} must be between 0 and max {_fmt(mx)}", entry,
+                                f"{where}.points")
+        out.append(Option(label, pts))
+    if kind == "yesno" and max(o.points for o in out) != mx:
+        raise RulebookError(f"the yes option must give the maximum {_fmt(mx)}", entry, "options")
+    return tuple(out)
+
+
+def _build_value(raw: dict, entry: str) -> ValueSpec:
+    v = raw.get("value")
+    if not isinstance(v, dict):
+        raise RulebookError("needs {unit, integer, min[, max]}: the number the district enters", entry, "value")
+    for key in v:
+        if key not in _VALUE_FIELDS:
+            raise RulebookError(f"unknown field '{key}'; use {', '.join(sorted(_VALUE_FIELDS))}", entry,
+                                f"value.{key}")
+    unit = v.get("unit")
+    if not isinstance(unit, str) or not unit:
+        raise RulebookError("must be the unit as text (bài, tháng, %, ...)", entry, "value.unit")
+    integer = v.get("integer", False)
+    if not isinstance(integer, bool):
+        raise RulebookError("must be true or false", entry, "value.integer")
+    lo = _number(v.get("min", 0), entry, "value.min")
+    hi = v.get("max")
+    hi = None if hi is None else _number(hi, entry, "value.max")
+    if hi is not None and hi <= lo:
+        raise RulebookError(f"max {_fmt(hi)} must be above min {_fmt(lo)}", entry, "value.max")
+    return ValueSpec(unit, integer, lo, hi)
+
+
+def _build_tiers(raw: dict, entry: str, mx: float, value: ValueSpec) -> tuple[Tier, ...]:
+    items = raw.get("tiers")
+    if not isinstance(items, list) or len(items) < 2:
+        raise RulebookError("needs a list of at least two tiers, each {label, points, bounds}", entry, "tiers")
+    tiers: list[Tier] = []
+    for j, item in enumerate(items, 1):
+        where = f"tiers[{j}]"
+        if not isinstance(item, dict):
+            raise RulebookError("must be a mapping {label, points, ge/gt/le/lt}", entry, where)
+        for key in item:
+            if key not in {"label", "points", *BOUND_KEYS}:
+                raise RulebookError(f"unknown field '{key}'; bounds are ge, gt, le, lt", entry, f"{where}.{key}")
+        label = item.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise RulebookError("label must be non-empty text", entry, f"{where}.label")
+        pts = _number(item.get("points"), entry, f"{where}.points")
+        if pts < 0 or pts > mx + 1e-9:
+            raise RulebookError(f"points {_fmt(pts)} must be between 0 and max {_fmt(mx)}", entry,
+                                f"{where}.points")
+        bounds = {k: _number(item[k], entry, f"{where}.{k}") for k in BOUND_KEYS if k in item}
+        if "ge" in bounds and "gt" in bounds or "le" in bounds and "lt" in bounds:
+            raise RulebookError("give one lower bound (ge or gt) and one upper bound (le or lt)", entry, where)
+        tiers.append(Tier(label, pts, **bounds))
+    _check_tier_cover(tiers, value, entry)
+    return tuple(tiers)
+
+
+def _check_tier_cover(tiers: list[Tier], value: ValueSpec, entry: str) -> None:
+    """Tiers must cover the value's range [min, max] exactly once: no gap, no overlap."""
+    inf = math.inf
+    top = inf if value.max is None else value.max
+    spans = []  # (lo, lo_closed, hi, hi_closed, index, tier), clipped to the value's range
+    for j, t in enumerate(tiers, 1):
+        lo, lo_c = (t.ge, True) if t.ge is not None else (t.gt, False) if t.gt is not None else (-inf, False)
+        hi, hi_c = (t.le, True) if t.le is not None else (t.lt, False) if t.lt is not None else (inf, False)
+        if value.integer:  # whole numbers: '> 5' is '>= 6', '< 3' is '<= 2'
+            if lo != -inf:
+                lo = math.ceil(lo) if lo_c else math.floor(lo) + 1
+            if hi != inf:
+                hi = math.floor(hi) if hi_c else math.ceil(hi) - 1
+            lo_c = hi_c = True
+        if lo < value.min:
+            lo, lo_c = value.min, True
+        if hi > top:
+            hi, hi_c = top, value.max is not None
+        if lo > hi or (lo == hi and not (lo_c and hi_c)):
+            rng = f"{_fmt(value.min)}..{_fmt(value.max) if value.max is not None else 'any size'}"
+            raise RulebookError(f"tier '{t.label}' ({t.bounds_text()}) lies outside the value's range {rng}",
+                                entry, f"tiers[{j}]")
+        spans.append((lo, lo_c, hi, hi_c, j, t))
+    spans.sort(key=lambda s: (s[0], not s[1]))
+    first = spans[0]
+    if first[0] > value.min or not first[1]:
+        raise RulebookError(f"tiers leave a gap: nothing covers {_fmt(value.min)} "
+                            f"below '{first[5].label}' ({first[5].bounds_text()})", entry, "tiers")
+    for prev, cur in zip(spans, spans[1:]):
+        p_hi, p_hc, c_lo, c_lc = prev[2], prev[3], cur[0], cur[1]
+        if value.integer:
+            gap, overlap = c_lo > p_hi + 1, c_lo <= p_hi
+        else:
+            gap = c_lo > p_hi or (c_lo == p_hi and not p_hc and not c_lc)
+            overlap = c_lo < p_hi or (c_lo == p_hi and p_hc and c_lc)
+        if overlap:
+            raise RulebookError(f"tiers '{prev[5].label}' ({prev[5].bounds_text()}) and '{cur[5].label}' "
+                                f"({cur[5].bounds_text()}) overlap", entry, f"tiers[{cur[4]}]")
+        if gap:
+            raise RulebookError(f"tiers leave a gap between '{prev[5].label}' ({prev[5].bounds_text()}) "
+                                f"and '{cur[5].label}' ({cur[5].bounds_text()})", entry, "tiers")
+    last = spans[-1]
+    if last[2] < top or (value.max is not None and not last[3]):
+        upto = _fmt(value.max) if value.max is not None else "any size"
+        raise RulebookError(f"tiers leave a gap above '{last[5].label}' ({last[5].bounds_text()}); "
+                            f"the value may go up to {upto}", entry, "tiers")
+
+
+NOT_APPLICABLE = "Không áp dụng"
+
+
+def normalize_label(text: str) -> str:
+    """Compare labels as a clerk means them: Unicode NFC, case-folded, single spaces."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+def _check_sum(declared: float, items: list[float], entry: str, what: str) -> None:
+    total = sum((Fraction(str(x)) for x in items), Fraction(0))
+    if abs(total - Fraction(str(declared))) > _EPS:
+        raise RulebookError(f"max is {_fmt(declared)} but {what} add up to {_fmt(float(total))}", entry, "max")
+
+
+def _entry_name(kind: str, index: int, raw: Any) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("code"), str):
+        return f"{kind} {raw['code']}"
+    return f"{kind} #{index + 1}"
+
+
+def _check_fields(raw: dict, allowed: set[str], entry: str, required: set[str]) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise RulebookError(f"unknown field '{key}'; allowed: {', '.join(sorted(allowed))}", entry, str(key))
+    for key in sorted(required):
+        if key not in raw or raw[key] is None:
+            raise RulebookError("is missing", entry, key)
+
+
+def _require(raw: dict, key: str, entry: str) -> Any:
+    if key not in raw or raw[key] is None:
+        raise RulebookError("is missing", entry, key)
+    return raw[key]
+
+
+def _text(raw: dict, key: str, entry: str) -> str:
+    v = _require(raw, key, entry)
+    if not isinstance(v, str) or not v.strip():
+        raise RulebookError(f"must be non-empty text, got {v!r}", entry, key)
+    return v.strip()
+
+
+def _list(raw: dict, key: str, entry: str) -> list:
+    v = _require(raw, key, entry)
+    if not isinstance(v, list) or not v:
+        raise RulebookError("must be a non-empty list", entry, key)
+    return v
+
+
+def _number(v: Any, entry: str, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise RulebookError(f"must be a number, got {v!r}", entry, key)
+    return float(v)
+
+
+def _points(raw: dict, key: str, entry: str, allow_zero: bool = False) -> float:
+    v = _number(_require(raw, key, entry), entry, key)
+    if v < 0 or (v == 0 and not allow_zero):
+        raise RulebookError(f"must be a positive number of points, got {_fmt(v)}", entry, key)
+    return v
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return ""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _fmt_vi(x: float) -> str:
+    """Points as the form prints them: decimal comma (0,5)."""
+    return _fmt(x).replace(".", ",")
+
+
+def criterion_record(c: Criterion) -> dict[str, Any]:
+    """One criterion as plain data: what `batch.py rules --format json` prints and tools fill from."""
+    rec: dict[str, Any] = {
+        "code": c.code, "part": c.part, "group": c.group, "number": c.number, "section": c.section,
+        "name": c.name, "max": c.max, "scored": c.scored, "kind": c.kind, "scale": c.scale_text(),
+    }
+    if c.kind == "ratio":
+        rec["inputs"] = ["numerator", "denominator"]
+        rec["numerator"] = c.numerator
+        rec["denominator"] = c.denominator
+    else:
+        rec["inputs"] = ["value"]
+    if c.options:
+        rec["options"] = [{"label": o.label, "points": o.points} for o in c.options]
+    if c.value is not None:
+        rec["value"] = {"unit": c.value.unit, "integer": c.value.integer, "min": c.value.min, "max": c.value.max}
+        rec["tiers"] = [
+            {"label": t.label, "points": t.points,
+             **{k: getattr(t, k) for k in BOUND_KEYS if getattr(t, k) is not None}}
+            for t in c.tiers
+        ]
+    rec["note"] = c.note
+    return rec
+
+
+def rulebook_records(rb: Rulebook) -> list[dict[str, Any]]:
+    return [criterion_record(c) for c in rb.criteria]
+
+
+def rule_summary(c: Criterion) -> str:
+    """A one-line rule for the readable table: 'Tử số/Mẫu số x 1', 'Có 1 | Không 0', '>= 8: 1 | ...'."""
+    if c.kind == "ratio":
+        return f"Tử số/Mẫu số x {_fmt(c.max)} (≤ {_fmt(c.max)})"
+    if c.options:
+        return " | ".join(f"{o.label} {_fmt_vi(o.points)}" for o in c.options)
+    unit = c.value.unit if c.value else ""
+    return f"[{unit}] " + " | ".join(f"{t.bounds_text()}: {_fmt_vi(t.points)}" for t in c.tiers)
