@@ -1,0 +1,101 @@
+"""The district list, and matching a name as a clerk types it against that list."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_DISTRICTS = "districts_gia_lai_2020.txt"
+# Administrative prefixes, longest first, compared after normalize_name; "tp." and "tx." are common
+# abbreviations in returns.
+_PREFIXES = ("thành phố", "thị xã", "thị trấn", "huyện", "quận", "tp.", "tp", "tx.", "tx", "h.")
+
+
+class DistrictListError(Exception):
+    """The district list file cannot be used."""
+
+
+@dataclass(frozen=True)
+class District:
+    name: str  # as listed, with its prefix: "Huyện Kbang"
+
+    @property
+    def key(self) -> str:
+        return district_key(self.name)
+
+    @property
+    def slug(self) -> str:
+        return ascii_slug(self.name)
+
+
+def normalize_name(text: str) -> str:
+    """NFC, case-folded, single spaces: 'HUYỆN  KBANG' and 'huyện kbang' compare equal."""
+    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
+
+
+def district_key(text: str) -> str:
+    """The name without its Huyện / Thị xã / Thành phố prefix, normalised: the key districts match on."""
+    name = normalize_name(text)
+    for prefix in _PREFIXES:
+        if name.startswith(prefix + " ") or (prefix.endswith(".") and name.startswith(prefix)):
+            name = name[len(prefix):].strip()
+            break
+    return name
+
+
+def strip_diacritics(text: str) -> str:
+    """Vietnamese without diacritics: 'Đak Đoa' -> 'Dak Doa' (Đ/đ do not decompose in Unicode)."""
+    text = unicodedata.normalize("NFD", str(text)).replace("Đ", "D").replace("đ", "d")
+    text = text.replace("\u0110", "D").replace("\u0111", "d")
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+
+
+def ascii_slug(text: str) -> str:
+    """A file-name-safe ASCII form of a name: 'Huyện Đak Đoa' -> 'Huyen_Dak_Doa'."""
+    plain = strip_diacritics(unicodedata.normalize("NFC", text))
+    return re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_") or "don_vi"
+
+
+def default_districts_path() -> Path:
+    return Path(str(resources.files("kbang_egov") / "data" / DEFAULT_DISTRICTS))
+
+
+def load_districts(path: str | Path | None = None) -> list[District]:
+    """Read a district list: one name per line, '#' comments and blank lines ignored."""
+    p = Path(path) if path is not None else default_districts_path()
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DistrictListError(f"cannot read the district list {p}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DistrictListError(f"the district list {p} is not UTF-8 text: {exc}") from exc
+    districts: list[District] = []
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        name = " ".join(unicodedata.normalize("NFC", line).split())
+        if not name or name.startswith("#"):
+            continue
+        key = district_key(name)
+        if key in seen:
+            raise DistrictListError(f"{p}, line {lineno}: '{name}' is already listed on line {seen[key]}")
+        seen[key] = lineno
+        districts.append(District(name))
+    if not districts:
+        raise DistrictListError(f"the district list {p} names no district")
+    return districts
+
+
+def match_district(text: str, districts: list[District]) -> District | None:
+    """The listed district a typed name means, or None: exact key first, then ignoring diacritics."""
+    key = district_key(text)
+    if not key:
+        return None
+    for d in districts:
+        if d.key == key:
+            return d
+    plain = strip_diacritics(key)
+    hits = [d for d in districts if strip_diacritics(d.key) == plain]
+    return hits[0] if len(hits) == 1 else None
