@@ -1,0 +1,72 @@
+"""The standard template's layout: sheet names, column titles and information labels, in one place.
+
+Readers find columns by these titles and rows by code, never by position; the template writer places them.
+"""
+
+from __future__ import annotations
+
+from .rulebook import ValueSpec
+
+TEMPLATE_MARK = "kbang-egov-template"
+TEMPLATE_FORMAT = "1"
+
+GUIDE_SHEET = "Hướng dẫn"
+INFO_SHEET = "Thông tin chung"
+CRITERIA_SHEET = "Tiêu chí"
+LISTS_SHEET = "Danh mục"
+META_SHEET = "_meta"
+
+# (snake_case name, header title) in the template's column order.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("code", "Mã"),
+    ("name", "Tiêu chí"),
+    ("scale", "Thang điểm"),
+    ("max", "Điểm tối đa"),
+    ("value", "Giá trị"),
+    ("numerator", "Tử số"),
+    ("denominator", "Mẫu số"),
+    ("self_score", "Điểm tự đánh giá"),
+    ("live_score", "Điểm tạm tính"),
+    ("evidence", "Tài liệu kiểm chứng"),
+)
+COLUMN_TITLES = {name: title for name, title in COLUMNS}
+# Columns a submission must have; the live score is a convenience the batch never reads.
+REQUIRED_COLUMNS = tuple(name for name, _ in COLUMNS if name != "live_score")
+
+# (snake_case name, label in column A of the information sheet); the value is in the next column.
+INFO_FIELDS: tuple[tuple[str, str], ...] = (
+    ("unit_name", "Tên đơn vị"),
+    ("address", "Địa chỉ"),
+    ("phone", "Số điện thoại"),
+    ("fax", "Fax"),
+    ("assessor", "Họ và tên người thực hiện đánh giá"),
+    ("office", "Bộ phận công tác"),
+    ("position", "Chức vụ"),
+    ("mobile", "Điện thoại di động"),
+    ("email", "Thư điện tử"),
+    ("report_number", "Số báo cáo"),
+    ("report_date", "Ngày báo cáo"),
+)
+INFO_LABELS = {name: label for name, label in INFO_FIELDS}
+
+# Keys of the very hidden metadata sheet (column A), values in column B.
+META_KEYS = (
+    "template", "template_format", "rulebook_id", "rulebook_version", "rulebook_hash", "rulebook_year",
+    "district", "generator", "generated_at",
+)
+
+PERCENT_UNIT = "%"
+
+
+def cell_to_unit_value(spec: ValueSpec, cell: float) -> float:
+    """The number a tiers criterion scores on, from its cell: a percent cell holds 0.65 for 65%."""
+    if spec.unit == PERCENT_UNIT:
+        return round(cell * 100, 6)
+    return cell
+
+
+def unit_value_to_cell(spec: ValueSpec, value: float) -> float:
+    """Inverse of cell_to_unit_value: what to write in the cell for a figure in the value's unit."""
+    if spec.unit == PERCENT_UNIT:
+        return value / 100
+    return value

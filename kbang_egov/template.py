@@ -1,0 +1,541 @@
+"""The standard Excel template districts fill in, generated from the rulebook with xlsxwriter.
+
+One sheet of criteria (one row per code, with a live score column), an information sheet, instructions,
+a hidden sheet of dropdown lists and a very hidden metadata sheet that lets the batch recognise the
+template and its rulebook version. Structure is locked; only input cells are unlocked, with no password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .districts import District, ascii_slug
+from .layout import (
+    COLUMNS,
+    CRITERIA_SHEET,
+    GUIDE_SHEET,
+    INFO_FIELDS,
+    INFO_SHEET,
+    LISTS_SHEET,
+    META_SHEET,
+    PERCENT_UNIT,
+    TEMPLATE_FORMAT,
+    TEMPLATE_MARK,
+)
+from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, _fmt
+
+COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
+HEADER_ROW = 3  # 0-based: row 4 in Excel
+UNSCORED_TEXT = "Không tính điểm"
+_WIDTHS = {"code": 10, "name": 58, "scale": 30, "max": 9, "value": 16, "numerator": 11,
+           "denominator": 11, "self_score": 12, "live_score": 11, "evidence": 30}
+
+
+class TemplateError(Exception):
+    """The template cannot be written (output folder not writable, ...)."""
+
+
+@dataclass(frozen=True)
+class TemplateCell:
+    """Where a code's row landed in the criteria sheet (0-based row)."""
+
+    code: str
+    row: int
+    kind: str  # criterion | group | part | total
+
+
+def template_file_name(rulebook: Rulebook, district: District | None) -> str:
+    """File name ready to attach to an email: no diacritics, no spaces."""
+    stem = f"CQDT_{rulebook.year}"
+    return f"{stem}_{district.slug}.xlsx" if district else f"{stem}_mau.xlsx"
+
+
+def write_template(rulebook: Rulebook, out_dir: str | Path, district: District | None = None,
+                   districts: list[District] | None = None) -> Path:
+    """Write one template (blank, or with `district` filled in and fixed) into out_dir; return its path.
+
+    The file is written to a temporary name in out_dir and renamed into place, so a reader never sees
+    half a workbook.
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TemplateError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
+    target = out / template_file_name(rulebook, district)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=out)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _build_workbook(rulebook, tmp, district, districts or [])
+        _lock_workbook_structure(tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise TemplateError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def write_templates(rulebook: Rulebook, out_dir: str | Path, districts: list[District],
+                    chosen: list[District] | None = None) -> list[Path]:
+    """The blank template plus one per chosen district (all of `districts` when chosen is None)."""
+    paths = [write_template(rulebook, out_dir, None, districts)]
+    for d in chosen if chosen is not None else districts:
+        paths.append(write_template(rulebook, out_dir, d, districts))
+    return paths
+
+
+# --- building ---------------------------------------------------------------------------------------
+
+
+def _build_workbook(rb: Rulebook, path: Path, district: District | None, districts: list[District]) -> None:
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False})
+    created = dt.datetime(rb.year, 1, 1)  # fixed, so the same rulebook gives the same file
+    wb.set_properties({
+        "title": rb.title, "subject": f"Phiếu tự đánh giá {rb.year}" + (f" - {district.name}" if district else ""),
+        "author": "kbang_egov", "company": "", "comments": f"{rb.id} {rb.version}", "created": created,
+    })
+    fmt = _Formats(wb)
+    guide = wb.add_worksheet(GUIDE_SHEET)
+    info = wb.add_worksheet(INFO_SHEET)
+    crit = wb.add_worksheet(CRITERIA_SHEET)
+    lists = wb.add_worksheet(LISTS_SHEET)
+    meta = wb.add_worksheet(META_SHEET)
+
+    names = _write_lists(wb, lists, rb, districts)
+    info_name_cell = _write_info(info, fmt, rb, district, names)
+    cells = _write_criteria(crit, fmt, rb, names, info_name_cell)
+    _write_guide(guide, fmt, rb, cells)
+    _write_meta(meta, rb, district, created)
+
+    crit.activate()
+    lists.hide()
+    meta.very_hidden()
+    wb.close()
+
+
+class _Formats:
+    def __init__(self, wb) -> None:  # noqa: ANN001 - xlsxwriter Workbook
+        base = {"font_name": "Times New Roman", "font_size": 11, "text_wrap": True, "valign": "top",
+                "border": 1}
+        self.title = wb.add_format({"font_name": "Times New Roman", "bold": True, "font_size": 14})
+        self.subtitle = wb.add_format({"font_name": "Times New Roman", "italic": True, "font_size": 11})
+        self.header = wb.add_format({**base, "bold": True, "align": "center", "valign": "vcenter",
+                                     "bg_color": "#D9E1F2"})
+        self.text = wb.add_format(base)
+        self.center = wb.add_format({**base, "align": "center"})
+        self.num = wb.add_format({**base, "align": "center", "num_format": "0.##"})
+        self.score = wb.add_format({**base, "align": "center", "num_format": "0.00"})
+        self.live = wb.add_format({**base, "align": "center", "num_format": "0.00", "bg_color": "#E2EFDA"})
+        self.grey = wb.add_format({**base, "bg_color": "#EDEDED"})
+        self.input = wb.add_format({**base, "locked": False, "bg_color": "#FFF2CC"})
+        self.input_num = wb.add_format({**base, "locked": False, "bg_color": "#FFF2CC", "num_format": "General"})
+        self.input_pct = wb.add_format({**base, "locked": False, "bg_color": "#FFF2CC", "num_format": "0.0%"})
+        self.input_score = wb.add_format({**base, "locked": False, "bg_color": "#FFF2CC", "num_format": "0.00",
+                                          "align": "center"})
+        self.input_date = wb.add_format({**base, "locked": False, "bg_color": "#FFF2CC",
+                                         "num_format": "dd/mm/yyyy", "align": "left"})
+        bold = {**base, "bold": True}
+        self.group = wb.add_format({**bold, "bg_color": "#F2F2F2"})
+        self.group_num = wb.add_format({**bold, "bg_color": "#F2F2F2", "align": "center", "num_format": "0.##"})
+        self.group_live = wb.add_format({**bold, "bg_color": "#E2EFDA", "align": "center", "num_format": "0.00"})
+        self.group_input = wb.add_format({**bold, "locked": False, "bg_color": "#FFF2CC", "align": "center",
+                                          "num_format": "0.00"})
+        self.part = wb.add_format({**bold, "bg_color": "#D9E1F2"})
+        self.section = wb.add_format({**base, "italic": True, "bold": True})
+        self.label = wb.add_format({**base, "bold": True})
+        self.fixed = wb.add_format({**base, "bold": True, "bg_color": "#EDEDED"})
+        self.mismatch = wb.add_format({"bg_color": "#F8CBAD", "font_color": "#9C0006"})
+        self.plain = wb.add_format({"font_name": "Times New Roman", "font_size": 11, "text_wrap": True,
+                                    "valign": "top"})
+
+
+def _write_lists(wb, ws, rb: Rulebook, districts: list[District]) -> dict[str, str]:  # noqa: ANN001
+    """Dropdown lists on the hidden sheet, each behind a defined name (no 255-character limit, and labels
+    may contain commas). Returns {list key: defined name}."""
+    lists: dict[str, list[str]] = {"KAD": [NOT_APPLICABLE]}
+    for c in rb.criteria:
+        if c.kind in ("yesno", "choice"):
+            labels = [o.label for o in c.options] + [NOT_APPLICABLE]
+            lists.setdefault(_list_key(labels), labels)
+    if districts:
+        lists["DVHC"] = [d.name for d in districts]
+    names: dict[str, str] = {}
+    for col, (key, labels) in enumerate(lists.items()):
+        ws.write_string(0, col, key)
+        for i, label in enumerate(labels, 1):
+            ws.write_string(i, col, label)
+        letter = _col_letter(col)
+        name = "DS_" + key
+        wb.define_name(name, f"='{LISTS_SHEET}'!${letter}$2:${letter}${len(labels) + 1}")
+        names[key] = name
+    ws.protect()
+    return names
+
+
+def _list_key(labels: list[str]) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", ascii_slug("_".join(labels[:-1]))).upper()[:40] or "OPT"
+
+
+def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # noqa: ANN001
+                names: dict[str, str]) -> str:
+    """The information sheet (sections I and II of the form). Returns the A1 address of the unit name."""
+    ws.set_column(0, 0, 40)
+    ws.set_column(1, 1, 60)
+    ws.write_string(0, 0, rb.title.upper(), fmt.title)
+    ws.write_string(1, 0, f"Phiếu tự đánh giá năm {rb.year} ({rb.id} {rb.version})", fmt.subtitle)
+    headings = {"unit_name": "I. THÔNG TIN CHUNG", "assessor": "II. THÔNG TIN LIÊN HỆ",
+                "report_number": "III. BÁO CÁO"}
+    row = 3
+    name_cell = ""
+    for key, label in INFO_FIELDS:
+        if key in headings:
+            ws.write_string(row, 0, headings[key], fmt.title)
+            row += 1
+        ws.write_string(row, 0, label, fmt.label)
+        if key == "unit_name":
+            name_cell = f"B{row + 1}"
+            if district:
+                ws.write_string(row, 1, district.name, fmt.fixed)  # fixed: the batch matches on it
+            else:
+                ws.write_blank(row, 1, None, fmt.input)
+                if "DVHC" in names:
+                    ws.data_validation(row, 1, row, 1, {
+                        "validate": "list", "source": "=" + names["DVHC"],
+                        "input_title": "Tên đơn vị", "input_message": "Chọn huyện, thị xã, thành phố trong danh sách.",
+                        "error_title": "Tên đơn vị", "error_type": "warning",
+                        "error_message": "Tên này không có trong danh sách đơn vị của tỉnh. Kiểm tra lại.",
+                    })
+        elif key == "report_date":
+            ws.write_blank(row, 1, None, fmt.input_date)
+            ws.data_validation(row, 1, row, 1, {
+                "validate": "date", "criteria": "between", "minimum": dt.date(rb.year - 1, 1, 1),
+                "maximum": dt.date(rb.year + 2, 12, 31), "input_title": label,
+                "input_message": "Ngày ký báo cáo, dạng ngày/tháng/năm, ví dụ 27/11/" + str(rb.year) + ".",
+                "error_title": label, "error_message": "Nhập một ngày hợp lệ, ví dụ 27/11/" + str(rb.year) + ".",
+            })
+        else:
+            ws.write_blank(row, 1, None, fmt.input)
+            if key == "email":
+                ws.data_validation(row, 1, row, 1, {
+                    "validate": "custom", "value": f'=ISNUMBER(SEARCH("@",B{row + 1}))',
+                    "input_title": label, "input_message": "Địa chỉ thư điện tử công vụ, ví dụ ten.huyen@gialai.gov.vn.",
+                    "error_title": label, "error_type": "warning", "error_message": "Địa chỉ thư điện tử phải có dấu @.",
+                })
+        row += 1
+    ws.freeze_panes(3, 0)
+    ws.protect("", {"format_columns": True, "format_rows": True})
+    _print_setup(ws, rows=None, landscape=False)
+    return name_cell
+
+
+def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[str, str],  # noqa: ANN001
+                    info_name_cell: str) -> list[TemplateCell]:
+    for name, _ in COLUMNS:
+        ws.set_column(COL[name], COL[name], _WIDTHS[name])
+    last_col = len(COLUMNS) - 1
+    ws.merge_range(0, 0, 0, last_col, rb.title.upper(), fmt.title)
+    ws.merge_range(1, 0, 1, last_col, "", fmt.subtitle)
+    ws.write_formula(1, 0, f'="Đơn vị: "&\'{INFO_SHEET}\'!{info_name_cell}&"   |   Năm đánh giá: {rb.year}'
+                           f'   |   Bộ tiêu chí: {rb.id} {rb.version}"', fmt.subtitle,
+                     f"Đơn vị:    |   Năm đánh giá: {rb.year}   |   Bộ tiêu chí: {rb.id} {rb.version}")
+    ws.write_string(2, 0, "Ô màu vàng là ô nhập liệu. Cột Điểm tạm tính tự tính từ số liệu đã nhập; "
+                          "ô Điểm tự đánh giá tô đỏ khi khác điểm tạm tính.", fmt.subtitle)
+    for name, title in COLUMNS:
+        ws.write_string(HEADER_ROW, COL[name], title, fmt.header)
+    ws.set_row(HEADER_ROW, 32)
+
+    cells: list[TemplateCell] = []
+    row = HEADER_ROW + 1
+    live = _col_letter(COL["live_score"])
+    part_rows: dict[str, int] = {}
+    for part in rb.parts:
+        ws.merge_range(row, 0, row, last_col, f"{part.name} ({_fmt(part.max)} điểm)", fmt.part)
+        row += 1
+        group_rows: list[int] = []
+        for group in part.groups:
+            grow = row
+            group_rows.append(grow)
+            row += 1
+            first = row
+            for c in group.criteria:
+                if c.section:
+                    ws.merge_range(row, 0, row, last_col, c.section, fmt.section)
+                    row += 1
+                _write_criterion_row(ws, fmt, row, c, names)
+                cells.append(TemplateCell(c.code, row, "criterion"))
+                row += 1
+            _write_total_row(ws, fmt, grow, group.code, f"{group.number}. {group.name}", group.max,
+                             f"=SUM({live}{first + 1}:{live}{row})")
+            cells.append(TemplateCell(group.code, grow, "group"))
+        _write_total_row(ws, fmt, row, part.code, part.total_name, part.max,
+                         "=" + "+".join(f"{live}{r + 1}" for r in group_rows))
+        cells.append(TemplateCell(part.code, row, "part"))
+        part_rows[part.code] = row
+        row += 1
+    _write_total_row(ws, fmt, row, rb.total_code, rb.total_name, rb.total_max,
+                     "=" + "+".join(f"{live}{r + 1}" for r in part_rows.values()))
+    cells.append(TemplateCell(rb.total_code, row, "total"))
+    last_row = row
+
+    note_row = last_row + 2
+    ws.merge_range(note_row, 0, note_row, last_col,
+                   "Ghi chú: Các đơn vị có trách nhiệm cung cấp tài liệu kiểm chứng theo đúng từng tiêu chí bằng "
+                   "các loại văn bản, hình ảnh, đường dẫn, số liệu trích dẫn, báo cáo... đồng thời tự chịu trách "
+                   "nhiệm với kết quả của mình nếu tài liệu kiểm chứng không phù hợp.", fmt.plain)
+    ws.set_row(note_row, 45)
+
+    self_col = _col_letter(COL["self_score"])
+    first_data = HEADER_ROW + 2
+    ws.conditional_format(HEADER_ROW + 1, COL["self_score"], last_row, COL["self_score"], {
+        "type": "formula", "format": fmt.mismatch,
+        "criteria": f"=AND(ISNUMBER(${self_col}{first_data}),ISNUMBER(${live}{first_data}),"
+                    f"ABS(${self_col}{first_data}-${live}{first_data})>0.005)",
+    })
+    ws.freeze_panes(HEADER_ROW + 1, 2)
+    ws.autofilter(HEADER_ROW, 0, last_row, last_col)
+    ws.protect("", {"format_columns": True, "format_rows": True, "autofilter": True})
+    _print_setup(ws, rows=(HEADER_ROW, HEADER_ROW), landscape=True)
+    return cells
+
+
+def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[str, str]) -> None:  # noqa: ANN001
+    r = row + 1  # Excel's 1-based row in formulas
+    ref = {name: f"{_col_letter(COL[name])}{r}" for name, _ in COLUMNS}
+    ws.write_string(row, COL["code"], c.code, fmt.center)
+    ws.write_string(row, COL["name"], c.name, fmt.text)
+    scale = c.scale_text()
+    ws.write_string(row, COL["scale"], scale if c.scored else f"{UNSCORED_TEXT}.\n{scale}", fmt.text)
+    ws.write_number(row, COL["max"], c.max, fmt.num)
+    ws.write_blank(row, COL["evidence"], None, fmt.input)
+
+    is_pct = c.kind == "tiers" and c.value is not None and c.value.unit == PERCENT_UNIT
+    ws.write_blank(row, COL["value"], None, fmt.input_pct if is_pct else fmt.input)
+    if c.kind == "ratio":
+        ws.write_blank(row, COL["numerator"], None, fmt.input_num)
+        ws.write_blank(row, COL["denominator"], None, fmt.input_num)
+        for name, what in (("numerator", c.numerator or "Tử số của tỷ lệ"),
+                           ("denominator", c.denominator or "Mẫu số của tỷ lệ")):
+            ws.data_validation(row, COL[name], row, COL[name], {
+                "validate": "decimal", "criteria": ">=", "value": 0,
+                "input_title": _clip(("Tử số" if name == "numerator" else "Mẫu số") + ": " + c.code, 32),
+                "input_message": _clip(f"{what}. Nhập số, không nhập %.", 255),
+                "error_title": "Số không hợp lệ",
+                "error_message": "Nhập một số không âm (ví dụ 31). Tử số không được lớn hơn Mẫu số.",
+            })
+        _list_validation(ws, row, COL["value"], names["KAD"], c.code,
+                         "Để trống. Chọn 'Không áp dụng' nếu tiêu chí không áp dụng cho đơn vị.")
+    else:
+        ws.write_blank(row, COL["numerator"], None, fmt.grey)
+        ws.write_blank(row, COL["denominator"], None, fmt.grey)
+        if c.kind in ("yesno", "choice"):
+            labels = [o.label for o in c.options] + [NOT_APPLICABLE]
+            _list_validation(ws, row, COL["value"], names[_list_key(labels)], c.code,
+                             "Chọn: " + " / ".join(labels))
+        else:
+            _tier_validation(ws, row, c, ref["value"])
+
+    if c.scored:
+        ws.write_blank(row, COL["self_score"], None, fmt.input_score)
+        ws.data_validation(row, COL["self_score"], row, COL["self_score"], {
+            "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": c.max,
+            "input_title": "Điểm tự đánh giá",
+            "input_message": f"Điểm đơn vị tự chấm, từ 0 đến {_fmt(c.max)}, làm tròn 2 chữ số thập phân.",
+            "error_title": "Điểm không hợp lệ", "error_message": f"Điểm phải từ 0 đến {_fmt(c.max)}.",
+        })
+        ws.write_formula(row, COL["live_score"], live_score_formula(c, ref), fmt.live, "")
+    else:
+        ws.write_blank(row, COL["self_score"], None, fmt.grey)
+        ws.write_string(row, COL["live_score"], UNSCORED_TEXT, fmt.grey)
+    ws.set_row(row, max(30, 15 * min(6, 1 + len(c.name) // 60)))
+
+
+def _write_total_row(ws, fmt: _Formats, row: int, code: str, name: str, mx: float, formula: str) -> None:  # noqa: ANN001
+    ws.write_string(row, COL["code"], code, fmt.group)
+    ws.write_string(row, COL["name"], name, fmt.group)
+    ws.write_string(row, COL["scale"], "Tổng điểm", fmt.group)
+    ws.write_number(row, COL["max"], mx, fmt.group_num)
+    for name in ("value", "numerator", "denominator", "evidence"):
+        ws.write_blank(row, COL[name], None, fmt.group)
+    ws.write_blank(row, COL["self_score"], None, fmt.group_input)
+    ws.data_validation(row, COL["self_score"], row, COL["self_score"], {
+        "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": mx,
+        "input_title": _clip(f"Tổng điểm tự đánh giá {code}", 32),
+        "input_message": "Ghi tổng điểm tự đánh giá của đơn vị cho nhóm này, như trong báo cáo.",
+        "error_title": "Điểm không hợp lệ", "error_message": f"Tổng điểm phải từ 0 đến {_fmt(mx)}.",
+    })
+    ws.write_formula(row, COL["live_score"], formula, fmt.group_live, 0)
+
+
+def _list_validation(ws, row: int, col: int, name: str, code: str, message: str) -> None:  # noqa: ANN001
+    ws.data_validation(row, col, row, col, {
+        "validate": "list", "source": "=" + name, "input_title": _clip(f"Giá trị: {code}", 32),
+        "input_message": _clip(message, 255), "error_title": "Giá trị không hợp lệ",
+        "error_message": _clip("Chọn một giá trị trong danh sách. " + message, 255),
+    })
+
+
+def _tier_validation(ws, row: int, c: Criterion, cell: str) -> None:  # noqa: ANN001
+    spec = c.value
+    assert spec is not None
+    pct = spec.unit == PERCENT_UNIT
+    lo = spec.min / 100 if pct else spec.min
+    hi = None if spec.max is None else (spec.max / 100 if pct else spec.max)
+    conds = [f"ISNUMBER({cell})", f"{cell}>={_num(lo)}"]
+    if hi is not None:
+        conds.append(f"{cell}<={_num(hi)}")
+    if spec.integer:
+        conds.append(f"INT({cell})={cell}")
+    rng = f"từ {_fmt(spec.min)}" + (f" đến {_fmt(spec.max)}" if spec.max is not None else " trở lên")
+    kind = "số nguyên " if spec.integer else "số "
+    what = f"Nhập {kind}{spec.unit} ({rng})" if not pct else f"Nhập tỷ lệ phần trăm ({rng}%), ví dụ 65%"
+    ws.data_validation(row, COL["value"], row, COL["value"], {
+        "validate": "custom", "value": f'=OR({cell}="{NOT_APPLICABLE}",AND({",".join(conds)}))',
+        "input_title": _clip(f"Giá trị: {c.code}", 32),
+        "input_message": _clip(f"{what}, hoặc gõ '{NOT_APPLICABLE}'.", 255),
+        "error_title": "Giá trị không hợp lệ", "error_message": _clip(f"{what}.", 255),
+    })
+
+
+def live_score_formula(c: Criterion, ref: dict[str, str]) -> str:
+    """Excel formula of the points the criterion earns from its inputs; must agree with scoring."""
+    v, n, d = ref["value"], ref["numerator"], ref["denominator"]
+    na = f'IF(TRIM({v})="{NOT_APPLICABLE}","{NOT_APPLICABLE}",'
+    if c.kind == "ratio":
+        body = (f'IF(AND(ISNUMBER({n}),ISNUMBER({d})),IF(AND({n}>=0,{d}>0),'
+                f'ROUND(MIN({n}/{d},1)*{_num(c.max)},2),""),"")')
+    elif c.kind in ("yesno", "choice"):
+        body = '""'
+        for opt in reversed(c.options):
+            label = opt.label.replace('"', '""')
+            body = f'IF(TRIM({v})="{label}",{_num(opt.points)},{body})'
+    else:
+        spec = c.value
+        assert spec is not None
+        x = f"ROUND({v}*100,6)" if spec.unit == PERCENT_UNIT else v
+        checks = [f"{x}>={_num(spec.min)}"]
+        if spec.max is not None:
+            checks.append(f"{x}<={_num(spec.max)}")
+        if spec.integer:
+            checks.append(f"INT({x})={x}")
+        body = '""'
+        for tier in reversed(c.tiers):
+            body = f"IF({_tier_condition(tier, x)},{_num(tier.points)},{body})"
+        body = f'IF(ISNUMBER({v}),IF(AND({",".join(checks)}),{body},""),"")'
+    return f"={na}{body})"
+
+
+def _tier_condition(t: Tier, x: str) -> str:
+    parts = [f"{x}{op}{_num(getattr(t, key))}" for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+             if getattr(t, key) is not None]
+    if not parts:
+        return "TRUE"
+    return parts[0] if len(parts) == 1 else f"AND({','.join(parts)})"
+
+
+def _write_guide(ws, fmt: _Formats, rb: Rulebook, cells: list[TemplateCell]) -> None:  # noqa: ANN001
+    ws.set_column(0, 0, 110)
+    n_scored = len(rb.scored_criteria)
+    lines = [
+        (f"HƯỚNG DẪN ĐIỀN PHIẾU TỰ ĐÁNH GIÁ MỨC ĐỘ CHÍNH QUYỀN ĐIỆN TỬ CẤP HUYỆN NĂM {rb.year}", fmt.title),
+        (f"Bộ tiêu chí: {rb.title} ({rb.id}, phiên bản {rb.version}). Nguồn: {rb.source}.", fmt.plain),
+        ("", fmt.plain),
+        ("1. Sheet 'Thông tin chung': điền tên đơn vị, địa chỉ, người thực hiện đánh giá, số và ngày báo cáo. "
+         "Tên đơn vị đã in sẵn trên phiếu gửi riêng cho từng đơn vị: không sửa.", fmt.plain),
+        (f"2. Sheet 'Tiêu chí': {n_scored} tiêu chí, mỗi tiêu chí một dòng có mã (cột 'Mã', ví dụ SS.I.1). "
+         "Chỉ nhập vào các ô màu vàng.", fmt.plain),
+        ("   - Tiêu chí tỷ lệ (Điểm = Tỷ lệ% x Điểm tối đa): nhập số liệu gốc vào 'Tử số' và 'Mẫu số' "
+         "(ví dụ 31 và 318), không nhập tỷ lệ %. Điểm tối đa không vượt quá điểm tối đa của tiêu chí.", fmt.plain),
+        ("   - Tiêu chí Có/Không và tiêu chí lựa chọn: chọn trong danh sách ở cột 'Giá trị' "
+         "(Có / Không, Đầy đủ / Không đầy đủ / Không đăng tải, ...).", fmt.plain),
+        ("   - Tiêu chí theo mức: nhập con số vào cột 'Giá trị' (số bài viết, số tháng, số quý, số văn bản, "
+         "ngân sách tính bằng triệu đồng, tỷ lệ %). Thang điểm ghi rõ từng mức.", fmt.plain),
+        (f"   - Tiêu chí không áp dụng cho đơn vị: chọn hoặc gõ '{NOT_APPLICABLE}' ở cột 'Giá trị'. "
+         "Tiêu chí đó không tính vào điểm tối đa của đơn vị.", fmt.plain),
+        ("3. Cột 'Điểm tự đánh giá': ghi điểm đơn vị tự chấm cho từng tiêu chí, và tổng điểm ở các dòng nhóm "
+         "(SS.I, SS.II, ...), phần (SS, KQ) và tổng cộng (TONG), như trong báo cáo.", fmt.plain),
+        ("4. Cột 'Điểm tạm tính' tự tính điểm từ số liệu đã nhập, theo đúng quy tắc Sở dùng để chấm. "
+         "Ô 'Điểm tự đánh giá' chuyển màu đỏ khi khác điểm tạm tính: kiểm tra lại số liệu hoặc điểm.", fmt.plain),
+        ("5. Cột 'Tài liệu kiểm chứng': ghi số, ngày văn bản, đường dẫn hoặc số liệu trích dẫn.", fmt.plain),
+        ("6. Không đổi tên sheet, không xoá dòng hay cột, không sửa mã. Lưu tệp dạng .xlsx và gửi lại "
+         "qua thư điện tử. Điểm chính thức do Sở tính lại từ số liệu; mọi sai lệch sẽ được báo lại.", fmt.plain),
+        ("", fmt.plain),
+        ("Mã nhóm: SS = Điều kiện sẵn sàng (SS.I hạ tầng, SS.II nhân lực, SS.III môi trường chính sách); "
+         "KQ = Kết quả (KQ.I hiện diện, KQ.II tương tác, KQ.III giao dịch, KQ.IV chuyển đổi); "
+         f"{rb.total_code} = tổng cộng.", fmt.plain),
+    ]
+    for i, (text, f) in enumerate(lines):
+        ws.write_string(i, 0, text, f)
+    ws.protect()
+    _print_setup(ws, rows=None, landscape=False)
+
+
+def _write_meta(ws, rb: Rulebook, district: District | None, created: dt.datetime) -> None:  # noqa: ANN001
+    values = {
+        "template": TEMPLATE_MARK, "template_format": TEMPLATE_FORMAT, "rulebook_id": rb.id,
+        "rulebook_version": rb.version, "rulebook_hash": rb.hash, "rulebook_year": str(rb.year),
+        "district": district.name if district else "", "generator": f"kbang_egov {__version__}",
+        "generated_at": created.date().isoformat(),
+    }
+    for i, (key, value) in enumerate(values.items()):
+        ws.write_string(i, 0, key)
+        ws.write_string(i, 1, value)
+    ws.protect()
+
+
+def _print_setup(ws, rows: tuple[int, int] | None, landscape: bool) -> None:  # noqa: ANN001
+    ws.set_paper(9)  # A4
+    if landscape:
+        ws.set_landscape()
+    ws.set_margins(left=0.5, right=0.4, top=0.6, bottom=0.6)
+    ws.fit_to_pages(1, 0)
+    if rows:
+        ws.repeat_rows(*rows)
+    ws.set_footer("&CTrang &P/&N")
+
+
+def _lock_workbook_structure(path: Path) -> None:
+    """Add <workbookProtection lockStructure="1"/> (no password): xlsxwriter cannot, and without it a clerk
+    can rename, delete or unhide sheets."""
+    with zipfile.ZipFile(path) as zin:
+        items = [(info, zin.read(info.filename)) for info in zin.infolist()]
+    out: list[tuple[zipfile.ZipInfo, bytes]] = []
+    for info, data in items:
+        if info.filename == "xl/workbook.xml":
+            xml = data.decode("utf-8")
+            if "<workbookProtection" not in xml:
+                xml = re.sub(r"(<workbookPr\b[^>]*/>)", r'\1<workbookProtection lockStructure="1"/>', xml, count=1)
+            data = xml.encode("utf-8")
+        out.append((info, data))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in out:
+            zout.writestr(info, data)
+
+
+def _col_letter(col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
