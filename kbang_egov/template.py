@@ -262,7 +262,8 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[str, str],  # n
     live = _col_letter(COL["live_score"])
     part_rows: dict[str, int] = {}
     for part in rb.parts:
-        ws.merge_range(row, 0, row, last_col, f"{part.name} ({_fmt(part.max)} điểm)", fmt.part)
+        ws.write_blank(row, 0, None, fmt.part)  # headings stay out of the code column readers scan
+        ws.merge_range(row, 1, row, last_col, f"{part.name} ({_fmt(part.max)} điểm)", fmt.part)
         row += 1
         group_rows: list[int] = []
         for group in part.groups:
@@ -272,7 +273,8 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[str, str],  # n
             first = row
             for c in group.criteria:
                 if c.section:
-                    ws.merge_range(row, 0, row, last_col, c.section, fmt.section)
+                    ws.write_blank(row, 0, None, fmt.section)
+                    ws.merge_range(row, 1, row, last_col, c.section, fmt.section)
                     row += 1
                 _write_criterion_row(ws, fmt, row, c, names)
                 cells.append(TemplateCell(c.code, row, "criterion"))
@@ -291,7 +293,7 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[str, str],  # n
     last_row = row
 
     note_row = last_row + 2
-    ws.merge_range(note_row, 0, note_row, last_col,
+    ws.merge_range(note_row, 1, note_row, last_col,
                    "Ghi chú: Các đơn vị có trách nhiệm cung cấp tài liệu kiểm chứng theo đúng từng tiêu chí bằng "
                    "các loại văn bản, hình ảnh, đường dẫn, số liệu trích dẫn, báo cáo... đồng thời tự chịu trách "
                    "nhiệm với kết quả của mình nếu tài liệu kiểm chứng không phù hợp.", fmt.plain)
