@@ -1,0 +1,87 @@
+"""Real client: headless LibreOffice opens the templates and recalculates the live score column, which must
+agree with the Python scoring the batch uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kbang_egov.districts import load_districts, match_district
+from kbang_egov.layout import CRITERIA_SHEET, META_SHEET
+from kbang_egov.rulebook import NOT_APPLICABLE, load_rulebook
+from kbang_egov.scoring import round_points, score_criterion
+from kbang_egov.template import write_template
+from workbooks import calamine_rows, convert, example_inputs, fill_template, locate, make_profile, to_input
+
+pytestmark = pytest.mark.libreoffice
+
+
+@pytest.fixture(scope="module")
+def rb():
+    return load_rulebook()
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory) -> Path:
+    return make_profile(tmp_path_factory.mktemp("lo-profile"))
+
+
+@pytest.fixture(scope="module")
+def templates(rb, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("tpl")
+    kbang = match_district("Kbang", load_districts())
+    return {"blank": write_template(rb, out, None, load_districts()), "kbang": write_template(rb, out, kbang)}
+
+
+@pytest.mark.parametrize("which", ["blank", "kbang"])
+def test_libreoffice_opens_template(rb, templates, profile, tmp_path, which):
+    resaved = convert(templates[which], "xlsx", tmp_path / "lo", profile)
+    rows = calamine_rows(resaved, CRITERIA_SHEET)
+    _, cols, codes = locate(rows)
+    assert set(c.code for c in rb.criteria) <= set(codes)
+    # Nothing entered yet: every criterion's live score is blank and every sum is 0.
+    assert all(rows[codes[c.code]][cols["live_score"]] == "" for c in rb.scored_criteria)
+    assert rows[codes["TONG"]][cols["live_score"]] == 0
+    meta = {r[0]: r[1] for r in calamine_rows(resaved, META_SHEET)}
+    assert meta["rulebook_hash"] == rb.hash
+    assert meta["district"] == ("Huyện Kbang" if which == "kbang" else "")
+    if which == "kbang":
+        assert rows[1][0].startswith("Đơn vị: Huyện Kbang")  # recalculated from the information sheet
+
+
+def test_live_scores_equal_python_scoring(rb, templates, profile, tmp_path):
+    inputs = example_inputs(rb)
+    filled = fill_template(templates["kbang"], tmp_path / "CQDT_2020_Huyen_Kbang.xlsx", rb, inputs)
+    resaved = convert(filled, "xlsx", tmp_path / "lo", profile)
+    rows = calamine_rows(resaved, CRITERIA_SHEET)
+    _, cols, codes = locate(rows)
+
+    expected_group: dict[str, float] = {}
+    kinds_seen, statuses_seen = set(), set()
+    for c in rb.scored_criteria:
+        score = score_criterion(c, to_input(rb, c.code, inputs[c.code]))
+        live = rows[codes[c.code]][cols["live_score"]]
+        kinds_seen.add(c.kind)
+        statuses_seen.add(score.status)
+        if score.points is None:
+            assert live in ("", NOT_APPLICABLE), (c.code, inputs[c.code], live, score)
+        else:
+            assert isinstance(live, float) and live == pytest.approx(score.points, abs=1e-9), \
+                (c.code, inputs[c.code], live, score)
+        expected_group[c.group] = expected_group.get(c.group, 0) + (score.points or 0)
+    assert kinds_seen == {"ratio", "yesno", "choice", "tiers"}
+    assert {"ok", "not-applicable", "denominator-zero", "missing"} <= statuses_seen
+
+    for g in rb.groups:
+        assert rows[codes[g.code]][cols["live_score"]] == pytest.approx(round_points(expected_group[g.code]))
+    for p in rb.parts:
+        want = sum(expected_group[g.code] for g in p.groups)
+        assert rows[codes[p.code]][cols["live_score"]] == pytest.approx(want, abs=1e-6)
+    assert rows[codes["TONG"]][cols["live_score"]] == pytest.approx(sum(expected_group.values()), abs=1e-6)
+
+    # The seed's own evidence and the decisions on bounds, as LibreOffice computes them.
+    live = {code: rows[codes[code]][cols["live_score"]] for code in ("SS.I.1", "SS.I.13", "SS.III.8",
+                                                                    "KQ.III.23", "KQ.I.8", "KQ.I.2")}
+    assert live == {"SS.I.1": 0.1, "SS.I.13": 0.13, "SS.III.8": 1.0, "KQ.III.23": 1.0, "KQ.I.8": 1.0,
+                    "KQ.I.2": NOT_APPLICABLE}
