@@ -457,7 +457,7 @@ def _check_tier_cover(tiers: list[Tier], value: ValueSpec, entry: str) -> None:
     if first[0] > value.min or not first[1]:
         raise RulebookError(f"tiers leave a gap: nothing covers {_fmt(value.min)} "
                             f"below '{first[5].label}' ({first[5].bounds_text()})", entry, "tiers")
-    for prev, cur in zip(spans, spans[1:]):
+    for prev, cur in zip(spans, spans[1:], strict=False):
         p_hi, p_hc, c_lo, c_lc = prev[2], prev[3], cur[0], cur[1]
         if value.integer:
             gap, overlap = c_lo > p_hi + 1, c_lo <= p_hi
