@@ -361,7 +361,17 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
     else:
         ws.write_blank(row, COL["self_score"], None, fmt.grey)
         ws.write_string(row, COL["live_score"], UNSCORED_TEXT, fmt.grey)
-    ws.set_row(row, max(30, 15 * min(6, 1 + len(c.name) // 60)))
+    ws.set_row(row, _row_height(c.name, scale if c.scored else f"{UNSCORED_TEXT}.\n{scale}"))
+
+
+def _row_height(name: str, scale: str) -> float:
+    """Points for a row whose wrapped name and scale must show in full (Excel does not autofit on open)."""
+    per_line = 15
+
+    def lines(text: str, width: int) -> int:
+        return sum(max(1, -(-len(part) // width)) for part in text.split("\n"))
+
+    return per_line * max(2, lines(name, _WIDTHS["name"] - 6), lines(scale, _WIDTHS["scale"] - 3)) + 3
 
 
 def _write_total_row(ws, fmt: _Formats, row: int, code: str, name: str, mx: float, formula: str) -> None:  # noqa: ANN001
