@@ -37,13 +37,19 @@ def normalize_name(text: str) -> str:
 
 
 def district_key(text: str) -> str:
-    """The name without its Huyện / Thị xã / Thành phố prefix, normalised: the key districts match on."""
-    name = normalize_name(text)
+    """The name without its Huyện / Thị xã / Thành phố prefix, normalised: the key districts match on.
+
+    The prefix is recognised with or without diacritics ("Huyen Kbang"), and abbreviated ("TP Pleiku").
+    """
+    words = normalize_name(text).split()
+    plain = strip_diacritics(" ".join(words)).split()
     for prefix in _PREFIXES:
-        if name.startswith(prefix + " ") or (prefix.endswith(".") and name.startswith(prefix)):
-            name = name[len(prefix):].strip()
-            break
-    return name
+        pw = strip_diacritics(prefix).split()
+        if plain[: len(pw)] == pw and len(words) > len(pw):
+            return " ".join(words[len(pw):])
+        if prefix.endswith(".") and len(pw) == 1 and plain and plain[0].startswith(pw[0]) and len(plain[0]) > len(pw[0]):
+            return " ".join([words[0][len(pw[0]):], *words[1:]])  # "tp.pleiku"
+    return " ".join(words)
 
 
 def strip_diacritics(text: str) -> str:
