@@ -7,6 +7,7 @@ Excel's and LibreOffice's ROUND give for the template's live-score column (31/31
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -70,6 +71,8 @@ def score_criterion(criterion: Criterion, given: CriterionInput) -> Score:
 def _score_ratio(c: Criterion, num: float | None, den: float | None) -> Score:
     if num is None or den is None:
         return Score(None, MISSING, "Tử số" if num is None else "Mẫu số")
+    if not (math.isfinite(num) and math.isfinite(den)):
+        return Score(None, INVALID, "Tử số và Mẫu số phải là số hữu hạn")
     if num < 0 or den < 0:
         return Score(None, INVALID, "Tử số và Mẫu số không được âm")
     if den == 0:
@@ -95,7 +98,9 @@ def _score_tiers(c: Criterion, value: float | str | None) -> Score:
         return Score(None, INVALID, f"'{value}' không phải là số")
     spec = c.value
     assert spec is not None
-    if spec.integer and float(value) != int(value):
+    if not math.isfinite(value):
+        return Score(None, INVALID, f"{value} không phải là số hữu hạn")
+    if spec.integer and not float(value).is_integer():
         return Score(None, INVALID, f"{_show(value)} không phải số nguyên")
     if value < spec.min or (spec.max is not None and value > spec.max):
         return Score(None, INVALID, f"{_show(value)} ngoài khoảng cho phép")
