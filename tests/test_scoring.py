@@ -1,0 +1,280 @@
+"""Pure scoring: points and status for one criterion from the district's raw figures."""
+
+from __future__ import annotations
+
+import unicodedata
+from fractions import Fraction
+
+import pytest
+
+from kbang_egov.layout import cell_to_unit_value, unit_value_to_cell
+from kbang_egov.rulebook import ValueSpec, load_rulebook
+from kbang_egov.scoring import (
+    DENOMINATOR_ZERO,
+    INVALID,
+    MISSING,
+    NOT_APPLICABLE_STATUS,
+    OK,
+    CriterionInput,
+    round_points,
+    score_criterion,
+)
+
+
+@pytest.fixture(scope="module")
+def rb():
+    return load_rulebook()
+
+
+def ratio(rb, code, num, den):
+    return score_criterion(rb.criterion(code), CriterionInput(numerator=num, denominator=den))
+
+
+def value(rb, code, v):
+    return score_criterion(rb.criterion(code), CriterionInput(value=v))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ratios.
+
+
+@pytest.mark.parametrize(("code", "num", "den", "points"), [
+    ("KQ.III.1", 31, 318, 0.1),     # the seed's evidence "31/318" -> 0.1
+    ("KQ.III.2", 3, 318, 0.01),     # "03/318" -> 0.01
+    ("KQ.III.3", 1405, 3125, 0.45),  # "1405/3125" -> 0.45
+])
+def test_seed_evidence_ratios(rb, code, num, den, points):
+    s = ratio(rb, code, num, den)
+    assert (s.points, s.status) == (points, OK)
+    assert s.detail == f"{num}/{den}"
+
+
+@pytest.mark.parametrize(("num", "den", "points"), [
+    (400, 318, 1.0),   # above 100% is capped at the maximum
+    (318, 318, 1.0),
+    (0, 318, 0.0),
+    (1, 8, 0.13),      # 0.125: half away from zero, not half to even
+    (57, 200, 0.29),   # 0.285: exact decimal, not the binary float 0.28499...
+    (1, 200, 0.01),    # 0.005
+    (3, 8, 0.38),      # 0.375
+    (5, 8, 0.63),      # 0.625
+    (1, 3, 0.33),
+    (2, 3, 0.67),
+    (0.5, 4, 0.13),    # float figures are read as the decimal typed
+])
+def test_ratio_points(rb, num, den, points):
+    s = ratio(rb, "KQ.III.1", num, den)
+    assert s.status == OK
+    assert s.points == points
+
+
+def test_ratio_cap_uses_max(rb):
+    c = rb.criterion("KQ.III.1")
+    assert score_criterion(c, CriterionInput(numerator=10**6, denominator=1)).points == c.max
+
+
+@pytest.mark.parametrize(("num", "den", "status", "detail"), [
+    (5, 0, DENOMINATOR_ZERO, "Mẫu số bằng 0"),
+    (0, 0, DENOMINATOR_ZERO, "Mẫu số bằng 0"),
+    (None, 318, MISSING, "Tử số"),
+    (31, None, MISSING, "Mẫu số"),
+    (None, None, MISSING, "Tử số"),
+    (-1, 318, INVALID, "Tử số và Mẫu số không được âm"),
+    (31, -318, INVALID, "Tử số và Mẫu số không được âm"),
+    (-1, 0, INVALID, "Tử số và Mẫu số không được âm"),
+])
+def test_ratio_not_scored(rb, num, den, status, detail):
+    s = ratio(rb, "KQ.III.1", num, den)
+    assert s.points is None
+    assert s.status == status
+    assert s.detail == detail
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rounding.
+
+
+@pytest.mark.parametrize(("x", "expected"), [
+    (0.125, 0.13),
+    (0.285, 0.29),
+    (0.005, 0.01),
+    (0.375, 0.38),
+    (0.124, 0.12),
+    (-0.125, -0.13),           # half away from zero on negatives too
+    (Fraction(1, 8), 0.13),
+    (Fraction(57, 200), 0.29),
+    (Fraction(31, 318), 0.1),
+    (Fraction(-1, 8), -0.13),
+    (1, 1.0),
+    (0, 0.0),
+])
+def test_round_points(x, expected):
+    assert round_points(x) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Options.
+
+
+@pytest.mark.parametrize("typed", [
+    "Có",
+    unicodedata.normalize("NFD", "Có"),
+    " có ",
+    "CÓ",
+    "có",
+    "\tCó\n",
+])
+def test_option_matching_is_tolerant(rb, typed):
+    s = value(rb, "SS.I.2", typed)
+    assert (s.points, s.status, s.detail) == (1.0, OK, "Có")
+
+
+@pytest.mark.parametrize(("code", "typed", "points", "label"), [
+    ("SS.I.2", "không", 0.0, "Không"),
+    ("KQ.I.1", "không  đầy  đủ", 0.5, "Không đầy đủ"),
+    ("KQ.I.1", unicodedata.normalize("NFD", "Không đăng tải"), 0.0, "Không đăng tải"),
+    ("KQ.I.7", "có đầy đủ", 1.0, "Có đầy đủ"),
+    ("KQ.I.24", "DƯỚI 100% TTHC", 0.0, "dưới 100% TTHC"),
+])
+def test_option_labels_matched(rb, code, typed, points, label):
+    s = value(rb, code, typed)
+    assert (s.points, s.status, s.detail) == (points, OK, label)
+
+
+@pytest.mark.parametrize(("code", "typed", "status"), [
+    ("SS.I.2", "Co", INVALID),            # without diacritics is not the label
+    ("SS.I.2", "Có đầy đủ", INVALID),
+    ("SS.I.2", "Yes", INVALID),
+    ("SS.I.2", 1, INVALID),
+    ("KQ.I.7", "Có", INVALID),            # KQ.I.7's yes label is "Có đầy đủ"
+    ("KQ.I.1", "Đầy", INVALID),
+    ("SS.I.2", "", MISSING),
+    ("SS.I.2", "   ", MISSING),
+    ("SS.I.2", None, MISSING),
+    ("KQ.I.1", "", MISSING),
+])
+def test_option_not_matched(rb, code, typed, status):
+    s = value(rb, code, typed)
+    assert s.points is None
+    assert s.status == status
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Không áp dụng, for every kind.
+
+NA_CODES = ["SS.I.1", "SS.I.2", "KQ.I.1", "KQ.I.8"]  # ratio, yesno, choice, tiers
+
+
+@pytest.mark.parametrize("code", NA_CODES)
+@pytest.mark.parametrize("given", [
+    CriterionInput(value="Không áp dụng"),
+    CriterionInput(value="KHÔNG ÁP DỤNG"),
+    CriterionInput(value="  không   áp dụng "),
+    CriterionInput(value=unicodedata.normalize("NFD", "Không áp dụng")),
+    CriterionInput(not_applicable=True),
+    CriterionInput(value=8, numerator=1, denominator=2, not_applicable=True),
+], ids=["exact", "upper", "spaces", "nfd", "flag", "flag-overrides-figures"])
+def test_not_applicable(rb, code, given):
+    c = rb.criterion(code)
+    s = score_criterion(c, given)
+    assert s.status == NOT_APPLICABLE_STATUS
+    assert s.points is None
+
+
+def test_kinds_covered_by_not_applicable(rb):
+    assert sorted(rb.criterion(c).kind for c in NA_CODES) == ["choice", "ratio", "tiers", "yesno"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tiers.
+
+
+@pytest.mark.parametrize(("code", "v", "status"), [
+    ("KQ.I.8", 7.5, INVALID),      # articles are whole numbers
+    ("KQ.I.8", 8.0, OK),           # a whole float is a whole number
+    ("KQ.I.5", 13, INVALID),       # at most 12 months
+    ("KQ.I.5", 12, OK),
+    ("KQ.I.9", -1, INVALID),       # counts are not negative
+    ("KQ.I.29", 5, INVALID),       # at most 4 quarters
+    ("KQ.III.23", 100.01, INVALID),
+    ("KQ.III.23", -0.01, INVALID),
+    ("KQ.III.23", 69.5, OK),       # a percent need not be whole
+    ("SS.III.8", 123.45, OK),
+    ("KQ.I.8", "8", INVALID),      # a string is not a number
+    ("KQ.I.8", "tám bài", INVALID),
+    ("KQ.I.8", True, INVALID),
+    ("KQ.I.8", None, MISSING),
+    ("KQ.I.8", "", MISSING),
+    ("KQ.I.8", "  ", MISSING),
+])
+def test_tier_value_checks(rb, code, v, status):
+    s = value(rb, code, v)
+    assert s.status == status
+    if status == OK:
+        assert s.points is not None
+    else:
+        assert s.points is None
+
+
+def test_non_finite_figures_are_invalid(rb):
+    nan, inf = float("nan"), float("inf")
+    for code, given in [
+        ("KQ.I.8", CriterionInput(value=nan)),
+        ("KQ.I.8", CriterionInput(value=inf)),
+        ("KQ.III.1", CriterionInput(numerator=nan, denominator=318)),
+        ("KQ.III.1", CriterionInput(numerator=31, denominator=inf)),
+    ]:
+        s = score_criterion(rb.criterion(code), given)
+        assert (s.points, s.status) == (None, INVALID), (code, given)
+
+
+def test_non_finite_percent_is_invalid(rb):
+    s = value(rb, "KQ.III.23", float("nan"))
+    assert (s.points, s.status) == (None, INVALID)
+
+
+def test_tier_points_and_label(rb):
+    s = value(rb, "KQ.III.23", 69.5)
+    assert (s.points, s.detail) == (0.5, "Từ 50% đến dưới 70%")
+    s = value(rb, "SS.III.8", 123.45)
+    assert (s.points, s.detail) == (0.5, "100 -<500tr")
+
+
+def test_unscored_criterion_scores_zero(rb):
+    s = value(rb, "KQ.I.32b", 4)
+    assert (s.points, s.status) == (0.0, OK)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Percent cells.
+
+
+def test_percent_cell_to_unit_value(rb):
+    spec = rb.criterion("KQ.III.23").value
+    assert spec.unit == "%"
+    assert cell_to_unit_value(spec, 0.7) == 70.0
+    assert cell_to_unit_value(spec, 0.57) == 57.0   # 0.57 * 100 is 56.99999999999999 as a float
+    assert cell_to_unit_value(spec, 0.29) == 29.0
+    assert cell_to_unit_value(spec, 1) == 100.0
+    assert cell_to_unit_value(spec, 0.695) == 69.5
+
+
+def test_percent_cell_scores_on_its_tier(rb):
+    c = rb.criterion("KQ.III.23")
+    assert score_criterion(c, CriterionInput(value=cell_to_unit_value(c.value, 0.7))).points == 1.0
+    assert score_criterion(c, CriterionInput(value=cell_to_unit_value(c.value, 0.57))).points == 0.5
+
+
+@pytest.mark.parametrize(("code", "cell"), [("KQ.I.8", 7), ("SS.III.8", 990), ("SS.III.8", 0.57),
+                                            ("KQ.I.5", 12)])
+def test_other_units_unchanged(rb, code, cell):
+    spec = rb.criterion(code).value
+    assert spec.unit != "%"
+    assert cell_to_unit_value(spec, cell) == cell
+    assert unit_value_to_cell(spec, cell) == cell
+
+
+def test_unit_value_to_cell_inverse():
+    spec = ValueSpec(unit="%", integer=False, min=0, max=100)
+    assert unit_value_to_cell(spec, 70) == 0.7
+    assert cell_to_unit_value(spec, unit_value_to_cell(spec, 57)) == 57.0
