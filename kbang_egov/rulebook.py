@@ -203,7 +203,8 @@ def load_rulebook(path: str | Path | None = None) -> Rulebook:
     except UnicodeDecodeError as exc:
         raise RulebookError(f"the rulebook file {p} is not UTF-8 text: {exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader either way
     except yaml.YAMLError as exc:
         raise RulebookError(f"the rulebook file {p} is not valid YAML: {exc}") from exc
     return build_rulebook(data, path=str(p))
