@@ -162,35 +162,44 @@ class _Formats:
                                     "valign": "top"})
 
 
-def _write_lists(wb, ws, rb: Rulebook, districts: list[District]) -> dict[str, str]:  # noqa: ANN001
+def _write_lists(wb, ws, rb: Rulebook, districts: list[District]) -> dict[object, str]:  # noqa: ANN001
     """Dropdown lists on the hidden sheet, each behind a defined name (no 255-character limit, and labels
-    may contain commas). Returns {list key: defined name}."""
-    lists: dict[str, list[str]] = {"KAD": [NOT_APPLICABLE]}
+    may contain commas). Returns {list key: defined name}: "KAD" (not applicable only), "DVHC" (districts)
+    and, for option lists, the tuple of labels itself, so two different lists can never share a name."""
+    lists: dict[object, tuple[str, list[str]]] = {"KAD": ("KAD", [NOT_APPLICABLE])}
+    used = {"KAD"}
     for c in rb.criteria:
         if c.kind in ("yesno", "choice"):
-            labels = [o.label for o in c.options] + [NOT_APPLICABLE]
-            lists.setdefault(_list_key(labels), labels)
+            labels = _option_labels(c)
+            if labels not in lists:
+                base = re.sub(r"[^A-Za-z0-9]", "", ascii_slug("_".join(labels[:-1]))).upper()[:30] or "OPT"
+                key, n = base, 1
+                while key in used:
+                    n += 1
+                    key = f"{base}_{n}"
+                used.add(key)
+                lists[labels] = (key, list(labels))
     if districts:
-        lists["DVHC"] = [d.name for d in districts]
-    names: dict[str, str] = {}
-    for col, (key, labels) in enumerate(lists.items()):
+        lists["DVHC"] = ("DVHC", [d.name for d in districts])
+    names: dict[object, str] = {}
+    for col, (lookup, (key, labels)) in enumerate(lists.items()):
         ws.write_string(0, col, key)
         for i, label in enumerate(labels, 1):
             ws.write_string(i, col, label)
         letter = _col_letter(col)
         name = "DS_" + key
         wb.define_name(name, f"='{LISTS_SHEET}'!${letter}$2:${letter}${len(labels) + 1}")
-        names[key] = name
+        names[lookup] = name
     ws.protect()
     return names
 
 
-def _list_key(labels: list[str]) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", ascii_slug("_".join(labels[:-1]))).upper()[:40] or "OPT"
+def _option_labels(c: Criterion) -> tuple[str, ...]:
+    return (*(o.label for o in c.options), NOT_APPLICABLE)
 
 
 def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # noqa: ANN001
-                names: dict[str, str]) -> str:
+                names: dict[object, str]) -> str:
     """The information sheet (sections I and II of the form). Returns the A1 address of the unit name."""
     ws.set_column(0, 0, 40)
     ws.set_column(1, 1, 60)
@@ -241,7 +250,7 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
     return name_cell
 
 
-def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[str, str],  # noqa: ANN001
+def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  # noqa: ANN001
                     info_name_cell: str) -> list[TemplateCell]:
     for name, _ in COLUMNS:
         ws.set_column(COL[name], COL[name], _WIDTHS[name])
@@ -313,7 +322,7 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[str, str],  # n
     return cells
 
 
-def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[str, str]) -> None:  # noqa: ANN001
+def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[object, str]) -> None:  # noqa: ANN001
     r = row + 1  # Excel's 1-based row in formulas
     ref = {name: f"{_col_letter(COL[name])}{r}" for name, _ in COLUMNS}
     ws.write_string(row, COL["code"], c.code, fmt.center)
@@ -343,9 +352,8 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
         ws.write_blank(row, COL["numerator"], None, fmt.grey)
         ws.write_blank(row, COL["denominator"], None, fmt.grey)
         if c.kind in ("yesno", "choice"):
-            labels = [o.label for o in c.options] + [NOT_APPLICABLE]
-            _list_validation(ws, row, COL["value"], names[_list_key(labels)], c.code,
-                             "Chọn: " + " / ".join(labels))
+            labels = _option_labels(c)
+            _list_validation(ws, row, COL["value"], names[labels], c.code, "Chọn: " + " / ".join(labels))
         else:
             _tier_validation(ws, row, c, ref["value"])
 

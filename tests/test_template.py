@@ -233,3 +233,27 @@ def test_bundled_templates_match_the_rulebook(rb):
     for f in files:
         meta = {r[0]: r[1] for r in calamine_rows(f, META_SHEET)}
         assert meta["rulebook_hash"] == rb.hash, f"{f.name} is stale: regenerate it"
+
+
+def test_option_lists_with_the_same_prefix_keep_their_own_labels(tmp_path: Path):
+    import yaml
+
+    from kbang_egov.rulebook import build_rulebook, default_rulebook_path
+    from kbang_egov.template import write_template
+
+    data = yaml.safe_load(default_rulebook_path().read_text(encoding="utf-8"))
+    crit = next(c for c in data["criteria"] if c["code"] == "KQ.I.28")
+    crit["options"] = [{"label": "Cập nhật kịp thời, đầy đủ danh sách và thông tin", "points": 1},
+                       {"label": "Thiếu", "points": 0}]
+    rb2 = build_rulebook(data)
+    path = write_template(rb2, tmp_path)
+    wb = openpyxl.load_workbook(path)
+    rows = calamine_rows(path, CRITERIA_SHEET)
+    _, cols, codes = locate(rows)
+    dvs = _validations(wb[CRITERIA_SHEET])
+    col = openpyxl.utils.get_column_letter(cols["value"] + 1)
+    got = {code: dvs[f"{col}{codes[code] + 1}"].formula1 for code in ("KQ.I.27", "KQ.I.28")}
+    assert got["KQ.I.27"] != got["KQ.I.28"]
+    assert _list_labels(wb, got["KQ.I.28"]) == ["Cập nhật kịp thời, đầy đủ danh sách và thông tin", "Thiếu",
+                                                NOT_APPLICABLE]
+    assert _list_labels(wb, got["KQ.I.27"])[1] == "Thiếu hoặc không có"
