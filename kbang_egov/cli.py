@@ -56,7 +56,7 @@ def main(ctx: click.Context, rulebook_path: str | None) -> None:
 @click.pass_obj
 def rules(obj: dict, fmt: str) -> None:
     """Validate the rulebook and print its criteria."""
-    from .rulebook import _fmt, rule_summary, rulebook_records
+    from .rulebook import format_points, rule_summary, rulebook_records
 
     rb = _load_rulebook(obj["rulebook"])
     if fmt == "json":
@@ -65,16 +65,16 @@ def rules(obj: dict, fmt: str) -> None:
     scored = rb.scored_criteria
     click.echo(f"{rb.title}")
     click.echo(f"{rb.id} {rb.version} ({rb.year}), hash {rb.hash[:12]}: {len(scored)} scored criteria, "
-               f"{_fmt(sum(c.max for c in scored))} points; source: {rb.source}")
+               f"{format_points(sum(c.max for c in scored))} points; source: {rb.source}")
     for part in rb.parts:
-        click.echo(f"\n{part.code:<10} {_fmt(part.max):>4}  {part.name}")
+        click.echo(f"\n{part.code:<10} {format_points(part.max):>4}  {part.name}")
         for group in part.groups:
-            click.echo(f"  {group.code:<8} {_fmt(group.max):>4}  {group.name}")
+            click.echo(f"  {group.code:<8} {format_points(group.max):>4}  {group.name}")
             for c in group.criteria:
                 flag = "" if c.scored else "  (không tính điểm)"
-                click.echo(f"    {c.code:<10} {_fmt(c.max):>3}  {c.kind:<6} {rule_summary(c)}{flag}")
+                click.echo(f"    {c.code:<10} {format_points(c.max):>3}  {c.kind:<6} {rule_summary(c)}{flag}")
                 click.echo(f"{'':<26}{c.name}")
-    click.echo(f"\n{rb.total_code:<10} {_fmt(rb.total_max):>4}  {rb.total_name}")
+    click.echo(f"\n{rb.total_code:<10} {format_points(rb.total_max):>4}  {rb.total_name}")
 
 
 @main.command()

@@ -86,7 +86,7 @@ class Tier:
         for key, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             v = getattr(self, key)
             if v is not None:
-                parts.append(f"{sym} {_fmt(v)}")
+                parts.append(f"{sym} {format_points(v)}")
         return " và ".join(parts) if parts else "mọi giá trị"
 
 
@@ -122,9 +122,9 @@ class Criterion:
     def scale_text(self) -> str:
         """The scoring rule as shown in the template's Thang điểm column."""
         if self.kind == "ratio":
-            return self.scale or f"Điểm = Tỷ lệ% x Điểm tối đa (Tối đa ≤ {_fmt(self.max)} điểm)"
+            return self.scale or f"Điểm = Tỷ lệ% x Điểm tối đa (Tối đa ≤ {format_points(self.max)} điểm)"
         items = self.options if self.kind in ("yesno", "choice") else self.tiers
-        return "\n".join(f"{it.label}: {_fmt_vi(it.points)}" for it in items)
+        return "\n".join(f"{it.label}: {format_points_vi(it.points)}" for it in items)
 
 
 @dataclass(frozen=True)
@@ -373,11 +373,11 @@ def _build_options(raw: dict, entry: str, mx: float, kind: str) -> tuple[Option,
         seen.add(key)
         pts = _number(item["points"], entry, f"{where}.points")
         if pts < 0 or pts > mx + 1e-9:
-            raise RulebookError(f"points {_fmt(pts)} must be between 0 and max {_fmt(mx)}", entry,
+            raise RulebookError(f"points {format_points(pts)} must be between 0 and max {format_points(mx)}", entry,
                                 f"{where}.points")
         out.append(Option(label, pts))
     if kind == "yesno" and max(o.points for o in out) != mx:
-        raise RulebookError(f"the yes option must give the maximum {_fmt(mx)}", entry, "options")
+        raise RulebookError(f"the yes option must give the maximum {format_points(mx)}", entry, "options")
     return tuple(out)
 
 
@@ -399,7 +399,7 @@ def _build_value(raw: dict, entry: str) -> ValueSpec:
     hi = v.get("max")
     hi = None if hi is None else _number(hi, entry, "value.max")
     if hi is not None and hi <= lo:
-        raise RulebookError(f"max {_fmt(hi)} must be above min {_fmt(lo)}", entry, "value.max")
+        raise RulebookError(f"max {format_points(hi)} must be above min {format_points(lo)}", entry, "value.max")
     return ValueSpec(unit, integer, lo, hi)
 
 
@@ -420,7 +420,7 @@ def _build_tiers(raw: dict, entry: str, mx: float, value: ValueSpec) -> tuple[Ti
             raise RulebookError("label must be non-empty text", entry, f"{where}.label")
         pts = _number(item.get("points"), entry, f"{where}.points")
         if pts < 0 or pts > mx + 1e-9:
-            raise RulebookError(f"points {_fmt(pts)} must be between 0 and max {_fmt(mx)}", entry,
+            raise RulebookError(f"points {format_points(pts)} must be between 0 and max {format_points(mx)}", entry,
                                 f"{where}.points")
         bounds = {k: _number(item[k], entry, f"{where}.{k}") for k in BOUND_KEYS if k in item}
         if "ge" in bounds and "gt" in bounds or "le" in bounds and "lt" in bounds:
@@ -449,14 +449,14 @@ def _check_tier_cover(tiers: list[Tier], value: ValueSpec, entry: str) -> None:
         if hi > top:
             hi, hi_c = top, value.max is not None
         if lo > hi or (lo == hi and not (lo_c and hi_c)):
-            rng = f"{_fmt(value.min)}..{_fmt(value.max) if value.max is not None else 'any size'}"
+            rng = f"{format_points(value.min)}..{format_points(value.max) if value.max is not None else 'any size'}"
             raise RulebookError(f"tier '{t.label}' ({t.bounds_text()}) lies outside the value's range {rng}",
                                 entry, f"tiers[{j}]")
         spans.append((lo, lo_c, hi, hi_c, j, t))
     spans.sort(key=lambda s: (s[0], not s[1]))
     first = spans[0]
     if first[0] > value.min or not first[1]:
-        raise RulebookError(f"tiers leave a gap: nothing covers {_fmt(value.min)} "
+        raise RulebookError(f"tiers leave a gap: nothing covers {format_points(value.min)} "
                             f"below '{first[5].label}' ({first[5].bounds_text()})", entry, "tiers")
     for prev, cur in zip(spans, spans[1:], strict=False):
         p_hi, p_hc, c_lo, c_lc = prev[2], prev[3], cur[0], cur[1]
@@ -473,7 +473,7 @@ def _check_tier_cover(tiers: list[Tier], value: ValueSpec, entry: str) -> None:
                                 f"and '{cur[5].label}' ({cur[5].bounds_text()})", entry, "tiers")
     last = spans[-1]
     if last[2] < top or (value.max is not None and not last[3]):
-        upto = _fmt(value.max) if value.max is not None else "any size"
+        upto = format_points(value.max) if value.max is not None else "any size"
         raise RulebookError(f"tiers leave a gap above '{last[5].label}' ({last[5].bounds_text()}); "
                             f"the value may go up to {upto}", entry, "tiers")
 
@@ -491,7 +491,7 @@ def normalize_label(text: str) -> str:
 def _check_sum(declared: float, items: list[float], entry: str, what: str) -> None:
     total = sum((Fraction(str(x)) for x in items), Fraction(0))
     if abs(total - Fraction(str(declared))) > _EPS:
-        raise RulebookError(f"max is {_fmt(declared)} but {what} add up to {_fmt(float(total))}", entry, "max")
+        raise RulebookError(f"max is {format_points(declared)} but {what} add up to {format_points(float(total))}", entry, "max")
 
 
 def _entry_name(kind: str, index: int, raw: Any) -> str:
@@ -538,19 +538,19 @@ def _number(v: Any, entry: str, key: str) -> float:
 def _points(raw: dict, key: str, entry: str, allow_zero: bool = False) -> float:
     v = _number(_require(raw, key, entry), entry, key)
     if v < 0 or (v == 0 and not allow_zero):
-        raise RulebookError(f"must be a positive number of points, got {_fmt(v)}", entry, key)
+        raise RulebookError(f"must be a positive number of points, got {format_points(v)}", entry, key)
     return v
 
 
-def _fmt(x: float | None) -> str:
+def format_points(x: float | None) -> str:
     if x is None:
         return ""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-def _fmt_vi(x: float) -> str:
+def format_points_vi(x: float) -> str:
     """Points as the form prints them: decimal comma (0,5)."""
-    return _fmt(x).replace(".", ",")
+    return format_points(x).replace(".", ",")
 
 
 def criterion_record(c: Criterion) -> dict[str, Any]:
@@ -585,8 +585,8 @@ def rulebook_records(rb: Rulebook) -> list[dict[str, Any]]:
 def rule_summary(c: Criterion) -> str:
     """A one-line rule for the readable table: 'Tử số/Mẫu số x 1', 'Có 1 | Không 0', '>= 8: 1 | ...'."""
     if c.kind == "ratio":
-        return f"Tử số/Mẫu số x {_fmt(c.max)} (≤ {_fmt(c.max)})"
+        return f"Tử số/Mẫu số x {format_points(c.max)} (≤ {format_points(c.max)})"
     if c.options:
-        return " | ".join(f"{o.label} {_fmt_vi(o.points)}" for o in c.options)
+        return " | ".join(f"{o.label} {format_points_vi(o.points)}" for o in c.options)
     unit = c.value.unit if c.value else ""
-    return f"[{unit}] " + " | ".join(f"{t.bounds_text()}: {_fmt_vi(t.points)}" for t in c.tiers)
+    return f"[{unit}] " + " | ".join(f"{t.bounds_text()}: {format_points_vi(t.points)}" for t in c.tiers)

@@ -12,7 +12,6 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
@@ -29,7 +28,7 @@ from .layout import (
     TEMPLATE_FORMAT,
     TEMPLATE_MARK,
 )
-from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, _fmt
+from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, format_points
 
 COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
 HEADER_ROW = 3  # 0-based: row 4 in Excel
@@ -40,15 +39,6 @@ _WIDTHS = {"code": 10, "name": 58, "scale": 30, "max": 9, "value": 16, "numerato
 
 class TemplateError(Exception):
     """The template cannot be written (output folder not writable, ...)."""
-
-
-@dataclass(frozen=True)
-class TemplateCell:
-    """Where a code's row landed in the criteria sheet (0-based row)."""
-
-    code: str
-    row: int
-    kind: str  # criterion | group | part | total
 
 
 def template_file_name(rulebook: Rulebook, district: District | None) -> str:
@@ -116,8 +106,8 @@ def _build_workbook(rb: Rulebook, path: Path, district: District | None, distric
 
     names = _write_lists(wb, lists, rb, districts)
     info_name_cell = _write_info(info, fmt, rb, district, names)
-    cells = _write_criteria(crit, fmt, rb, names, info_name_cell)
-    _write_guide(guide, fmt, rb, cells)
+    _write_criteria(crit, fmt, rb, names, info_name_cell)
+    _write_guide(guide, fmt, rb)
     _write_meta(meta, rb, district, created)
 
     crit.activate()
@@ -251,7 +241,7 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
 
 
 def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  # noqa: ANN001
-                    info_name_cell: str) -> list[TemplateCell]:
+                    info_name_cell: str) -> None:
     for name, _ in COLUMNS:
         ws.set_column(COL[name], COL[name], _WIDTHS[name])
     last_col = len(COLUMNS) - 1
@@ -266,13 +256,12 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
         ws.write_string(HEADER_ROW, COL[name], title, fmt.header)
     ws.set_row(HEADER_ROW, 32)
 
-    cells: list[TemplateCell] = []
     row = HEADER_ROW + 1
     live = _col_letter(COL["live_score"])
     part_rows: dict[str, int] = {}
     for part in rb.parts:
         ws.write_blank(row, 0, None, fmt.part)  # headings stay out of the code column readers scan
-        ws.merge_range(row, 1, row, last_col, f"{part.name} ({_fmt(part.max)} điểm)", fmt.part)
+        ws.merge_range(row, 1, row, last_col, f"{part.name} ({format_points(part.max)} điểm)", fmt.part)
         row += 1
         group_rows: list[int] = []
         for group in part.groups:
@@ -286,19 +275,15 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
                     ws.merge_range(row, 1, row, last_col, c.section, fmt.section)
                     row += 1
                 _write_criterion_row(ws, fmt, row, c, names)
-                cells.append(TemplateCell(c.code, row, "criterion"))
                 row += 1
             _write_total_row(ws, fmt, grow, group.code, f"{group.number}. {group.name}", group.max,
                              f"=SUM({live}{first + 1}:{live}{row})")
-            cells.append(TemplateCell(group.code, grow, "group"))
         _write_total_row(ws, fmt, row, part.code, part.total_name, part.max,
                          "=" + "+".join(f"{live}{r + 1}" for r in group_rows))
-        cells.append(TemplateCell(part.code, row, "part"))
         part_rows[part.code] = row
         row += 1
     _write_total_row(ws, fmt, row, rb.total_code, rb.total_name, rb.total_max,
                      "=" + "+".join(f"{live}{r + 1}" for r in part_rows.values()))
-    cells.append(TemplateCell(rb.total_code, row, "total"))
     last_row = row
 
     note_row = last_row + 2
@@ -319,7 +304,6 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
     ws.autofilter(HEADER_ROW, 0, last_row, last_col)
     ws.protect("", {"format_columns": True, "format_rows": True, "autofilter": True})
     _print_setup(ws, rows=(HEADER_ROW, HEADER_ROW), landscape=True)
-    return cells
 
 
 def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[object, str]) -> None:  # noqa: ANN001
@@ -362,8 +346,8 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
         ws.data_validation(row, COL["self_score"], row, COL["self_score"], {
             "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": c.max,
             "input_title": "Điểm tự đánh giá",
-            "input_message": f"Điểm đơn vị tự chấm, từ 0 đến {_fmt(c.max)}, làm tròn 2 chữ số thập phân.",
-            "error_title": "Điểm không hợp lệ", "error_message": f"Điểm phải từ 0 đến {_fmt(c.max)}.",
+            "input_message": f"Điểm đơn vị tự chấm, từ 0 đến {format_points(c.max)}, làm tròn 2 chữ số thập phân.",
+            "error_title": "Điểm không hợp lệ", "error_message": f"Điểm phải từ 0 đến {format_points(c.max)}.",
         })
         ws.write_formula(row, COL["live_score"], live_score_formula(c, ref), fmt.live, "")
     else:
@@ -394,7 +378,7 @@ def _write_total_row(ws, fmt: _Formats, row: int, code: str, name: str, mx: floa
         "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": mx,
         "input_title": _clip(f"Tổng điểm tự đánh giá {code}", 32),
         "input_message": "Ghi tổng điểm tự đánh giá của đơn vị cho nhóm này, như trong báo cáo.",
-        "error_title": "Điểm không hợp lệ", "error_message": f"Tổng điểm phải từ 0 đến {_fmt(mx)}.",
+        "error_title": "Điểm không hợp lệ", "error_message": f"Tổng điểm phải từ 0 đến {format_points(mx)}.",
     })
     ws.write_formula(row, COL["live_score"], formula, fmt.group_live, 0)
 
@@ -418,7 +402,7 @@ def _tier_validation(ws, row: int, c: Criterion, cell: str) -> None:  # noqa: AN
         conds.append(f"{cell}<={_num(hi)}")
     if spec.integer:
         conds.append(f"INT({cell})={cell}")
-    rng = f"từ {_fmt(spec.min)}" + (f" đến {_fmt(spec.max)}" if spec.max is not None else " trở lên")
+    rng = f"từ {format_points(spec.min)}" + (f" đến {format_points(spec.max)}" if spec.max is not None else " trở lên")
     kind = "số nguyên " if spec.integer else "số "
     what = f"Nhập {kind}{spec.unit} ({rng})" if not pct else f"Nhập tỷ lệ phần trăm ({rng}%), ví dụ 65%"
     ws.data_validation(row, COL["value"], row, COL["value"], {
@@ -465,7 +449,7 @@ def _tier_condition(t: Tier, x: str) -> str:
     return parts[0] if len(parts) == 1 else f"AND({','.join(parts)})"
 
 
-def _write_guide(ws, fmt: _Formats, rb: Rulebook, cells: list[TemplateCell]) -> None:  # noqa: ANN001
+def _write_guide(ws, fmt: _Formats, rb: Rulebook) -> None:  # noqa: ANN001
     ws.set_column(0, 0, 110)
     n_scored = len(rb.scored_criteria)
     lines = [

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 import python_calamine
 
-from kbang_egov.layout import COLUMN_TITLES, CRITERIA_SHEET, cell_to_unit_value, unit_value_to_cell
+from kbang_egov.layout import COLUMN_TITLES, CRITERIA_SHEET, unit_value_to_cell
 from kbang_egov.rulebook import Rulebook
 from kbang_egov.scoring import CriterionInput
 
@@ -103,14 +103,6 @@ def fill_template(template: Path, out: Path, rb: Rulebook, inputs: dict[str, dic
         ws.cell(row=codes[code] + 1, column=cols["self_score"] + 1, value=score)
     wb.save(out)
     return out
-
-
-def cell_input(rb: Rulebook, code: str, cell_value, kind_field: str):
-    """Inverse of the filler for a cell read back: percent cells back to figures."""
-    c = rb.criterion(code)
-    if kind_field == "value" and c.kind == "tiers" and isinstance(cell_value, float):
-        return cell_to_unit_value(c.value, cell_value)
-    return cell_value
 
 
 # --- LibreOffice -----------------------------------------------------------------------------------
