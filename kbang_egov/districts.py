@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .text import ascii_slug, normalize_text, read_data_file, strip_diacritics
+
 DEFAULT_DISTRICTS = "districts_gia_lai_2020.txt"
-# Administrative prefixes, longest first, compared after normalize_name; "tp." and "tx." are common
+# Administrative prefixes, longest first, compared after normalize_text; "tp." and "tx." are common
 # abbreviations in returns.
 _PREFIXES = ("thành phố", "thị xã", "thị trấn", "huyện", "quận", "tp.", "tp", "tx.", "tx", "h.")
 
@@ -31,17 +32,12 @@ class District:
         return ascii_slug(self.name)
 
 
-def normalize_name(text: str) -> str:
-    """NFC, case-folded, single spaces: 'HUYỆN  KBANG' and 'huyện kbang' compare equal."""
-    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
-
-
 def district_key(text: str) -> str:
     """The name without its Huyện / Thị xã / Thành phố prefix, normalised: the key districts match on.
 
     The prefix is recognised with or without diacritics ("Huyen Kbang"), and abbreviated ("TP Pleiku").
     """
-    words = normalize_name(text).split()
+    words = normalize_text(text).split()
     plain = strip_diacritics(" ".join(words)).split()
     for prefix in _PREFIXES:
         pw = strip_diacritics(prefix).split()
@@ -52,19 +48,6 @@ def district_key(text: str) -> str:
     return " ".join(words)
 
 
-def strip_diacritics(text: str) -> str:
-    """Vietnamese without diacritics: 'Đak Đoa' -> 'Dak Doa' (Đ/đ do not decompose in Unicode)."""
-    text = unicodedata.normalize("NFD", str(text)).replace("Đ", "D").replace("đ", "d")
-    text = text.replace("\u0110", "D").replace("\u0111", "d")
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-
-
-def ascii_slug(text: str) -> str:
-    """A file-name-safe ASCII form of a name: 'Huyện Đak Đoa' -> 'Huyen_Dak_Doa'."""
-    plain = strip_diacritics(unicodedata.normalize("NFC", text))
-    return re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_") or "don_vi"
-
-
 def default_districts_path() -> Path:
     return Path(str(resources.files("kbang_egov") / "data" / DEFAULT_DISTRICTS))
 
@@ -72,12 +55,7 @@ def default_districts_path() -> Path:
 def load_districts(path: str | Path | None = None) -> list[District]:
     """Read a district list: one name per line, '#' comments and blank lines ignored."""
     p = Path(path) if path is not None else default_districts_path()
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DistrictListError(f"cannot read the district list {p}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DistrictListError(f"the district list {p} is not UTF-8 text: {exc}") from exc
+    text = read_data_file(p, "the district list", DistrictListError)
     districts: list[District] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(text.splitlines(), 1):

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .text import normalize_text, read_data_file
+
 KINDS = ("ratio", "yesno", "choice", "tiers")
 BOUND_KEYS = ("ge", "gt", "le", "lt")
 DEFAULT_RULEBOOK = "cqdt_huyen_2020.yaml"
@@ -196,12 +198,7 @@ def load_rulebook(path: str | Path | None = None) -> Rulebook:
     import yaml  # lazy: only commands that need the rulebook pay for it
 
     p = Path(path) if path is not None else default_rulebook_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulebookError(f"cannot read the rulebook file {p}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise RulebookError(f"the rulebook file {p} is not UTF-8 text: {exc}") from exc
+    text = read_data_file(p, "the rulebook file", RulebookError)
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
         data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader either way
@@ -367,8 +364,8 @@ def _build_options(raw: dict, entry: str, mx: float, kind: str) -> tuple[Option,
         label = item["label"]
         if not isinstance(label, str) or not label.strip():
             raise RulebookError("label must be non-empty text", entry, f"{where}.label")
-        key = normalize_label(label)
-        if key in seen or key == normalize_label(NOT_APPLICABLE):
+        key = normalize_text(label)
+        if key in seen or key == normalize_text(NOT_APPLICABLE):
             raise RulebookError(f"label '{label}' is used twice or is reserved", entry, f"{where}.label")
         seen.add(key)
         pts = _number(item["points"], entry, f"{where}.points")
@@ -479,13 +476,6 @@ def _check_tier_cover(tiers: list[Tier], value: ValueSpec, entry: str) -> None:
 
 
 NOT_APPLICABLE = "Không áp dụng"
-
-
-def normalize_label(text: str) -> str:
-    """Compare labels as a clerk means them: Unicode NFC, case-folded, single spaces."""
-    import unicodedata
-
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def _check_sum(declared: float, items: list[float], entry: str, what: str) -> None:

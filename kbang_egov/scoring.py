@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from .rulebook import NOT_APPLICABLE, Criterion, normalize_label
+from .rulebook import NOT_APPLICABLE, Criterion
+from .text import normalize_text
 
 # Status of a scored criterion; the batch turns every status but OK and NOT_APPLICABLE into a finding.
 OK = "ok"
@@ -52,7 +53,7 @@ def round_points(x: Fraction | float | int) -> float:
 
 
 def is_not_applicable(value: object) -> bool:
-    return isinstance(value, str) and normalize_label(value) == normalize_label(NOT_APPLICABLE)
+    return isinstance(value, str) and normalize_text(value) == normalize_text(NOT_APPLICABLE)
 
 
 def score_criterion(criterion: Criterion, given: CriterionInput) -> Score:
@@ -84,9 +85,9 @@ def _score_ratio(c: Criterion, num: float | None, den: float | None) -> Score:
 def _score_option(c: Criterion, value: float | str | None) -> Score:
     if value is None or (isinstance(value, str) and not value.strip()):
         return Score(None, MISSING, "Giá trị")
-    key = normalize_label(str(value))
+    key = normalize_text(str(value))
     for opt in c.options:
-        if normalize_label(opt.label) == key:
+        if normalize_text(opt.label) == key:
             return Score(round_points(opt.points), OK, opt.label)
     return Score(None, INVALID, f"'{value}' không phải một lựa chọn")
 

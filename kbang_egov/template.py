@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from . import __version__
-from .districts import District, ascii_slug
+from .districts import District
 from .layout import (
     COLUMNS,
     CRITERIA_SHEET,
@@ -29,6 +29,7 @@ from .layout import (
     TEMPLATE_MARK,
 )
 from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, format_points
+from .text import ascii_slug
 
 COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
 HEADER_ROW = 3  # 0-based: row 4 in Excel
@@ -127,7 +128,6 @@ class _Formats:
         self.text = wb.add_format(base)
         self.center = wb.add_format({**base, "align": "center"})
         self.num = wb.add_format({**base, "align": "center", "num_format": "0.##"})
-        self.score = wb.add_format({**base, "align": "center", "num_format": "0.00"})
         self.live = wb.add_format({**base, "align": "center", "num_format": "0.00", "bg_color": "#E2EFDA"})
         self.grey = wb.add_format({**base, "bg_color": "#EDEDED"})
         self.input = wb.add_format({**base, "locked": False, "bg_color": "#FFF2CC"})

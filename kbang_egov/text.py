@@ -1,0 +1,35 @@
+"""Text as clerks and officers type it: one normal form for comparing, ASCII for file names, and reading
+the UTF-8 data files an officer edits (with or without a byte-order mark)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+
+def normalize_text(text: str) -> str:
+    """NFC, case-folded, single spaces: 'CÓ', ' có ' and the decomposed (NFD) 'Có' compare equal."""
+    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
+
+
+def strip_diacritics(text: str) -> str:
+    """Vietnamese without diacritics: 'Đak Đoa' -> 'Dak Doa' (Đ/đ do not decompose in Unicode)."""
+    text = unicodedata.normalize("NFD", str(text)).replace("Đ", "D").replace("đ", "d")
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+
+
+def ascii_slug(text: str) -> str:
+    """A file-name-safe ASCII form of a name: 'Huyện Đak Đoa' -> 'Huyen_Dak_Doa'."""
+    plain = strip_diacritics(unicodedata.normalize("NFC", text))
+    return re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_") or "don_vi"
+
+
+def read_data_file(path: Path, what: str, error: type[Exception]) -> str:
+    """The text of a UTF-8 data file; `error` (naming `what` and the path) when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not UTF-8 text: {exc}") from exc
