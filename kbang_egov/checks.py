@@ -1,0 +1,289 @@
+"""Checking a read submission: parse every input as clerks type it, recompute every criterion by its rule,
+sum groups, parts and the total, and yield a finding for every slip, located by sheet and cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .findings import Finding, make_finding
+from .layout import COLUMN_TITLES, PERCENT_UNIT
+from .reader import Submission
+from .results import COMPUTED, GROUP, NOT_APPLICABLE, PART, TOTAL, TRUSTED, ZERO, CriterionResult, SubtotalResult
+from .rulebook import NOT_APPLICABLE as NA_LABEL
+from .rulebook import Criterion, Rulebook, format_points_vi
+from .scoring import (
+    DENOMINATOR_ZERO,
+    INVALID,
+    MISSING,
+    OK,
+    CriterionInput,
+    is_not_applicable,
+    round_points,
+    score_criterion,
+)
+from .values import Parsed, is_blank, parse_fraction, parse_number, show
+
+TOLERANCE = 0.005  # self-scores are written to 2 decimals
+
+
+@dataclass
+class Checked:
+    criteria: list[CriterionResult]
+    subtotals: dict[str, SubtotalResult]
+    findings: list[Finding]
+
+
+def check_submission(sub: Submission, rb: Rulebook, district: str = "",
+                     trust_self_scores: bool = False) -> Checked:
+    """Score every criterion of a read submission and check its self-scores and declared subtotals."""
+    findings: list[Finding] = []
+    results = [_check_criterion(sub, c, district, trust_self_scores, findings) for c in rb.scored_criteria]
+    subtotals = _subtotals(sub, rb, {r.code: r for r in results}, district, findings)
+    return Checked(results, subtotals, findings)
+
+
+class _Ctx:
+    """Where one criterion's cells are, and the findings it adds."""
+
+    def __init__(self, sub: Submission, c: Criterion, district: str, out: list[Finding]) -> None:
+        self.sub, self.c, self.district, self.out = sub, c, district, out
+        row = sub.rows.get(c.code)
+        self.cells = row.cells if row else {}
+        self.row = row.row if row else 0
+
+    def at(self, column: str) -> str:
+        return self.sub.cell(self.c.code, column)
+
+    def add(self, code: str, column: str, **params: object) -> None:
+        self.out.append(make_finding(code, self.sub.file, self.sub.sheet, self.at(column), self.district,
+                                     self.c.code, **params))
+
+
+def _check_criterion(sub: Submission, c: Criterion, district: str, trust: bool,
+                     out: list[Finding]) -> CriterionResult:
+    ctx = _Ctx(sub, c, district, out)
+    self_score = _self_score(ctx)
+    if not ctx.row:  # the row is missing: reported by the reader
+        return CriterionResult(c.code, c.group, c.part, c.max, 0.0, None, MISSING, ZERO, "", 0)
+    if any(is_not_applicable(ctx.cells.get(n)) for n in ("value", "numerator", "denominator")):
+        if self_score is not None:
+            _check_range(ctx, self_score)
+        return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, "not-applicable",
+                               NOT_APPLICABLE, NA_LABEL, ctx.row)
+
+    given, reported = _inputs(ctx)
+    score = score_criterion(c, given)
+    if score.status == OK:
+        points, source = float(score.points), COMPUTED
+        if c.kind == "ratio" and given.numerator is not None and given.numerator > given.denominator:
+            ctx.add("numerator-exceeds-denominator", "numerator", numerator=given.numerator,
+                    denominator=given.denominator)
+    else:
+        trusted = trust and score.status == MISSING and not reported and self_score is not None and 0 <= self_score <= c.max
+        points, source = (self_score, TRUSTED) if trusted else (0.0, ZERO)
+        if not reported:
+            _status_finding(ctx, score.status, score.detail, given, points, trusted)
+
+    if self_score is None:
+        if not _cell_has_error(ctx, "self_score"):
+            ctx.add("self-score-missing", "self_score", score=points)
+    elif _check_range(ctx, self_score) and score.status == OK and abs(self_score - points) > TOLERANCE:
+        ctx.add("self-score-mismatch", "self_score", self_score=self_score, score=points, detail=score.detail)
+    return CriterionResult(c.code, c.group, c.part, c.max, points, self_score, score.status, source,
+                           score.detail, ctx.row)
+
+
+def _self_score(ctx: _Ctx) -> float | None:
+    if not ctx.row:
+        return None
+    p = parse_number(ctx.cells.get("self_score"))
+    if p.error or p.percent:
+        ctx.add("input-unparseable", "self_score", text=p.text, what="điểm",
+                how="Ghi điểm bằng số, ví dụ 0,85.")
+        return None
+    return p.value
+
+
+def _cell_has_error(ctx: _Ctx, column: str) -> bool:
+    cell = ctx.at(column)
+    return any(f.cell == cell and f.subject == ctx.c.code and f.code == "input-unparseable" for f in ctx.out)
+
+
+def _check_range(ctx: _Ctx, self_score: float) -> bool:
+    if self_score < 0 or self_score > ctx.c.max + TOLERANCE:
+        ctx.add("self-score-out-of-range", "self_score", self_score=self_score, max=ctx.c.max)
+        return False
+    return True
+
+
+def _inputs(ctx: _Ctx) -> tuple[CriterionInput, bool]:
+    """The parsed inputs, and whether a finding about them was already reported (unparseable cells)."""
+    c = ctx.c
+    if c.kind == "ratio":
+        num, num_bad = _number(ctx, "numerator", "Tử số")
+        den, den_bad = _number(ctx, "denominator", "Mẫu số")
+        if num is None and den is None and not (num_bad or den_bad):
+            frac = parse_fraction(ctx.cells.get("evidence"))
+            if frac is not None:
+                num, den = frac
+                ctx.add("ratio-from-evidence", "evidence", fraction=show(ctx.cells.get("evidence")))
+        return CriterionInput(numerator=num, denominator=den), num_bad or den_bad
+    raw = ctx.cells.get("value")
+    if c.kind in ("yesno", "choice"):
+        if isinstance(raw, str) or raw is None:
+            return CriterionInput(value=raw), False
+        return CriterionInput(value=show(raw)), False  # a number where a label belongs: not an option
+    spec = c.value
+    assert spec is not None
+    p = parse_number(raw, unit=spec.unit if spec.unit != PERCENT_UNIT else "")
+    if p.error:
+        ctx.add("input-unparseable", "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c))
+        return CriterionInput(), True
+    if p.value is None:
+        return CriterionInput(), False
+    value = p.value
+    if spec.unit == PERCENT_UNIT:
+        value = _percent_figure(ctx, p)
+    elif p.percent:
+        ctx.add("input-unparseable", "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c))
+        return CriterionInput(), True
+    return CriterionInput(value=value), False
+
+
+def _percent_figure(ctx: _Ctx, p: Parsed) -> float:
+    """A percent tier's figure (65 for 65%): a percent-formatted cell holds 0.65, "65%" is typed as text;
+    a bare number above 1 can only be the figure typed without its sign."""
+    assert p.value is not None
+    if p.percent:
+        return p.value
+    if p.value <= 1:
+        return round(p.value * 100, 6)
+    if p.value <= 100:
+        ctx.add("percent-assumed", "value", text=p.text)
+    return p.value
+
+
+def _number(ctx: _Ctx, column: str, label: str) -> tuple[float | None, bool]:
+    p = parse_number(ctx.cells.get(column))
+    if p.error or p.percent:
+        ctx.add("input-unparseable", column, text=p.text, what=f"số ({label})",
+                how=f"Nhập {label.lower()} bằng số, ví dụ 31; không nhập % hay chữ.")
+        return None, True
+    return p.value, False
+
+
+def _how_tiers(c: Criterion) -> str:
+    spec = c.value
+    assert spec is not None
+    if spec.unit == PERCENT_UNIT:
+        return "Nhập tỷ lệ phần trăm, ví dụ 65%."
+    return f"Nhập số {spec.unit}, ví dụ 4."
+
+
+def _status_finding(ctx: _Ctx, status: str, detail: str, given: CriterionInput, points: float,
+                    trusted: bool) -> None:
+    c = ctx.c
+    if status == MISSING:
+        if c.kind == "ratio":
+            column = "numerator" if given.numerator is None else "denominator"
+            what = f"{COLUMN_TITLES[column]} ({getattr(c, column) or 'của tỷ lệ'})"
+            how = "Nhập số vào cột Tử số và Mẫu số."
+        else:
+            column, what = "value", "Giá trị"
+            how = ("Chọn một giá trị trong danh sách." if c.kind != "tiers" else _how_tiers(c))
+        how += f" Nếu tiêu chí không áp dụng cho đơn vị, chọn '{NA_LABEL}'."
+        if trusted:
+            how += " Điểm tự đánh giá được tạm dùng (--trust-self-scores)."
+        ctx.add("input-missing", column, what=what, score=points, how=how)
+    elif status == DENOMINATOR_ZERO:
+        ctx.add("denominator-zero", "denominator", denominator=c.denominator or "mẫu số",
+                not_applicable=NA_LABEL)
+    elif status == INVALID and c.kind in ("yesno", "choice"):
+        options = " / ".join(o.label for o in c.options)
+        ctx.add("option-unknown", "value", text=show(ctx.cells.get("value")), options=options)
+    elif status == INVALID:
+        column = "value" if c.kind == "tiers" else "numerator"
+        shown = show(ctx.cells.get(column)) if c.kind == "tiers" else f"{given.numerator}/{given.denominator}"
+        ctx.add("value-out-of-range", column, text=shown, detail=detail, expected=_expected(c))
+
+
+def _expected(c: Criterion) -> str:
+    if c.kind == "ratio":
+        return "tử số và mẫu số là số không âm"
+    spec = c.value
+    assert spec is not None
+    kind = "số nguyên" if spec.integer else "số"
+    hi = f" đến {format_points_vi(spec.max)}" if spec.max is not None else " trở lên"
+    return f"{kind} từ {format_points_vi(spec.min)}{hi} ({spec.unit})"
+
+
+# --- subtotals --------------------------------------------------------------------------------------------
+
+
+def _sum(values: list[float]) -> float:
+    return round_points(sum((Fraction(repr(float(v))) for v in values), Fraction(0)))
+
+
+def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult], district: str,
+               out: list[Finding]) -> dict[str, SubtotalResult]:
+    totals: dict[str, SubtotalResult] = {}
+    part_totals: list[SubtotalResult] = []
+    for part in rb.parts:
+        group_totals = []
+        for group in part.groups:
+            rs = [by_code[c.code] for c in group.criteria if c.scored]
+            achieved = _sum([r.score for r in rs if r.applicable])
+            g = _subtotal(sub, group.code, GROUP, group.max, rs, achieved, achieved)
+            totals[group.code] = g
+            group_totals.append(g)
+        rs = [by_code[c.code] for group in part.groups for c in group.criteria if c.scored]
+        achieved = _sum([g.achieved for g in group_totals])
+        applicable = _sum([r.max for r in rs if r.applicable])
+        scaled = achieved if applicable == part.max else (
+            round_points(Fraction(repr(achieved)) / Fraction(repr(applicable)) * Fraction(repr(float(part.max))))
+            if applicable else 0.0)
+        p = _subtotal(sub, part.code, PART, part.max, rs, achieved, scaled)
+        totals[part.code] = p
+        part_totals.append(p)
+    all_rs = list(by_code.values())
+    t = _subtotal(sub, rb.total_code, TOTAL, rb.total_max, all_rs, _sum([p.achieved for p in part_totals]),
+                  _sum([p.scaled for p in part_totals]))
+    totals[rb.total_code] = t
+    names = {g.code: f"nhóm {g.code} ({g.name})" for g in rb.groups}
+    names.update({p.code: f"phần {p.code} ({p.name})" for p in rb.parts})
+    names[rb.total_code] = "toàn bộ tiêu chí"
+    for s in totals.values():
+        _check_subtotal(sub, s, names[s.code], district, out)
+    return totals
+
+
+def _subtotal(sub: Submission, code: str, level: str, mx: float, rs: list[CriterionResult], achieved: float,
+              scaled: float) -> SubtotalResult:
+    applicable = _sum([r.max for r in rs if r.applicable])
+    self_sum = _sum([r.self_score for r in rs if r.self_score is not None])
+    # The declared subtotal is parsed and checked in _check_subtotal.
+    return SubtotalResult(code, level, float(mx), applicable, achieved, scaled, self_sum, None,
+                          sub.cell(code, "self_score"))
+
+
+def _check_subtotal(sub: Submission, s: SubtotalResult, what: str, district: str, out: list[Finding]) -> None:
+    row = sub.rows.get(s.code)
+    raw = row.cells.get("self_score") if row else None
+
+    def add(code: str, **params: object) -> None:
+        out.append(make_finding(code, sub.file, sub.sheet, s.cell, district, s.code, **{"what": what, **params}))
+
+    if is_blank(raw):
+        add("subtotal-missing", score=s.achieved)
+        return
+    p = parse_number(raw)
+    if p.error or p.percent:
+        add("input-unparseable", text=p.text, what="tổng điểm", how="Ghi tổng điểm bằng số, ví dụ 54,34.")
+        return
+    s.declared = p.value
+    if abs(p.value - s.self_sum) > TOLERANCE:
+        add("subtotal-arithmetic", declared=p.value, self_sum=s.self_sum)
+    if abs(p.value - s.achieved) > TOLERANCE:
+        add("subtotal-mismatch", declared=p.value, score=s.achieved)

@@ -1,0 +1,175 @@
+"""Findings: what is wrong with a submission, as data. One registry of stable codes, each with its severity
+and a Vietnamese message template that says what is wrong and how to fix it.
+
+Checks build findings with `make_finding(code, ...)`; nothing else invents codes. The README's table of
+codes is generated from REGISTRY (`python batch.py codes --format markdown`), so it cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+ERROR = "error"
+WARNING = "warning"
+SEVERITY_VI = {ERROR: "Lỗi", WARNING: "Cảnh báo"}
+
+# Levels, for grouping codes in the README and the workbook.
+FILE, CRITERION, SUBTOTAL = "file", "criterion", "subtotal"
+
+
+@dataclass(frozen=True)
+class FindingType:
+    code: str
+    severity: str
+    level: str  # file, criterion or subtotal
+    title: str  # short Vietnamese name, for the workbook's filters and the README
+    template: str  # Vietnamese message: what is wrong and how to fix it; {named} parameters
+    rejects: bool = False  # the file cannot be scored at all
+
+
+_TYPES = (
+    # --- files --------------------------------------------------------------------------------------
+    FindingType("file-unreadable", ERROR, FILE, "Tệp không đọc được",
+                "Không đọc được tệp như một bảng tính Excel/LibreOffice ({reason}). Mở tệp bằng Excel, lưu lại "
+                "dạng .xlsx rồi gửi lại.", rejects=True),
+    FindingType("file-not-template", ERROR, FILE, "Không phải mẫu chuẩn",
+                "Tệp không có bảng tiêu chí của mẫu chuẩn (không tìm thấy dòng tiêu đề có cột 'Mã' và "
+                "'Điểm tự đánh giá'). Điền vào mẫu chuẩn {template} rồi gửi lại.", rejects=True),
+    FindingType("template-unmarked", WARNING, FILE, "Thiếu thông tin phiên bản mẫu",
+                "Tệp không có trang thông tin phiên bản của mẫu chuẩn (trang ẩn '{sheet}'); bảng tiêu chí vẫn "
+                "được đọc theo tiêu đề cột và mã. Lần sau hãy điền trực tiếp vào mẫu chuẩn {template}."),
+    FindingType("template-version", ERROR, FILE, "Sai phiên bản mẫu",
+                "Tệp dùng mẫu của bộ tiêu chí {found}, trong khi năm nay chấm theo {expected}. Tải mẫu "
+                "{template} và điền lại.", rejects=True),
+    FindingType("template-modified", WARNING, FILE, "Mẫu đã bị sửa",
+                "Mẫu được tạo từ một bản bộ tiêu chí {version} khác với bản đang dùng (mã băm {found} thay vì "
+                "{expected}); điểm vẫn được tính theo bộ tiêu chí hiện hành. Nên dùng mẫu mới {template}."),
+    FindingType("column-missing", ERROR, FILE, "Thiếu cột",
+                "Bảng tiêu chí thiếu cột '{column}' ở dòng tiêu đề {row}. Khôi phục cột này từ mẫu chuẩn "
+                "(không xoá hay đổi tên tiêu đề cột).", rejects=True),
+    FindingType("row-missing", ERROR, FILE, "Thiếu dòng tiêu chí",
+                "Không tìm thấy dòng có mã {subject} trong cột 'Mã'. Khôi phục dòng này từ mẫu chuẩn; "
+                "tiêu chí đang được tính 0 điểm."),
+    FindingType("row-duplicated", ERROR, FILE, "Trùng dòng tiêu chí",
+                "Mã {subject} xuất hiện nhiều lần (dòng {rows}); chỉ dòng {used} được dùng. Xoá các dòng thừa."),
+    FindingType("district-missing", ERROR, FILE, "Thiếu tên đơn vị",
+                "Không xác định được đơn vị: ô 'Tên đơn vị' ở trang '{sheet}' để trống. Ghi tên huyện, thị xã, "
+                "thành phố rồi gửi lại.", rejects=True),
+    FindingType("district-unknown", ERROR, FILE, "Đơn vị không có trong danh sách",
+                "Tên đơn vị '{name}' không có trong danh sách đơn vị của tỉnh ({known}). Sửa ô tên đơn vị cho "
+                "đúng (ví dụ 'Huyện Kbang') rồi gửi lại.", rejects=True),
+    FindingType("district-duplicate", WARNING, FILE, "Đơn vị nộp nhiều bản",
+                "{district} đã nộp {count} tệp; tệp mới nhất {used} được chấm, tệp này không được chấm. "
+                "Nếu tệp này mới là bản đúng, hãy gửi lại và xoá bản cũ khỏi thư mục."),
+    # --- criteria -----------------------------------------------------------------------------------
+    FindingType("self-score-mismatch", ERROR, CRITERION, "Điểm tự đánh giá khác điểm tính lại",
+                "Điểm tự đánh giá {self_score} khác điểm tính lại từ số liệu {score} ({detail}). Sửa điểm tự "
+                "đánh giá hoặc số liệu cho khớp."),
+    FindingType("self-score-missing", WARNING, CRITERION, "Thiếu điểm tự đánh giá",
+                "Chưa ghi điểm tự đánh giá; điểm tính lại từ số liệu là {score}. Ghi điểm vào ô này."),
+    FindingType("self-score-out-of-range", ERROR, CRITERION, "Điểm tự đánh giá ngoài thang điểm",
+                "Điểm tự đánh giá {self_score} nằm ngoài thang điểm 0 đến {max}. Sửa lại điểm."),
+    FindingType("input-missing", ERROR, CRITERION, "Thiếu số liệu",
+                "Chưa nhập {what}; tiêu chí được tính {score} điểm. {how}"),
+    FindingType("input-unparseable", ERROR, CRITERION, "Số liệu không đọc được",
+                "Ô chứa '{text}', không đọc được thành {what}. {how}"),
+    FindingType("numerator-exceeds-denominator", WARNING, CRITERION, "Tử số lớn hơn mẫu số",
+                "Tử số {numerator} lớn hơn mẫu số {denominator}; tỷ lệ được tính tối đa 100%. Kiểm tra lại "
+                "hai số này."),
+    FindingType("denominator-zero", ERROR, CRITERION, "Mẫu số bằng 0",
+                "Mẫu số bằng 0 nên không tính được tỷ lệ; tiêu chí được tính 0 điểm. Nhập {denominator}; nếu "
+                "trong năm không phát sinh, chọn '{not_applicable}' ở cột Giá trị."),
+    FindingType("option-unknown", ERROR, CRITERION, "Giá trị không thuộc danh sách",
+                "'{text}' không phải một lựa chọn của tiêu chí này. Chọn một trong: {options}."),
+    FindingType("value-out-of-range", ERROR, CRITERION, "Giá trị ngoài khoảng cho phép",
+                "Giá trị {text} không hợp lệ: {detail}. Nhập {expected}."),
+    FindingType("ratio-from-evidence", WARNING, CRITERION, "Tỷ lệ lấy từ cột kiểm chứng",
+                "Tử số và mẫu số để trống; đã lấy tỷ lệ {fraction} ghi ở cột Tài liệu kiểm chứng. Nhập tử số vào "
+                "cột Tử số và mẫu số vào cột Mẫu số."),
+    FindingType("percent-assumed", WARNING, CRITERION, "Tỷ lệ nhập thiếu dấu %",
+                "Ô chứa số {text} không có dấu %; đã hiểu là {text}%. Nhập kèm dấu %, ví dụ {text}%."),
+    # --- group, part and grand total ----------------------------------------------------------------
+    FindingType("subtotal-arithmetic", ERROR, SUBTOTAL, "Cộng sai tổng điểm tự đánh giá",
+                "Tổng điểm tự đánh giá ghi {declared} nhưng cộng các điểm tự đánh giá của {what} được "
+                "{self_sum}. Cộng lại cho đúng."),
+    FindingType("subtotal-mismatch", ERROR, SUBTOTAL, "Tổng điểm khác điểm tính lại",
+                "Tổng điểm tự đánh giá ghi {declared} khác tổng điểm tính lại từ số liệu {score} của {what}. "
+                "Sửa các tiêu chí bị đánh dấu rồi ghi lại tổng."),
+    FindingType("subtotal-missing", WARNING, SUBTOTAL, "Thiếu tổng điểm",
+                "Chưa ghi tổng điểm tự đánh giá của {what}; tổng tính lại là {score}. Ghi tổng vào ô này."),
+)
+
+REGISTRY: dict[str, FindingType] = {t.code: t for t in _TYPES}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong, with the place a person finds it in Excel."""
+
+    code: str  # a REGISTRY code
+    severity: str
+    file: str  # the file name relative to the input folder
+    sheet: str = ""
+    cell: str = ""  # A1 address, "" for a whole file or sheet
+    district: str = ""  # the listed name, or what the file says when it is not on the list
+    subject: str = ""  # criterion, group, part or total code ("SS.I.1", "SS.I", "SS", "TONG")
+    message: str = ""
+    params: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def rejects(self) -> bool:
+        return REGISTRY[self.code].rejects
+
+    def record(self) -> dict:
+        """A flat row: the columns of findings.csv (subject as 'code', the finding code as 'finding')."""
+        return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "district": self.district,
+                "code": self.subject, "finding": self.code, "severity": self.severity, "message": self.message}
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["params"] = {k: _plain(v) for k, v in self.params.items()}
+        return d
+
+
+def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district: str = "",
+                 subject: str = "", **params: object) -> Finding:
+    """A finding of a registered code, its message rendered from the template and `params`."""
+    t = REGISTRY[code]  # KeyError on an unregistered code: a programming error, caught by the tests
+    shown = {k: _show(v) for k, v in params.items()}
+    shown.setdefault("subject", subject)
+    shown.setdefault("sheet", sheet)
+    message = t.template.format(**shown)
+    if cell:
+        message = f"Ô {cell}: {message}"
+    return Finding(code, t.severity, file, sheet, cell, district, subject, message, dict(params))
+
+
+def _show(v: object) -> str:
+    """Numbers as a Vietnamese reader writes them: 0,85 and 54 (not 54.0)."""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (int, float)):
+        f = float(v)
+        if f.is_integer():
+            return str(int(f))
+        return f"{f:.6f}".rstrip("0").rstrip(".").replace(".", ",")
+    return str(v)
+
+
+def _plain(v: object) -> object:
+    return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+
+
+def codes_markdown() -> str:
+    """The README's table of finding codes, generated from the registry."""
+    lines = ["| code | severity | level | what | file scored? |", "|---|---|---|---|---|"]
+    for t in _TYPES:
+        lines.append(f"| `{t.code}` | {t.severity} | {t.level} | {t.title} | {'no' if t.rejects else 'yes'} |")
+    return "\n".join(lines)
+
+
+def count_by_severity(findings: list[Finding]) -> dict[str, int]:
+    out = {ERROR: 0, WARNING: 0}
+    for f in findings:
+        out[f.severity] += 1
+    return out

@@ -1,0 +1,272 @@
+"""Reading a returned workbook with python-calamine: the criteria rows by code, the columns by header title,
+the information sheet by label and the template's version metadata. Nothing is scored here.
+
+A district may insert rows, move columns, rename the criteria sheet, add notes or re-save the file in
+LibreOffice, WPS or old Excel (.xls, .ods): the reader finds everything by title and code, never by position.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from .findings import Finding, make_finding
+from .layout import COLUMN_TITLES, CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET, META_SHEET, TEMPLATE_MARK
+from .rulebook import Rulebook
+from .text import normalize_text, strip_diacritics
+
+SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+HEADER_SCAN_ROWS = 40  # the header row is in the first rows of the sheet
+# Columns the batch cannot do without; name, scale, max and the live score are for people, not the batch.
+READ_COLUMNS = ("code", "value", "numerator", "denominator", "self_score")
+# Other titles clerks and older forms use for the same columns, compared after normalising.
+_ALIASES = {
+    "code": ("Mã tiêu chí", "Mã số", "STT"),
+    "self_score": ("Điểm tự chấm", "Tự đánh giá", "Điểm tự đánh giá của đơn vị"),
+    "evidence": ("Tài liệu kiểm chứng (ghi chú)", "Ghi chú", "Minh chứng"),
+    "numerator": ("Tử số (a)",),
+    "denominator": ("Mẫu số (b)",),
+}
+
+
+class ReadError(Exception):
+    """The file cannot be opened as a workbook at all (the message is the reader's reason)."""
+
+
+@dataclass
+class Row:
+    """The raw cells of one criterion or subtotal row, as the reader returned them."""
+
+    row: int  # 1-based
+    cells: dict[str, object]  # by column name: value, numerator, denominator, self_score, evidence
+
+
+@dataclass
+class Submission:
+    """One workbook as read: where things are and what the cells hold, before any parsing or scoring."""
+
+    file: str  # relative to the input folder, for findings
+    sheet: str = ""  # the criteria sheet's name as found
+    columns: dict[str, int] = field(default_factory=dict)  # column name -> 0-based index
+    rows: dict[str, Row] = field(default_factory=dict)  # code -> first row holding it
+    info: dict[str, object] = field(default_factory=dict)  # INFO_FIELDS name -> value
+    info_cells: dict[str, str] = field(default_factory=dict)  # INFO_FIELDS name -> A1 of the value
+    info_sheet: str = ""
+    meta: dict[str, str] = field(default_factory=dict)  # _meta keys -> values
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return any(f.rejects for f in self.findings)
+
+    def cell(self, code: str, column: str) -> str:
+        """A1 address of a column in a code's row ('' when either is missing)."""
+        r = self.rows.get(code)
+        if r is None or column not in self.columns:
+            return ""
+        return a1(r.row, self.columns[column])
+
+    def template_name(self, rulebook: Rulebook) -> str:
+        return f"CQDT_{rulebook.year}_mau.xlsx"
+
+
+def a1(row: int, col: int) -> str:
+    """A1 address from a 1-based row and a 0-based column."""
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{row}"
+
+
+def open_workbook(data: bytes):  # noqa: ANN201 - python_calamine.CalamineWorkbook
+    """Open workbook bytes with python-calamine; ReadError with the reason when it is not a workbook."""
+    import python_calamine
+
+    try:
+        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except Exception as exc:  # calamine raises its own error classes per format
+        raise ReadError(_reason(exc)) from exc
+
+
+def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
+    """Read one workbook's bytes: criteria rows, information and metadata, with file-level findings."""
+    sub = Submission(file)
+    try:
+        wb = open_workbook(data)
+        sheets = _sheet_names(wb)
+        _read_meta(wb, sheets, sub)
+        _check_meta(sub, rulebook)
+        if sub.rejected:
+            return sub
+        grid, name, header = _find_criteria(wb, sheets)
+        if grid is None:
+            sub.findings.append(make_finding("file-not-template", file, template=sub.template_name(rulebook)))
+            return sub
+        sub.sheet = name
+        if sub.meta.get("template") != TEMPLATE_MARK:
+            sub.findings.append(make_finding("template-unmarked", file, sheet=META_SHEET,
+                                             template=sub.template_name(rulebook)))
+        _read_criteria(grid, header, sub, rulebook)
+        if sub.rejected:
+            return sub
+        _read_info(wb, sheets, sub)
+    except ReadError as exc:
+        sub.findings.append(make_finding("file-unreadable", file, reason=str(exc)))
+    except Exception as exc:  # a reader bug or a malformed sheet must not take the run down
+        sub.findings.append(make_finding("file-unreadable", file, reason=_reason(exc)))
+    return sub
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _sheet_names(wb) -> list[str]:  # noqa: ANN001
+    return list(wb.sheet_names)
+
+
+def _rows(wb, name: str) -> list[list]:  # noqa: ANN001
+    try:
+        return wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise ReadError(f"trang '{name}': {_reason(exc)}") from exc
+
+
+def _by_name(sheets: list[str], wanted: str) -> str | None:
+    key = normalize_text(wanted)
+    return next((s for s in sheets if normalize_text(s) == key), None)
+
+
+def _read_meta(wb, sheets: list[str], sub: Submission) -> None:  # noqa: ANN001
+    name = _by_name(sheets, META_SHEET)
+    if name is None:
+        return
+    for row in _rows(wb, name)[:50]:
+        if len(row) >= 2 and isinstance(row[0], str) and row[0].strip():
+            sub.meta[row[0].strip()] = "" if row[1] is None else str(row[1]).strip()
+
+
+def _check_meta(sub: Submission, rb: Rulebook) -> None:
+    """Reject a template of another rulebook version; warn when it comes from an edited rulebook."""
+    template = sub.template_name(rb)
+    if sub.meta.get("template") != TEMPLATE_MARK:
+        return  # unmarked: reported once the criteria sheet is found, so a foreign file gets one finding
+    found_id, found_version = sub.meta.get("rulebook_id", ""), sub.meta.get("rulebook_version", "")
+    if (found_id, found_version) != (rb.id, rb.version):
+        sub.findings.append(make_finding("template-version", sub.file, sheet=META_SHEET,
+                                         found=f"{found_id} {found_version}".strip() or "không rõ",
+                                         expected=f"{rb.id} {rb.version}", template=template))
+    elif sub.meta.get("rulebook_hash") and sub.meta["rulebook_hash"] != rb.hash:
+        sub.findings.append(make_finding("template-modified", sub.file, sheet=META_SHEET, version=rb.version,
+                                         found=sub.meta["rulebook_hash"][:12], expected=rb.hash[:12],
+                                         template=template))
+
+
+def _title_key(text: object) -> str:
+    return strip_diacritics(normalize_text(str(text))) if text is not None else ""
+
+
+_TITLE_TO_NAME: dict[str, str] = {}
+for _name, _title in COLUMN_TITLES.items():
+    _TITLE_TO_NAME[_title_key(_title)] = _name
+    for _alias in _ALIASES.get(_name, ()):
+        _TITLE_TO_NAME[_title_key(_alias)] = _name
+
+
+def _header_columns(row: list) -> dict[str, int]:
+    cols: dict[str, int] = {}
+    for j, v in enumerate(row):
+        if isinstance(v, str):
+            name = _TITLE_TO_NAME.get(_title_key(v))
+            if name and name not in cols:
+                cols[name] = j
+    return cols
+
+
+def _find_criteria(wb, sheets: list[str]) -> tuple[list[list] | None, str, int]:  # noqa: ANN001
+    """(rows, sheet name, header row index) of the sheet with the criteria header; the template's name first,
+    then any other sheet (a renamed sheet is still read)."""
+    first = _by_name(sheets, CRITERIA_SHEET)
+    order = ([first] if first else []) + [s for s in sheets if s != first and normalize_text(s) != META_SHEET]
+    for name in order:
+        grid = _rows(wb, name)
+        for i, row in enumerate(grid[:HEADER_SCAN_ROWS]):
+            cols = _header_columns(row)
+            if "code" in cols and "self_score" in cols:
+                return grid, name, i
+    return None, "", -1
+
+
+def _read_criteria(grid: list[list], header: int, sub: Submission, rb: Rulebook) -> None:
+    cols = _header_columns(grid[header])
+    missing = [n for n in READ_COLUMNS if n not in cols]
+    for name in missing:
+        sub.findings.append(make_finding("column-missing", sub.file, sheet=sub.sheet, cell=a1(header + 1, 0),
+                                         column=COLUMN_TITLES[name], row=header + 1))
+    if missing:
+        return
+    sub.columns = cols
+    known = {normalize_text(c.code).upper(): c.code for c in rb.criteria}
+    for code in _subtotal_codes(rb):
+        known[normalize_text(code).upper()] = code
+    wanted = [n for n in ("value", "numerator", "denominator", "self_score", "evidence") if n in cols]
+    code_col = cols["code"]
+    seen: dict[str, list[int]] = {}
+    for i in range(header + 1, len(grid)):
+        row = grid[i]
+        raw = row[code_col] if code_col < len(row) else None
+        if not isinstance(raw, str) or not raw:
+            continue
+        code = known.get(normalize_text(raw).upper())
+        if code is None:
+            continue
+        seen.setdefault(code, []).append(i + 1)
+        if code not in sub.rows:
+            sub.rows[code] = Row(i + 1, {n: _cell(row, cols[n]) for n in wanted})
+    for code, rows in seen.items():
+        if len(rows) > 1:
+            for r in rows[1:]:
+                sub.findings.append(make_finding(
+                    "row-duplicated", sub.file, sheet=sub.sheet, cell=a1(r, code_col), subject=code,
+                    rows=", ".join(map(str, rows)), used=rows[0]))
+    for c in rb.criteria:
+        if c.scored and c.code not in sub.rows:
+            sub.findings.append(make_finding("row-missing", sub.file, sheet=sub.sheet, subject=c.code))
+
+
+def _subtotal_codes(rb: Rulebook) -> list[str]:
+    return [g.code for g in rb.groups] + [p.code for p in rb.parts] + [rb.total_code]
+
+
+def _cell(row: list, j: int) -> object:
+    v = row[j] if j < len(row) else None
+    return None if v == "" else v
+
+
+def _read_info(wb, sheets: list[str], sub: Submission) -> None:  # noqa: ANN001
+    """Information fields by label: the value is the first non-empty cell right of the label."""
+    labels = {_title_key(label): name for name, label in INFO_FIELDS}
+    order = [s for s in (_by_name(sheets, INFO_SHEET),) if s] + [s for s in sheets if s != sub.sheet]
+    for name in dict.fromkeys(order):
+        if normalize_text(name) == META_SHEET:
+            continue
+        found = False
+        for i, row in enumerate(_rows(wb, name)[:200]):
+            for j, v in enumerate(row[:6]):
+                field_name = labels.get(_title_key(v)) if isinstance(v, str) else None
+                if field_name is None or field_name in sub.info:
+                    continue
+                for k in range(j + 1, len(row)):
+                    if row[k] not in ("", None):
+                        sub.info[field_name] = row[k]
+                        sub.info_cells[field_name] = a1(i + 1, k)
+                        break
+                else:
+                    sub.info_cells[field_name] = a1(i + 1, j + 1)
+                found = True
+        if found:
+            sub.info_sheet = name
+            return

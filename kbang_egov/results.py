@@ -1,0 +1,138 @@
+"""What a run produces, as plain data: per criterion, per subtotal, per district, per file, per run.
+
+The pipeline fills these; the report writer and the CLI only read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .findings import ERROR, WARNING, Finding
+
+# How a criterion's official score was obtained.
+COMPUTED = "computed"  # from the district's raw figures, by the rule
+TRUSTED = "self-score"  # inputs missing, self-score taken (--trust-self-scores)
+ZERO = "zero"  # inputs missing or invalid: 0 points
+NOT_APPLICABLE = "not-applicable"  # removed from the maximum
+
+# Levels of a subtotal.
+GROUP, PART, TOTAL = "group", "part", "total"
+
+# What became of an input file.
+SCORED = "scored"
+REJECTED = "rejected"  # cannot be scored: unreadable, not the template, unknown district, ...
+SUPERSEDED = "superseded"  # a newer file of the same district was scored
+
+
+@dataclass
+class CriterionResult:
+    code: str
+    group: str
+    part: str
+    max: float
+    score: float  # official points (0 when not applicable; see `source`)
+    self_score: float | None  # as the district wrote it, None when blank or unreadable
+    status: str  # scoring status: ok, not-applicable, missing, invalid, denominator-zero
+    source: str  # COMPUTED, TRUSTED, ZERO or NOT_APPLICABLE
+    detail: str = ""  # the matched option or tier, the fraction, or what was wrong
+    row: int = 0  # 1-based sheet row, 0 when the row is missing
+
+    @property
+    def applicable(self) -> bool:
+        return self.source != NOT_APPLICABLE
+
+    @property
+    def gap(self) -> float | None:
+        """Self-score minus official score, rounded to 2 decimals; None without a self-score."""
+        return None if self.self_score is None else round(self.self_score - self.score, 2)
+
+
+@dataclass
+class SubtotalResult:
+    """A group, a part or the grand total of one district."""
+
+    code: str
+    level: str  # GROUP, PART or TOTAL
+    max: float  # full maximum from the rulebook
+    applicable_max: float  # maximum without the criteria marked not applicable
+    achieved: float  # sum of official criterion scores
+    scaled: float  # official subtotal: parts rescaled to the full maximum, total = sum of scaled parts
+    self_sum: float  # sum of the district's own criterion self-scores (blank counts 0)
+    declared: float | None  # the subtotal the district wrote, None when blank or unreadable
+    cell: str = ""  # A1 of the declared subtotal
+
+    @property
+    def gap(self) -> float | None:
+        """Declared minus official, rounded to 2 decimals."""
+        return None if self.declared is None else round(self.declared - self.scaled, 2)
+
+
+@dataclass
+class DistrictResult:
+    district: str  # the listed name, "Huyện Kbang"
+    file: str  # relative to the input folder
+    sheet: str  # the criteria sheet's name as found
+    criteria: list[CriterionResult]
+    subtotals: dict[str, SubtotalResult]  # by code: groups, parts, the total
+    findings: list[Finding] = field(default_factory=list)
+    info: dict[str, str] = field(default_factory=dict)  # information sheet, by layout.INFO_FIELDS name
+    rank: int = 0
+    part_ranks: dict[str, int] = field(default_factory=dict)  # by part code
+
+    @property
+    def total(self) -> SubtotalResult:
+        return next(s for s in self.subtotals.values() if s.level == TOTAL)
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def errors(self) -> int:
+        return self.count(ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return self.count(WARNING)
+
+
+@dataclass
+class FileRecord:
+    """One input file and what became of it."""
+
+    file: str  # relative to the input folder
+    sha256: str
+    size: int
+    modified: dt.datetime
+    status: str  # SCORED, REJECTED or SUPERSEDED
+    district: str = ""  # the listed district, or the name the file gives when it is not on the list
+    reason: str = ""  # for REJECTED and SUPERSEDED: the message of the finding that decided it
+    codes: tuple[str, ...] = ()  # finding codes that rejected the file
+    seconds: float = 0.0  # time spent reading and checking it
+
+
+@dataclass
+class RunResult:
+    started: dt.datetime
+    finished: dt.datetime
+    input_dir: str
+    rulebook_id: str
+    rulebook_version: str
+    rulebook_hash: str
+    tool_version: str
+    trust_self_scores: bool
+    districts: list[DistrictResult]  # scored, ranked (rank 1 first)
+    files: list[FileRecord]  # every input file, in path order
+    findings: list[Finding]  # every finding, files in path order
+    not_submitted: list[str]  # listed districts without a scored submission
+    skipped: dict[str, int] = field(default_factory=dict)  # {"lock": n, "hidden": n}
+    outputs: list[str] = field(default_factory=list)  # paths written
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    def codes(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.code] = out.get(f.code, 0) + 1
+        return dict(sorted(out.items()))

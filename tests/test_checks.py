@@ -1,0 +1,252 @@
+"""Checks: every criterion finding code, every messy-input form, subtotals, with codes, cells and values."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from kbang_egov.checks import check_submission
+from kbang_egov.reader import Row, Submission, a1
+from kbang_egov.results import COMPUTED, NOT_APPLICABLE, TRUSTED, ZERO
+from kbang_egov.rulebook import load_rulebook
+
+COLS = {"code": 0, "value": 4, "numerator": 5, "denominator": 6, "self_score": 7, "evidence": 9}
+LETTER = {name: a1(1, j)[:-1] for name, j in COLS.items()}
+
+
+@pytest.fixture(scope="module")
+def rb():
+    return load_rulebook()
+
+
+def make_submission(rb, cells: dict[str, dict], declared: dict[str, object] | None = None,
+                    drop: tuple[str, ...] = ()) -> Submission:
+    """A read submission laid out like the template: one row per code in rulebook order, subtotal rows after."""
+    sub = Submission("f.xlsx", sheet="Tiêu chí", columns=dict(COLS))
+    row = 5
+    for c in rb.criteria:
+        if c.code in drop:
+            continue
+        sub.rows[c.code] = Row(row, {"value": None, "numerator": None, "denominator": None, "self_score": None,
+                                     "evidence": None, **cells.get(c.code, {})})
+        row += 1
+    for code in [g.code for g in rb.groups] + [p.code for p in rb.parts] + [rb.total_code]:
+        sub.rows[code] = Row(row, {"self_score": (declared or {}).get(code)})
+        row += 1
+    return sub
+
+
+def full_marks(rb) -> dict[str, dict]:
+    """Inputs earning every point, each self-score equal to it."""
+    out = {}
+    for c in rb.scored_criteria:
+        if c.kind == "ratio":
+            out[c.code] = {"numerator": 14.0, "denominator": 14.0}
+        elif c.kind in ("yesno", "choice"):
+            out[c.code] = {"value": max(c.options, key=lambda o: o.points).label}
+        else:
+            top = max(c.tiers, key=lambda t: t.points)
+            v = top.ge if top.ge is not None else (top.gt + 1 if top.gt is not None else c.value.max)
+            out[c.code] = {"value": v / 100 if c.value.unit == "%" else float(v)}
+        out[c.code]["self_score"] = float(c.max)
+    return out
+
+
+def declared_full(rb) -> dict[str, float]:
+    d = {g.code: float(g.max) for g in rb.groups}
+    d.update({p.code: float(p.max) for p in rb.parts})
+    d[rb.total_code] = float(rb.total_max)
+    return d
+
+
+def run_one(rb, code: str, given: dict, trust: bool = False):
+    cells = full_marks(rb)
+    cells[code] = {**cells[code], "numerator": None, "denominator": None, "value": None, **given}
+    sub = make_submission(rb, cells, declared_full(rb))
+    checked = check_submission(sub, rb, "Huyện Kbang", trust)
+    result = next(r for r in checked.criteria if r.code == code)
+    found = [(f.code, f.cell) for f in checked.findings if f.subject == code]
+    return result, found, sub
+
+
+def test_full_marks_have_no_findings(rb):
+    sub = make_submission(rb, full_marks(rb), declared_full(rb))
+    checked = check_submission(sub, rb)
+    assert checked.findings == []
+    assert checked.subtotals["TONG"].scaled == 170
+    assert checked.subtotals["SS"].scaled == 60 and checked.subtotals["KQ"].scaled == 110
+
+
+# (code, inputs typed, expected points, expected [(finding code, column)])
+CASES = [
+    # ratio: the seed's evidence fractions, rounded half up on the exact decimal
+    ("KQ.III.1", {"numerator": 31.0, "denominator": 318.0, "self_score": 0.1}, 0.1, []),
+    ("KQ.III.2", {"numerator": 3.0, "denominator": 318.0, "self_score": 0.01}, 0.01, []),
+    ("KQ.III.3", {"numerator": 1405.0, "denominator": 3125.0, "self_score": 0.45}, 0.45, []),
+    # numbers stored as text, decimal comma, grouping, stray spaces
+    ("SS.I.1", {"numerator": " 31 ", "denominator": "318", "self_score": "0,1"}, 0.1, []),
+    ("SS.I.13", {"numerator": "1.405", "denominator": "3.125", "self_score": "0.45"}, 0.45, []),
+    ("SS.I.14", {"numerator": "17 000", "denominator": "20.000", "self_score": "0,85"}, 0.85, []),
+    ("SS.I.15", {"numerator": "1.405.000", "denominator": "3,125,000", "self_score": 0.45}, 0.45, []),
+    ("SS.I.16", {"numerator": "0,5", "denominator": "1", "self_score": 0.5}, 0.5, []),
+    # a fraction in the evidence column when the inputs are blank
+    ("SS.I.17", {"evidence": "03/318", "self_score": 0.01}, 0.01, [("ratio-from-evidence", "evidence")]),
+    ("SS.I.18", {"evidence": " 31 / 318 ", "self_score": 0.1}, 0.1, [("ratio-from-evidence", "evidence")]),
+    # ratio findings
+    ("SS.I.19", {"numerator": 15.0, "denominator": 14.0, "self_score": 1.0}, 1.0,
+     [("numerator-exceeds-denominator", "numerator")]),
+    ("SS.I.20", {"numerator": 0.0, "denominator": 0.0, "self_score": 0.0}, 0.0, [("denominator-zero", "denominator")]),
+    ("SS.I.21", {"numerator": "mười", "denominator": 14.0, "self_score": 0.0}, 0.0,
+     [("input-unparseable", "numerator")]),
+    ("SS.I.22", {"numerator": "85%", "denominator": 14.0, "self_score": 0.0}, 0.0,
+     [("input-unparseable", "numerator")]),
+    ("SS.I.23", {"numerator": None, "denominator": 14.0, "self_score": 0.0}, 0.0, [("input-missing", "numerator")]),
+    ("SS.I.24", {"numerator": 3.0, "denominator": None, "self_score": 0.0}, 0.0, [("input-missing", "denominator")]),
+    ("SS.I.25", {"self_score": 0.0}, 0.0, [("input-missing", "numerator")]),
+    ("SS.I.26", {"numerator": -1.0, "denominator": 14.0, "self_score": 0.0}, 0.0, [("value-out-of-range", "numerator")]),
+    ("SS.I.27", {"numerator": True, "denominator": 14.0, "self_score": 0.0}, 0.0, [("input-unparseable", "numerator")]),
+    # self-scores
+    ("SS.I.28", {"numerator": 17.0, "denominator": 20.0, "self_score": 0.86}, 0.85, [("self-score-mismatch", "self_score")]),
+    ("SS.I.29", {"numerator": 17.0, "denominator": 20.0, "self_score": 0.854}, 0.85, []),  # within 0.005
+    ("SS.I.30", {"numerator": 17.0, "denominator": 20.0, "self_score": None}, 0.85, [("self-score-missing", "self_score")]),
+    ("SS.I.35", {"numerator": 17.0, "denominator": 20.0, "self_score": 1.5}, 0.85,
+     [("self-score-out-of-range", "self_score")]),
+    ("SS.I.36", {"numerator": 17.0, "denominator": 20.0, "self_score": -0.5}, 0.85,
+     [("self-score-out-of-range", "self_score")]),
+    ("SS.II.1", {"numerator": 17.0, "denominator": 20.0, "self_score": "tám"}, 0.85,
+     [("input-unparseable", "self_score")]),
+    ("SS.II.2", {"numerator": 17.0, "denominator": 20.0, "self_score": "85%"}, 0.85,
+     [("input-unparseable", "self_score")]),
+    # labels as clerks type them
+    ("SS.I.2", {"value": "CÓ", "self_score": 1.0}, 1.0, []),
+    ("SS.I.3", {"value": "  có  ", "self_score": 1.0}, 1.0, []),
+    ("SS.I.4", {"value": unicodedata.normalize("NFD", "Có"), "self_score": 1.0}, 1.0, []),
+    ("SS.I.5", {"value": unicodedata.normalize("NFD", "Không"), "self_score": 0.0}, 0.0, []),
+    ("SS.I.6", {"value": "Co\u200b", "self_score": 1.0}, 0.0, [("option-unknown", "value")]),
+    ("SS.I.7", {"value": "Đã có", "self_score": 1.0}, 0.0, [("option-unknown", "value")]),
+    ("SS.I.8", {"value": 1.0, "self_score": 1.0}, 0.0, [("option-unknown", "value")]),
+    ("SS.I.9", {"value": None, "self_score": 1.0}, 0.0, [("input-missing", "value")]),
+    ("KQ.I.1", {"value": "không  ĐẦY đủ", "self_score": 0.5}, 0.5, []),
+    # tiers: counts, units, percents
+    ("KQ.I.9", {"value": 4.0, "self_score": 1.0}, 1.0, []),
+    ("KQ.I.10", {"value": "2", "self_score": 0.5}, 0.5, []),
+    ("KQ.I.11", {"value": "1 bài", "self_score": 0.5}, 0.5, []),
+    ("KQ.I.12", {"value": 2.5, "self_score": 1.0}, 0.0, [("value-out-of-range", "value")]),
+    ("KQ.I.13", {"value": -1.0, "self_score": 0.0}, 0.0, [("value-out-of-range", "value")]),
+    ("KQ.I.14", {"value": "nhiều", "self_score": 1.0}, 0.0, [("input-unparseable", "value")]),
+    ("SS.III.8", {"value": "990", "self_score": 1.0}, 1.0, []),
+    ("KQ.III.23", {"value": 0.65, "self_score": 0.5}, 0.5, []),  # a percent cell holds the fraction
+    ("KQ.III.23", {"value": "65%", "self_score": 0.5}, 0.5, []),
+    ("KQ.III.23", {"value": "65 %", "self_score": 0.5}, 0.5, []),
+    ("KQ.III.23", {"value": "0,7", "self_score": 1.0}, 1.0, []),
+    ("KQ.III.23", {"value": 45.0, "self_score": 0.0}, 0.0, [("percent-assumed", "value")]),
+    ("KQ.III.23", {"value": 1.0, "self_score": 1.0}, 1.0, []),  # 100%
+    ("KQ.III.23", {"value": 250.0, "self_score": 1.0}, 0.0, [("value-out-of-range", "value")]),
+]
+
+
+@pytest.mark.parametrize(("code", "given", "points", "expected"), CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_criterion(rb, code, given, points, expected):
+    result, found, sub = run_one(rb, code, given)
+    assert result.score == points
+    assert found == [(f, sub.cell(code, col)) for f, col in expected]
+
+
+def test_cell_addresses_follow_the_rows(rb):
+    result, found, sub = run_one(rb, "SS.I.20", {"numerator": 0.0, "denominator": 0.0, "self_score": 0.0})
+    row = sub.rows["SS.I.20"].row
+    assert found == [("denominator-zero", f"G{row}")]
+    assert result.row == row
+
+
+def test_not_applicable_removes_the_criterion_and_rescales_the_part(rb):
+    cells = full_marks(rb)
+    cells["KQ.I.2"] = {"value": "Không áp dụng", "self_score": None}
+    cells["KQ.I.3"] = {"value": "Không đầy đủ", "self_score": 0.5}
+    sub = make_submission(rb, cells, {**declared_full(rb), "KQ.I": 38.5, "KQ": 108.5, "TONG": 168.5})
+    checked = check_submission(sub, rb)
+    r = next(r for r in checked.criteria if r.code == "KQ.I.2")
+    assert (r.source, r.score, r.applicable) == (NOT_APPLICABLE, 0.0, False)
+    kq = checked.subtotals["KQ"]
+    assert (kq.achieved, kq.applicable_max) == (108.5, 109.0)
+    assert kq.scaled == 109.5  # 108.5 / 109 x 110 = 109.495... -> 109.5
+    assert checked.subtotals["KQ.I"].applicable_max == 39
+    assert checked.subtotals["TONG"].scaled == 169.5
+    assert checked.findings == []
+
+
+@pytest.mark.parametrize("text", ["Không áp dụng", " KHÔNG ÁP DỤNG ", unicodedata.normalize("NFD", "Không áp dụng")])
+def test_not_applicable_in_a_ratio_row(rb, text):
+    result, found, _ = run_one(rb, "SS.I.1", {"value": text, "self_score": None})
+    assert result.source == NOT_APPLICABLE
+    assert found == []
+
+
+def test_missing_inputs_score_zero_or_the_trusted_self_score(rb):
+    result, found, sub = run_one(rb, "SS.I.1", {"self_score": 0.7})
+    assert (result.score, result.source) == (0.0, ZERO)
+    result, found, sub = run_one(rb, "SS.I.1", {"self_score": 0.7}, trust=True)
+    assert (result.score, result.source) == (0.7, TRUSTED)
+    assert found == [("input-missing", sub.cell("SS.I.1", "numerator"))]  # still flagged
+    # an unparseable input is not "missing": the self-score is not trusted
+    result, _, _ = run_one(rb, "SS.I.1", {"numerator": "x", "denominator": 5.0, "self_score": 0.7}, trust=True)
+    assert (result.score, result.source) == (0.0, ZERO)
+
+
+def test_computed_source(rb):
+    result, _, _ = run_one(rb, "SS.I.1", {"numerator": 1.0, "denominator": 8.0, "self_score": 0.13})
+    assert (result.score, result.source, result.gap) == (0.13, COMPUTED, 0.0)
+
+
+def test_missing_row_scores_zero(rb):
+    sub = make_submission(rb, full_marks(rb), declared_full(rb), drop=("SS.I.5",))
+    checked = check_submission(sub, rb)
+    r = next(r for r in checked.criteria if r.code == "SS.I.5")
+    assert (r.score, r.row) == (0.0, 0)
+    assert checked.subtotals["SS.I"].achieved == 35
+
+
+# --- subtotals ---------------------------------------------------------------------------------------
+
+
+def _seedlike(rb):
+    """Full marks but one self-score slip of 0.34 in SS.I.1 (recomputed 0.66), like the seed's readiness."""
+    cells = full_marks(rb)
+    cells["SS.I.1"] = {"numerator": 33.0, "denominator": 50.0, "self_score": 0.66}
+    return cells
+
+
+def test_declared_subtotals_right_and_wrong(rb):
+    cells = _seedlike(rb)
+    declared = {**declared_full(rb), "SS.I": 35.66, "SS": 59, "TONG": 110}
+    sub = make_submission(rb, cells, declared)
+    checked = check_submission(sub, rb)
+    found = {(f.code, f.subject, f.cell) for f in checked.findings}
+    assert found == {
+        ("subtotal-arithmetic", "SS", sub.cell("SS", "self_score")),  # 59 vs own sum 59.66
+        ("subtotal-mismatch", "SS", sub.cell("SS", "self_score")),  # 59 vs recomputed 59.66
+        ("subtotal-arithmetic", "TONG", sub.cell("TONG", "self_score")),
+        ("subtotal-mismatch", "TONG", sub.cell("TONG", "self_score")),
+    }
+    t = checked.subtotals["TONG"]
+    assert (t.declared, t.self_sum, t.achieved, t.gap) == (110, 169.66, 169.66, -59.66)
+
+
+def test_subtotal_arithmetic_right_but_self_scores_wrong(rb):
+    cells = full_marks(rb)
+    cells["SS.I.1"] = {"numerator": 2.0, "denominator": 3.0, "self_score": 1.0}  # recomputed 0.67
+    sub = make_submission(rb, cells, declared_full(rb))
+    checked = check_submission(sub, rb)
+    sums = sorted((f.code, f.subject) for f in checked.findings if f.subject in ("SS.I", "SS", "TONG"))
+    assert sums == [("subtotal-mismatch", "SS"), ("subtotal-mismatch", "SS.I"), ("subtotal-mismatch", "TONG")]
+
+
+@pytest.mark.parametrize(("raw", "code"), [(None, "subtotal-missing"), ("", "subtotal-missing"),
+                                           ("năm mươi", "input-unparseable"), ("36,00", None), (" 36 ", None)])
+def test_declared_subtotal_forms(rb, raw, code):
+    sub = make_submission(rb, full_marks(rb), {**declared_full(rb), "SS.I": raw})
+    checked = check_submission(sub, rb)
+    found = [(f.code, f.cell) for f in checked.findings]
+    assert found == ([(code, sub.cell("SS.I", "self_score"))] if code else [])

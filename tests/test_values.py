@@ -1,0 +1,53 @@
+"""Cell values as clerks type them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+
+import pytest
+
+from kbang_egov.values import clean_text, parse_fraction, parse_number
+
+
+@pytest.mark.parametrize(("raw", "value", "percent"), [
+    (0.85, 0.85, False), (31, 31.0, False), ("0,85", 0.85, False), ("0.85", 0.85, False), (" 31 ", 31.0, False),
+    ("31\u00a0", 31.0, False), ("\u200b31", 31.0, False), ("1.405", 1405.0, False), ("20.000", 20000.0, False),
+    ("0.125", 0.125, False), ("1,405", 1.405, False), ("1.405.000", 1405000.0, False),
+    ("1,405,000", 1405000.0, False), ("1.405,5", 1405.5, False), ("1,405.5", 1405.5, False),
+    ("1 405", 1405.0, False), ("85%", 85.0, True), ("85 %", 85.0, True), ("0,5%", 0.5, True),
+    ("-3", -3.0, False), ("+3", 3.0, False), (",5", 0.5, False),
+])
+def test_numbers(raw, value, percent):
+    p = parse_number(raw)
+    assert (p.value, p.percent, p.error) == (value, percent, "")
+
+
+@pytest.mark.parametrize("raw", [None, "", "   ", "\u200b"])
+def test_blank(raw):
+    assert parse_number(raw).blank
+
+
+@pytest.mark.parametrize("raw", ["abc", "31/318", "1.2.3", "1,2,3", "1.405,5,2", True, dt.datetime(2020, 1, 1),
+                                 float("nan"), float("inf"), "85%%", "=A1", "1e5x"])
+def test_not_numbers(raw):
+    p = parse_number(raw)
+    assert p.value is None and p.error
+
+
+def test_unit_suffix():
+    assert parse_number("4 bài", unit="bài").value == 4
+    assert parse_number("4 BÀI", unit="bài").value == 4
+    assert parse_number("4 bài").error
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("31/318", (31.0, 318.0)), ("03/318", (3.0, 318.0)),
+                                               (" 1405 / 3125 ", (1405.0, 3125.0)), ("H/", None), ("III/", None),
+                                               ("Không phát sinh hồ sơ", None), (0.5, None), ("31/318 hồ sơ", None)])
+def test_fractions(raw, expected):
+    assert parse_fraction(raw) == expected
+
+
+def test_clean_text():
+    assert clean_text(unicodedata.normalize("NFD", " Có\t\n ")) == "Có"
+    assert clean_text("a\x00b\x07c") == "a b c"
