@@ -138,6 +138,7 @@ def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district
     shown = {k: _show(v) for k, v in params.items()}
     shown.setdefault("subject", subject)
     shown.setdefault("sheet", sheet)
+    shown.setdefault("district", district)
     message = t.template.format(**shown)
     if cell:
         message = f"Ô {cell}: {message}"

@@ -1,0 +1,37 @@
+"""Writing a file so that a reader never sees half of it: a temporary file beside the target, renamed
+into place. A run killed mid-write leaves the previous file as it was."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
+    """Call write(tmp) on a temporary file in target's folder, then rename it over target.
+
+    The temporary file gets the permissions a plain open() would (mkstemp makes it owner-only), and is
+    removed when anything fails; OSError propagates for the caller to turn into its own error.
+    """
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            try:
+                tmp.unlink()
+            except OSError:
+                pass  # the original error matters more than a stray temp file
+    return target

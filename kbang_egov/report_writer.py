@@ -1,0 +1,569 @@
+"""The consolidated outputs of a batch run: one Vietnamese workbook for officers, three CSVs for scripts.
+
+Everything is read from a RunResult and the rulebook; nothing is scored or ranked here. Codes, names and
+maxima come from the rulebook so next year's criteria need no change. Every file is written to a
+temporary name in its folder and renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomically
+from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING
+from .results import (
+    COMPUTED,
+    NOT_APPLICABLE,
+    REJECTED,
+    SCORED,
+    SUPERSEDED,
+    TRUSTED,
+    ZERO,
+    CriterionResult,
+    DistrictResult,
+    RunResult,
+)
+from .rulebook import Part, Rulebook, format_points
+
+RANKING_XLSX = "ranking.xlsx"
+RANKING_CSV = "ranking.csv"
+SCORES_CSV = "scores.csv"
+FINDINGS_CSV = "findings.csv"
+
+RANKING_SHEET = "Xếp hạng"
+SCORES_SHEET = "Điểm chi tiết"
+FINDINGS_SHEET = "Sai lệch"
+FILES_SHEET = "Tệp lỗi"
+STATS_SHEET = "Thống kê tiêu chí"
+RUN_SHEET = "Thông tin lần chạy"
+SHEETS = (RANKING_SHEET, SCORES_SHEET, FINDINGS_SHEET, FILES_SHEET, STATS_SHEET, RUN_SHEET)
+
+RANKING_HEADER_ROW = 3  # 0-based: two title rows and a blank row sit above the ranking table
+CHART_TITLE = "Tổng điểm Chính quyền điện tử"
+NOT_SUBMITTED_VI = "Chưa nộp"
+NO_BAD_FILES_VI = "Không có tệp lỗi"
+
+SOURCE_VI = {
+    COMPUTED: "Tính lại từ số liệu",
+    TRUSTED: "Lấy điểm tự đánh giá",
+    ZERO: "Thiếu/sai số liệu: 0 điểm",
+    NOT_APPLICABLE: "Không áp dụng",
+}
+FILE_STATUS_VI = {
+    SCORED: "Đã chấm",
+    REJECTED: "Không chấm được",
+    SUPERSEDED: "Bị thay thế bởi bản mới hơn",
+}
+SKIPPED_VI = {"lock": "tệp khoá của Office", "hidden": "tệp ẩn"}
+
+# Short labels for the parts of the bundled rulebook; a part not listed here shows its rulebook name.
+_PART_LABEL_VI = {"SS": "Điều kiện sẵn sàng", "KQ": "Kết quả"}
+# English column names of ranking.csv for the bundled rulebook's parts; others use the code in lower case.
+_PART_COLUMN = {"SS": "readiness", "KQ": "results"}
+
+SCORES_COLUMNS = ("district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
+                  "group", "part", "file", "row")
+FINDINGS_COLUMNS = ("file", "sheet", "cell", "district", "code", "finding", "severity", "message")
+
+# Two scores closer than this are the same score: officials read them to 2 decimals.
+_EPS = 0.005
+_MAX_CELL_TEXT = 32767  # Excel's limit on one cell's text
+_DATE_FORMAT = "dd/mm/yyyy hh:mm"
+
+
+class OutputError(Exception):
+    """An output folder cannot be created or a file cannot be written; the message names the path."""
+
+
+# --- public API ----------------------------------------------------------------------------------------
+
+
+def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
+    """Write ranking.xlsx, ranking.csv, scores.csv and findings.csv into out_dir; return their paths."""
+    out = _ensure_dir(Path(out_dir))
+    paths = [write_ranking_workbook(run, rulebook, out / RANKING_XLSX)]
+    paths.extend(write_csvs(run, rulebook, out))
+    return paths
+
+
+def write_ranking_workbook(run: RunResult, rulebook: Rulebook, path: Path) -> Path:
+    """Write the officers' workbook (ranking, detail, findings, bad files, statistics, run) to path."""
+    path = Path(path)
+    _ensure_dir(path.parent)
+    _write_atomically(path, lambda tmp: _build_workbook(run, rulebook, tmp))
+    return path
+
+
+def write_csvs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
+    """Write ranking.csv, scores.csv and findings.csv into out_dir; return their paths."""
+    out = _ensure_dir(Path(out_dir))
+    tables = (
+        (RANKING_CSV, ranking_columns(rulebook), ranking_records(run, rulebook)),
+        (SCORES_CSV, SCORES_COLUMNS, score_records(run, rulebook)),
+        (FINDINGS_CSV, FINDINGS_COLUMNS, [f.record() for f in run.findings]),
+    )
+    paths = []
+    for name, columns, records in tables:
+        path = out / name
+        _write_atomically(path, lambda tmp, c=columns, r=records: _write_csv(tmp, c, r))
+        paths.append(path)
+    return paths
+
+
+# --- flat records (the CSVs) ---------------------------------------------------------------------------
+
+
+def part_column(part: Part) -> str:
+    """The English column name of a part in ranking.csv: readiness, results, or the code in lower case."""
+    return _PART_COLUMN.get(part.code, part.code.lower())
+
+
+def ranking_columns(rulebook: Rulebook) -> tuple[str, ...]:
+    """The header of ranking.csv: parts and groups follow the rulebook, so next year's file needs no code change."""
+    parts = [part_column(p) for p in rulebook.parts]
+    return ("rank", "district", *parts, "total", "declared_total", "gap",
+            *(f"rank_{p}" for p in parts), *(g.code for g in rulebook.groups), "errors", "warnings", "file")
+
+
+def ranking_records(run: RunResult, rulebook: Rulebook) -> list[dict[str, Any]]:
+    """One row per ranked district, in rank order; districts that did not submit are not ranked."""
+    out = []
+    for d in run.districts:
+        total = d.subtotals.get(rulebook.total_code)
+        rec: dict[str, Any] = {"rank": d.rank or None, "district": d.district}
+        for p in rulebook.parts:
+            rec[part_column(p)] = _scaled(d, p.code)
+        rec["total"] = total.scaled if total else None
+        rec["declared_total"] = total.declared if total else None
+        rec["gap"] = total.gap if total else None
+        for p in rulebook.parts:
+            rec[f"rank_{part_column(p)}"] = d.part_ranks.get(p.code)
+        for g in rulebook.groups:
+            rec[g.code] = _scaled(d, g.code)
+        rec.update(errors=d.errors, warnings=d.warnings, file=d.file)
+        out.append(rec)
+    return out
+
+
+def score_records(run: RunResult, rulebook: Rulebook) -> list[dict[str, Any]]:
+    """One row per district and scored criterion, in rank then rulebook order."""
+    out = []
+    for d in run.districts:
+        by_code = {c.code: c for c in d.criteria}
+        for c in rulebook.scored_criteria:
+            r = by_code.get(c.code)
+            out.append({
+                "district": d.district, "code": c.code,
+                "self_score": r.self_score if r else None, "score": r.score if r else None,
+                "max": c.max, "gap": r.gap if r else None,
+                "source": r.source if r else "", "status": r.status if r else "",
+                "detail": r.detail if r else "", "group": c.group, "part": c.part, "file": d.file,
+                "row": (r.row or None) if r else None,
+            })
+    return out
+
+
+def _write_csv(path: Path, columns: Sequence[str], records: Iterable[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns))
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: _csv_value(v) for k, v in rec.items()})
+
+
+def _csv_value(v: object) -> object:
+    """Numbers as plain decimals with a point (54.34, 60), blank for None or a non-finite number."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return ""
+        text = f"{v:.6f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return v
+
+
+# --- the workbook --------------------------------------------------------------------------------------
+
+
+class _Formats:
+    """The workbook's cell formats, made once (xlsxwriter keeps one record per format)."""
+
+    def __init__(self, wb: Any) -> None:
+        base = {"font_name": "Times New Roman", "font_size": 11, "valign": "top"}
+        self.title = wb.add_format({**base, "bold": True, "font_size": 14})
+        self.subtitle = wb.add_format({**base, "italic": True})
+        self.header = wb.add_format({**base, "bold": True, "text_wrap": True, "valign": "vcenter",
+                                     "align": "center", "bg_color": "#D9E1F2", "border": 1})
+        self.text = wb.add_format(base)
+        self.wrap = wb.add_format({**base, "text_wrap": True})
+        self.left = wb.add_format({**base, "align": "left"})
+        self.bold = wb.add_format({**base, "bold": True})
+        self.int = wb.add_format({**base, "num_format": "0", "align": "center"})
+        self.score = wb.add_format({**base, "num_format": "0.00"})
+        self.bold_score = wb.add_format({**base, "num_format": "0.00", "bold": True})
+        self.bytes = wb.add_format({**base, "num_format": "#,##0"})
+        self.seconds = wb.add_format({**base, "num_format": "0.000"})
+        self.date = wb.add_format({**base, "num_format": _DATE_FORMAT, "align": "left"})
+        self.time = wb.add_format({**base, "num_format": "dd/mm/yyyy hh:mm:ss", "align": "left"})
+        self.missing = wb.add_format({**base, "italic": True, "font_color": "#7F7F7F"})
+        # Conditional formats: Excel's own "light red fill with dark red text" and its amber twin.
+        self.bad = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
+        self.warn = wb.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"})
+
+
+def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
+    import xlsxwriter  # lazy: importing it costs time the CLI's other commands need not pay
+
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False})
+    try:
+        fmt = _Formats(wb)
+        _write_ranking(wb, wb.add_worksheet(RANKING_SHEET), fmt, run, rb)
+        _write_scores(wb.add_worksheet(SCORES_SHEET), fmt, run, rb)
+        _write_findings(wb.add_worksheet(FINDINGS_SHEET), fmt, run)
+        _write_bad_files(wb.add_worksheet(FILES_SHEET), fmt, run)
+        _write_stats(wb.add_worksheet(STATS_SHEET), fmt, run, rb)
+        _write_run(wb.add_worksheet(RUN_SHEET), fmt, run, rb)
+    finally:
+        try:
+            wb.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:
+            # xlsxwriter wraps the OSError; unwrap it so the caller reports the OS reason.
+            cause = exc.__cause__ or exc.__context__
+            raise (cause if isinstance(cause, OSError) else OSError(str(exc))) from exc
+
+
+def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
+    """Sheet 1: one row per ranked district, then the districts that did not submit, and a bar chart."""
+    h = RANKING_HEADER_ROW
+    _put(ws, 0, 0, f"KẾT QUẢ XẾP HẠNG NĂM {rb.year}", fmt.title)
+    _put(ws, 1, 0, f"{rb.title} ({rb.label}); lần chạy kết thúc lúc {_naive(run.finished):%d/%m/%Y %H:%M}",
+         fmt.subtitle)
+
+    # (header, width, format, value of a district, comment on the header)
+    columns: list[tuple[str, float, Any, Callable[[DistrictResult], object], str]] = [
+        ("Hạng", 9, fmt.int, lambda d: d.rank or None, ""),
+        ("Đơn vị", 26, fmt.bold, lambda d: d.district, ""),
+    ]
+    for g in rb.groups:
+        columns.append((f"{g.code} (/{format_points(g.max)})", 10, fmt.score,
+                        lambda d, c=g.code: _scaled(d, c), g.name))
+    for p in rb.parts:
+        columns.append((f"{_PART_LABEL_VI.get(p.code, p.name)} (/{format_points(p.max)})", 13, fmt.bold_score,
+                        lambda d, c=p.code: _scaled(d, c), p.name))
+        columns.append((f"Hạng {p.code}", 7, fmt.int, lambda d, c=p.code: d.part_ranks.get(c), ""))
+    total_col = len(columns)
+    columns += [
+        (f"Tổng điểm (/{format_points(rb.total_max)})", 12, fmt.bold_score,
+         lambda d: _scaled(d, rb.total_code), rb.total_name),
+        ("Tổng tự khai", 11, fmt.score, lambda d: _declared(d, rb.total_code), ""),
+        ("Chênh lệch", 11, fmt.score, lambda d: _gap(d, rb.total_code),
+         "Tổng tự khai trừ tổng điểm chính thức"),
+        ("Số lỗi", 8, fmt.int, lambda d: d.errors, ""),
+        ("Số cảnh báo", 9, fmt.int, lambda d: d.warnings, ""),
+        ("Tệp", 30, fmt.text, lambda d: d.file, ""),
+    ]
+    gap_col, err_col, warn_col = total_col + 2, total_col + 3, total_col + 4
+
+    for j, (title, width, _, _, comment) in enumerate(columns):
+        _put(ws, h, j, title, fmt.header)
+        ws.set_column(j, j, width)
+        if comment:
+            ws.write_comment(h, j, comment, {"x_scale": 2})
+    ws.set_row(h, 45)
+    for i, d in enumerate(run.districts, h + 1):
+        for j, (_, _, cell_fmt, value, _) in enumerate(columns):
+            _put(ws, i, j, value(d), cell_fmt)
+    last = h + len(run.districts)
+    last_col = len(columns) - 1
+    ws.autofilter(h, 0, last, last_col)
+    ws.freeze_panes(h + 1, 2)
+    if run.districts:
+        _highlight_nonzero(ws, h + 1, gap_col, last, gap_col, fmt.bad)
+        _highlight_positive(ws, h + 1, err_col, last, err_col, fmt.bad)
+        _highlight_positive(ws, h + 1, warn_col, last, warn_col, fmt.warn)
+
+    # After a blank row, outside the filter range: listed districts with no scored submission.
+    for i, name in enumerate(run.not_submitted, last + 2):
+        _put(ws, i, 0, NOT_SUBMITTED_VI, fmt.missing)
+        _put(ws, i, 1, name, fmt.missing)
+
+    if run.districts:
+        chart = wb.add_chart({"type": "bar"})
+        chart.add_series({
+            "name": CHART_TITLE,
+            "categories": [ws.name, h + 1, 1, last, 1],
+            "values": [ws.name, h + 1, total_col, last, total_col],
+            "data_labels": {"value": True, "num_format": "0.00"},
+        })
+        chart.set_title({"name": CHART_TITLE})
+        chart.set_legend({"none": True})
+        chart.set_x_axis({"min": 0, "max": rb.total_max, "num_format": "0"})  # the value axis of a bar chart
+        chart.set_y_axis({"reverse": True})  # rank 1 on top, as in the table
+        chart.set_size({"width": 620, "height": max(300, 26 * len(run.districts) + 110)})
+        ws.insert_chart(h, last_col + 2, chart)
+
+    _print_setup(ws, header_row=h)
+
+
+def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
+    """Sheet 2: every district's score on every scored criterion, with how it was obtained."""
+    headers = [("Đơn vị", 24), ("Mã", 10), ("Tiêu chí", 60), ("Nhóm", 8), ("Điểm tối đa", 9),
+               ("Điểm tự đánh giá", 10), ("Điểm chính thức", 10), ("Chênh lệch", 10), ("Nguồn điểm", 22),
+               ("Chi tiết", 40), ("Dòng", 7)]
+    _write_header(ws, fmt, headers)
+    row = 0
+    for d in run.districts:
+        by_code: dict[str, CriterionResult] = {c.code: c for c in d.criteria}
+        for c in rb.scored_criteria:
+            r = by_code.get(c.code)
+            row += 1
+            values: list[tuple[object, Any]] = [
+                (d.district, fmt.text), (c.code, fmt.text), (c.name, fmt.text), (c.group, fmt.text),
+                (c.max, fmt.score),
+                (r.self_score if r else None, fmt.score), (r.score if r else None, fmt.score),
+                (r.gap if r else None, fmt.score),
+                (SOURCE_VI.get(r.source, r.source) if r else "", fmt.text),
+                (r.detail if r else "", fmt.text), ((r.row or None) if r else None, fmt.int),
+            ]
+            for j, (v, f) in enumerate(values):
+                _put(ws, row, j, v, f)
+    _finish_table(ws, row, len(headers) - 1, freeze_cols=2)
+    if row:
+        _highlight_nonzero(ws, 1, 7, row, 7, fmt.bad)
+
+
+def _write_findings(ws: Any, fmt: _Formats, run: RunResult) -> None:
+    """Sheet 3: every finding, with the file, sheet and cell where a person fixes it."""
+    headers = [("Tệp", 28), ("Trang tính", 14), ("Ô", 7), ("Đơn vị", 22), ("Mã", 10), ("Mã lỗi", 26),
+               ("Loại lỗi", 30), ("Mức độ", 10), ("Nội dung", 90)]
+    _write_header(ws, fmt, headers)
+    for i, f in enumerate(run.findings, 1):
+        t = REGISTRY.get(f.code)
+        values = (f.file, f.sheet, f.cell, f.district, f.subject, f.code, t.title if t else "",
+                  SEVERITY_VI.get(f.severity, f.severity), f.message)
+        for j, v in enumerate(values):
+            _put(ws, i, j, v, fmt.wrap if j == 8 else fmt.text)
+        ws.set_row(i, _wrapped_height(f.message, headers[8][1]))
+    last = len(run.findings)
+    _finish_table(ws, last, len(headers) - 1, freeze_cols=0)
+    if last:
+        # Whole rows coloured by severity: column H holds Mức độ.
+        for severity, cell_fmt in ((ERROR, fmt.bad), (WARNING, fmt.warn)):
+            ws.conditional_format(1, 0, last, len(headers) - 1, {
+                "type": "formula", "criteria": f'=$H2="{SEVERITY_VI[severity]}"', "format": cell_fmt})
+
+
+def _write_bad_files(ws: Any, fmt: _Formats, run: RunResult) -> None:
+    """Sheet 4: files that were not scored (rejected) or lost to a newer file of the same district."""
+    headers = [("Tệp", 30), ("Đơn vị", 22), ("Trạng thái", 26), ("Mã lỗi", 24), ("Lý do", 80),
+               ("Kích thước (byte)", 12), ("Ngày sửa", 16), ("SHA-256", 66)]
+    _write_header(ws, fmt, headers)
+    bad = [f for f in run.files if f.status in (REJECTED, SUPERSEDED)]
+    for i, f in enumerate(bad, 1):
+        values: list[tuple[object, Any]] = [
+            (f.file, fmt.text), (f.district, fmt.text), (FILE_STATUS_VI.get(f.status, f.status), fmt.text),
+            (", ".join(f.codes), fmt.text), (f.reason, fmt.wrap), (f.size, fmt.bytes),
+            (f.modified, fmt.date), (f.sha256, fmt.text)]
+        for j, (v, cell_fmt) in enumerate(values):
+            _put(ws, i, j, v, cell_fmt)
+        ws.set_row(i, _wrapped_height(f.reason, headers[4][1]))
+    if not bad:
+        _put(ws, 1, 0, NO_BAD_FILES_VI, fmt.missing)
+    _finish_table(ws, max(len(bad), 1), len(headers) - 1, freeze_cols=1)
+
+
+def criterion_stats(run: RunResult, rb: Rulebook) -> list[dict[str, Any]]:
+    """Per scored criterion: how many districts got full, partial or no points, and how many self-scored wrong.
+
+    Shows which criteria districts struggle with or misread, across the province.
+    """
+    by_district = [{c.code: c for c in d.criteria} for d in run.districts]
+    out = []
+    for c in rb.scored_criteria:
+        results = [m[c.code] for m in by_district if c.code in m]
+        applicable = [r for r in results if r.applicable]
+        full = sum(1 for r in applicable if r.score >= c.max - _EPS)
+        zero = sum(1 for r in applicable if r.score < _EPS and r.score < c.max - _EPS)
+        out.append({
+            "code": c.code, "name": c.name, "group": c.group, "max": c.max,
+            "full": full, "partial": len(applicable) - full - zero, "zero": zero,
+            "not_applicable": len(results) - len(applicable),
+            "mean": sum(r.score for r in applicable) / len(applicable) if applicable else None,
+            "self_wrong": sum(1 for r in results
+                              if r.self_score is not None and abs(r.self_score - r.score) > _EPS),
+        })
+    return out
+
+
+def _write_stats(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
+    """Sheet 5: criterion statistics across districts."""
+    headers = [("Mã", 10), ("Tiêu chí", 60), ("Nhóm", 8), ("Điểm tối đa", 9), ("Số đơn vị đạt tối đa", 11),
+               ("Số đơn vị đạt một phần", 11), ("Số đơn vị 0 điểm", 11), ("Không áp dụng", 11),
+               ("Điểm trung bình", 11), ("Số đơn vị tự chấm sai", 11)]
+    _write_header(ws, fmt, headers)
+    stats = criterion_stats(run, rb)
+    keys = ("code", "name", "group", "max", "full", "partial", "zero", "not_applicable", "mean", "self_wrong")
+    formats = (fmt.text, fmt.text, fmt.text, fmt.score, fmt.int, fmt.int, fmt.int, fmt.int, fmt.score, fmt.int)
+    for i, s in enumerate(stats, 1):
+        for j, (k, f) in enumerate(zip(keys, formats, strict=True)):
+            _put(ws, i, j, s[k], f)
+    _finish_table(ws, len(stats), len(headers) - 1, freeze_cols=2)
+    if stats:
+        _highlight_positive(ws, 1, 6, len(stats), 6, fmt.warn)
+        _highlight_positive(ws, 1, 9, len(stats), 9, fmt.bad)
+
+
+def _write_run(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
+    """Sheet 6: what was run on what, so a ranking can be traced and reproduced; then every input file."""
+    for j, width in enumerate((36, 66, 16, 16, 26, 24, 14)):
+        ws.set_column(j, j, width)
+    rejected = sum(1 for f in run.files if f.status == REJECTED)
+    superseded = sum(1 for f in run.files if f.status == SUPERSEDED)
+    skipped = ", ".join(f"{SKIPPED_VI.get(k, k)}: {n}" for k, n in run.skipped.items() if n)
+    rows: list[tuple[str, object, Any, str]] = [
+        ("Thời gian bắt đầu", run.started, fmt.time, ""),
+        ("Thời gian kết thúc", run.finished, fmt.time, ""),
+        ("Thư mục đầu vào", run.input_dir, fmt.text, ""),
+        ("Bộ tiêu chí", f"{run.rulebook_id} {run.rulebook_version}", fmt.text, ""),
+        ("Mã băm bộ tiêu chí", run.rulebook_hash, fmt.text, ""),
+        ("Phiên bản công cụ", run.tool_version, fmt.text, ""),
+        ("Tin điểm tự đánh giá khi thiếu số liệu", "Có" if run.trust_self_scores else "Không", fmt.text, ""),
+        ("Số tệp đọc", len(run.files), fmt.left, ""),
+        ("Số đơn vị được xếp hạng", len(run.districts), fmt.left, ""),
+        ("Số tệp lỗi", rejected, fmt.left, ""),
+        ("Số tệp bị thay thế", superseded, fmt.left, ""),
+        ("Chưa nộp", len(run.not_submitted), fmt.left, ", ".join(run.not_submitted)),
+        ("Số tệp bỏ qua", sum(run.skipped.values()), fmt.left, skipped),
+        ("Số lỗi", run.count(ERROR), fmt.left, ""),
+        ("Số cảnh báo", run.count(WARNING), fmt.left, ""),
+    ]
+    for i, (label, value, cell_fmt, note) in enumerate(rows):
+        _put(ws, i, 0, label, fmt.bold)
+        _put(ws, i, 1, value, cell_fmt)
+        if note:
+            _put(ws, i, 2, note, fmt.text)
+
+    h = len(rows) + 1
+    headers = ("Tệp", "SHA-256", "Kích thước (byte)", "Ngày sửa", "Trạng thái", "Đơn vị", "Thời gian xử lý (s)")
+    for j, title in enumerate(headers):
+        _put(ws, h, j, title, fmt.header)
+    ws.set_row(h, 30)
+    for i, f in enumerate(run.files, h + 1):
+        values: list[tuple[object, Any]] = [
+            (f.file, fmt.text), (f.sha256, fmt.text), (f.size, fmt.bytes), (f.modified, fmt.date),
+            (FILE_STATUS_VI.get(f.status, f.status), fmt.text), (f.district, fmt.text), (f.seconds, fmt.seconds)]
+        for j, (v, cell_fmt) in enumerate(values):
+            _put(ws, i, j, v, cell_fmt)
+    # No frozen rows here: the key/value block above the table would eat the screen.
+    ws.autofilter(h, 0, h + len(run.files), len(headers) - 1)
+    _print_setup(ws, header_row=None)
+
+
+# --- cell helpers --------------------------------------------------------------------------------------
+
+
+def _put(ws: Any, row: int, col: int, value: object, cell_fmt: Any = None) -> None:
+    """Write one value by its type: text always as text (a district's '=...' or '+84...' stays text),
+    numbers as numbers, None or a non-finite number as a blank cell that keeps its format."""
+    if value is None:
+        ws.write_blank(row, col, None, cell_fmt)
+    elif isinstance(value, str):
+        ws.write_string(row, col, value[:_MAX_CELL_TEXT], cell_fmt)
+    elif isinstance(value, bool):
+        ws.write_string(row, col, "Có" if value else "Không", cell_fmt)
+    elif isinstance(value, (int, float)):
+        if math.isfinite(value):
+            ws.write_number(row, col, value, cell_fmt)
+        else:
+            ws.write_blank(row, col, None, cell_fmt)
+    elif isinstance(value, dt.datetime):
+        ws.write_datetime(row, col, _naive(value), cell_fmt)
+    else:
+        ws.write_string(row, col, str(value)[:_MAX_CELL_TEXT], cell_fmt)
+
+
+def _naive(when: dt.datetime) -> dt.datetime:
+    """Excel has no time zones: show an aware time in the machine's local time."""
+    return when.astimezone().replace(tzinfo=None) if when.tzinfo is not None else when
+
+
+def _wrapped_height(text: str, width: float) -> float:
+    """Row height for text wrapped in a column `width` characters wide: xlsxwriter cannot autofit rows."""
+    lines = sum(max(1, math.ceil(len(line) / max(width * 1.1, 1))) for line in (text or "").split("\n"))
+    return 15.0 * max(1, lines)
+
+
+def _write_header(ws: Any, fmt: _Formats, headers: Sequence[tuple[str, float]]) -> None:
+    for j, (title, width) in enumerate(headers):
+        _put(ws, 0, j, title, fmt.header)
+        ws.set_column(j, j, width)
+    ws.set_row(0, 45)
+
+
+def _finish_table(ws: Any, last_row: int, last_col: int, freeze_cols: int) -> None:
+    """Autofilter over a table whose header is row 0, and keep the header (and key columns) in view."""
+    ws.autofilter(0, 0, last_row, last_col)
+    ws.freeze_panes(1, freeze_cols)
+    _print_setup(ws, header_row=0)
+
+
+def _print_setup(ws: Any, header_row: int | None) -> None:
+    """Landscape, one page wide, header repeated: these sheets get printed for meetings."""
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    if header_row is not None:
+        ws.repeat_rows(header_row)
+
+
+def _highlight_nonzero(ws: Any, r1: int, c1: int, r2: int, c2: int, cell_fmt: Any) -> None:
+    # Blank cells compare as 0, so a missing declared value is not flagged here.
+    ws.conditional_format(r1, c1, r2, c2, {"type": "cell", "criteria": "!=", "value": 0, "format": cell_fmt})
+
+
+def _highlight_positive(ws: Any, r1: int, c1: int, r2: int, c2: int, cell_fmt: Any) -> None:
+    ws.conditional_format(r1, c1, r2, c2, {"type": "cell", "criteria": ">", "value": 0, "format": cell_fmt})
+
+
+def _scaled(d: DistrictResult, code: str) -> float | None:
+    s = d.subtotals.get(code)
+    return s.scaled if s else None
+
+
+def _declared(d: DistrictResult, code: str) -> float | None:
+    s = d.subtotals.get(code)
+    return s.declared if s else None
+
+
+def _gap(d: DistrictResult, code: str) -> float | None:
+    s = d.subtotals.get(code)
+    return s.gap if s else None
+
+
+# --- files ---------------------------------------------------------------------------------------------
+
+
+def _ensure_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    try:
+        write_atomically(target, write)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc

@@ -1,0 +1,301 @@
+"""The run's outputs written from a hand-built RunResult and read back as data (pandas, openpyxl, zip)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from kbang_egov.findings import make_finding
+from kbang_egov.report_writer import (
+    FILES_SHEET,
+    FINDINGS_COLUMNS,
+    FINDINGS_SHEET,
+    RANKING_HEADER_ROW,
+    RANKING_SHEET,
+    RUN_SHEET,
+    SCORES_SHEET,
+    SHEETS,
+    STATS_SHEET,
+    OutputError,
+    write_csvs,
+    write_outputs,
+    write_ranking_workbook,
+)
+from kbang_egov.results import (
+    COMPUTED,
+    GROUP,
+    NOT_APPLICABLE,
+    PART,
+    REJECTED,
+    SCORED,
+    SUPERSEDED,
+    TOTAL,
+    CriterionResult,
+    DistrictResult,
+    FileRecord,
+    RunResult,
+    SubtotalResult,
+)
+from kbang_egov.rulebook import Rulebook, load_rulebook
+
+KBANG = "Huyện Kbang"
+FORMULA_NAME = '=HYPERLINK("http://x")'  # must come back as this text, never as a formula
+AN_KHE = "Thị xã An Khê"
+NOT_SUBMITTED = "Huyện Đak Pơ"
+NA = None  # in an overrides map: the criterion is not applicable
+WHEN = dt.datetime(2021, 3, 1, 8, 30)
+
+
+@pytest.fixture(scope="module")
+def rb() -> Rulebook:
+    return load_rulebook()
+
+
+def make_district(rb: Rulebook, name: str, file: str, frac: float, overrides: dict[str, float | None],
+                  self_overrides: dict[str, float | None], declared_total: float | None,
+                  rank: int, findings: list) -> DistrictResult:
+    """Every scored criterion at frac x max unless overridden; subtotals summed like the pipeline does."""
+    crits = []
+    for i, c in enumerate(rb.scored_criteria):
+        v = overrides.get(c.code, c.max * frac)
+        if c.code in overrides and v is NA:
+            score, source, status, self_score = 0.0, NOT_APPLICABLE, "not-applicable", None
+        else:
+            score, source, status, self_score = float(v), COMPUTED, "ok", float(v)
+        self_score = self_overrides.get(c.code, self_score)
+        crits.append(CriterionResult(c.code, c.group, c.part, c.max, score, self_score, status, source,
+                                     detail="1/2", row=i + 5))
+    subtotals: dict[str, SubtotalResult] = {}
+    total = 0.0
+    for p in rb.parts:
+        p_achieved = p_applicable = 0.0
+        for g in p.groups:
+            mine = [r for r in crits if r.group == g.code]
+            achieved = sum(r.score for r in mine)
+            applicable = sum(r.max for r in mine if r.applicable)
+            subtotals[g.code] = SubtotalResult(g.code, GROUP, g.max, applicable, achieved, achieved,
+                                               sum(r.self_score or 0 for r in mine), achieved)
+            p_achieved += achieved
+            p_applicable += applicable
+        scaled = round(p_achieved * p.max / p_applicable, 2)
+        subtotals[p.code] = SubtotalResult(p.code, PART, p.max, p_applicable, p_achieved, scaled, p_achieved, scaled)
+        total += scaled
+    subtotals[rb.total_code] = SubtotalResult(rb.total_code, TOTAL, rb.total_max, rb.total_max, total,
+                                              round(total, 2), total, declared_total)
+    return DistrictResult(name, file, "Tiêu chí", crits, subtotals, findings=findings, rank=rank,
+                          part_ranks={p.code: rank for p in rb.parts})
+
+
+@pytest.fixture(scope="module")
+def run(rb: Rulebook) -> RunResult:
+    """Kbang full marks (SS.I.2 not applicable); the '=' district and An Khê tie for rank 2.
+
+    SS.I.1 is the controlled criterion: Kbang 1 (full), '=' 0.5 (partial, self-scored 1), An Khê 0 (zero).
+    """
+    f_mismatch = make_finding("self-score-mismatch", "b.xlsx", "Tiêu chí", "H5", FORMULA_NAME, "SS.I.1",
+                              self_score=1, score=0.5, detail="1/2")
+    f_missing = make_finding("subtotal-missing", "c.xlsx", "Tiêu chí", "H200", AN_KHE, rb.total_code,
+                             what="tổng điểm", score=85)
+    f_unmarked = make_finding("template-unmarked", "a.xlsx", "_meta", district=KBANG, template="mau.xlsx")
+    f_unreadable = make_finding("file-unreadable", "hong.xlsx", reason="zip")
+    kbang = make_district(rb, KBANG, "a.xlsx", 1.0, {"SS.I.2": NA}, {}, 170.0, 1, [f_unmarked])
+    formula = make_district(rb, FORMULA_NAME, "b.xlsx", 0.5, {"SS.I.1": 0.5, "SS.I.2": 1.0, "SS.I.3": 0.0},
+                            {"SS.I.1": 1.0}, 87.5, 2, [f_mismatch])
+    an_khe = make_district(rb, AN_KHE, "c.xlsx", 0.5, {"SS.I.1": 0.0, "SS.I.2": 1.0, "SS.I.3": 0.5},
+                           {"SS.I.1": None}, None, 2, [f_missing])
+    files = [
+        FileRecord("a.xlsx", "a" * 64, 1000, WHEN, SCORED, KBANG, seconds=0.01),
+        FileRecord("b.xlsx", "b" * 64, 2000, WHEN, SCORED, FORMULA_NAME, seconds=0.02),
+        FileRecord("c.xlsx", "c" * 64, 3000, WHEN, SCORED, AN_KHE, seconds=0.03),
+        FileRecord("hong.xlsx", "d" * 64, 10, WHEN, REJECTED, "", f_unreadable.message, ("file-unreadable",)),
+        FileRecord("kbang_cu.xlsx", "e" * 64, 900, dt.datetime(2021, 2, 1, 9, 0), SUPERSEDED, KBANG,
+                   "Có bản mới hơn", ("district-duplicate",)),
+    ]
+    return RunResult(
+        started=WHEN, finished=WHEN + dt.timedelta(seconds=3), input_dir="/data/nop", rulebook_id=rb.id,
+        rulebook_version=rb.version, rulebook_hash=rb.hash, tool_version="0.1.0", trust_self_scores=False,
+        districts=[kbang, formula, an_khe], files=files,
+        findings=[f_unmarked, f_mismatch, f_missing, f_unreadable], not_submitted=[NOT_SUBMITTED],
+        skipped={"lock": 1, "hidden": 0},
+    )
+
+
+@pytest.fixture(scope="module")
+def out_dir(run: RunResult, rb: Rulebook, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("outputs") / "nested"
+    paths = write_outputs(run, rb, out)
+    assert [p.name for p in paths] == ["ranking.xlsx", "ranking.csv", "scores.csv", "findings.csv"]
+    assert all(p.parent == out for p in paths)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sheets(out_dir: Path) -> dict[str, pd.DataFrame]:
+    return pd.read_excel(out_dir / "ranking.xlsx", sheet_name=None, engine="calamine")
+
+
+@pytest.fixture(scope="module")
+def ranking(out_dir: Path) -> pd.DataFrame:
+    return pd.read_excel(out_dir / "ranking.xlsx", sheet_name=RANKING_SHEET, header=RANKING_HEADER_ROW,
+                         engine="calamine")
+
+
+def total_column(df: pd.DataFrame) -> str:
+    return next(c for c in df.columns if str(c).startswith("Tổng điểm"))
+
+
+def test_sheets_in_order(sheets: dict[str, pd.DataFrame]):
+    assert list(sheets) == list(SHEETS)
+
+
+def test_no_temp_files_left(out_dir: Path):
+    assert sorted(p.name for p in out_dir.iterdir()) == ["findings.csv", "ranking.csv", "ranking.xlsx",
+                                                          "scores.csv"]
+
+
+def test_ranking_sheet_ranks_ties_and_totals(ranking: pd.DataFrame, rb: Rulebook):
+    ranked = ranking[pd.to_numeric(ranking["Hạng"], errors="coerce").notna()]
+    assert ranked["Hạng"].astype(int).tolist() == [1, 2, 2]
+    assert ranked["Đơn vị"].tolist() == [KBANG, FORMULA_NAME, AN_KHE]
+    assert ranked[total_column(ranking)].tolist() == pytest.approx([170.0, 85.0, 85.0])
+    assert ranked["Chênh lệch"].tolist()[:2] == pytest.approx([0.0, 2.5])
+    assert pd.isna(ranked["Chênh lệch"].tolist()[2])
+    assert ranked["Số lỗi"].tolist() == [0, 1, 0]
+    assert ranked["Số cảnh báo"].tolist() == [1, 0, 1]
+    group_cols = [c for c in ranking.columns if str(c).split(" ")[0] in {g.code for g in rb.groups}]
+    assert [str(c).split(" ")[0] for c in group_cols] == [g.code for g in rb.groups]
+
+
+def test_ranking_sheet_lists_not_submitted_without_scores(ranking: pd.DataFrame):
+    row = ranking[ranking["Đơn vị"] == NOT_SUBMITTED]
+    assert len(row) == 1
+    assert isinstance(row["Hạng"].iloc[0], str)
+    assert pd.isna(row[total_column(ranking)].iloc[0])
+
+
+def test_formula_like_name_stays_text(out_dir: Path):
+    wb = openpyxl.load_workbook(out_dir / "ranking.xlsx")
+    ws = wb[RANKING_SHEET]
+    cells = [c for row in ws.iter_rows() for c in row if c.value == FORMULA_NAME]
+    assert cells and all(c.data_type == "s" for c in cells)
+    assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
+
+
+def test_freeze_autofilter_and_chart(out_dir: Path):
+    wb = openpyxl.load_workbook(out_dir / "ranking.xlsx")
+    for name in (RANKING_SHEET, FINDINGS_SHEET):
+        assert wb[name].freeze_panes is not None
+        assert wb[name].auto_filter.ref
+    assert wb[RANKING_SHEET].freeze_panes == f"C{RANKING_HEADER_ROW + 2}"
+    assert wb[RANKING_SHEET].auto_filter.ref.startswith(f"A{RANKING_HEADER_ROW + 1}:")
+    with zipfile.ZipFile(out_dir / "ranking.xlsx") as z:
+        assert "xl/charts/chart1.xml" in z.namelist()
+
+
+def test_score_detail_sheet(sheets: dict[str, pd.DataFrame], rb: Rulebook):
+    df = sheets[SCORES_SHEET]
+    assert len(df) == 3 * len(rb.scored_criteria)
+    row = df[(df["Đơn vị"] == FORMULA_NAME) & (df["Mã"] == "SS.I.1")].iloc[0]
+    assert (row["Điểm tự đánh giá"], row["Điểm chính thức"], row["Chênh lệch"]) == pytest.approx((1.0, 0.5, 0.5))
+    assert df[df["Mã"] == "SS.I.1"]["Đơn vị"].tolist() == [KBANG, FORMULA_NAME, AN_KHE]
+
+
+def test_findings_sheet(sheets: dict[str, pd.DataFrame], run: RunResult):
+    df = sheets[FINDINGS_SHEET]
+    assert list(zip(df["Tệp"], df["Mã lỗi"], df["Ô"].fillna(""), strict=True)) == [
+        (f.file, f.code, f.cell) for f in run.findings]
+
+
+def test_criterion_statistics(sheets: dict[str, pd.DataFrame]):
+    df = sheets[STATS_SHEET].set_index("Mã")
+    cols = ["Số đơn vị đạt tối đa", "Số đơn vị đạt một phần", "Số đơn vị 0 điểm", "Không áp dụng",
+            "Số đơn vị tự chấm sai"]
+    assert df.loc["SS.I.1", cols].astype(int).tolist() == [1, 1, 1, 0, 1]
+    assert df.loc["SS.I.1", "Điểm trung bình"] == pytest.approx(0.5)
+    assert df.loc["SS.I.2", cols].astype(int).tolist() == [2, 0, 0, 1, 0]
+    assert df.loc["SS.I.2", "Điểm trung bình"] == pytest.approx(1.0)
+
+
+def test_bad_files_sheet(sheets: dict[str, pd.DataFrame]):
+    df = sheets[FILES_SHEET]
+    assert df["Tệp"].tolist() == ["hong.xlsx", "kbang_cu.xlsx"]
+    assert df["Mã lỗi"].tolist() == ["file-unreadable", "district-duplicate"]
+    assert df["Trạng thái"].nunique() == 2
+    assert df["Kích thước (byte)"].tolist() == [10, 900]
+    assert pd.Timestamp(df["Ngày sửa"].iloc[1]) == pd.Timestamp(2021, 2, 1, 9, 0)
+
+
+def test_bad_files_sheet_says_none(run: RunResult, rb: Rulebook, tmp_path: Path):
+    clean = dataclasses.replace(run, files=[f for f in run.files if f.status == SCORED])
+    path = write_ranking_workbook(clean, rb, tmp_path / "r.xlsx")
+    df = pd.read_excel(path, sheet_name=FILES_SHEET, engine="calamine")
+    assert len(df) == 1 and isinstance(df.iloc[0, 0], str)
+
+
+def test_run_sheet_lists_every_file(out_dir: Path, run: RunResult):
+    raw = pd.read_excel(out_dir / "ranking.xlsx", sheet_name=RUN_SHEET, header=None, engine="calamine")
+    first = raw[0].tolist()
+    assert set(f.file for f in run.files) <= set(first)
+    assert run.rulebook_hash in raw[1].tolist()
+
+
+def test_ranking_csv(out_dir: Path, rb: Rulebook):
+    df = pd.read_csv(out_dir / "ranking.csv", keep_default_na=False, dtype=str)
+    assert list(df.columns) == ["rank", "district", "readiness", "results", "total", "declared_total", "gap",
+                                "rank_readiness", "rank_results", *(g.code for g in rb.groups),
+                                "errors", "warnings", "file"]
+    assert df["rank"].tolist() == ["1", "2", "2"]
+    assert df["district"].tolist() == [KBANG, FORMULA_NAME, AN_KHE]
+    assert df["total"].tolist() == ["170", "85", "85"]
+    assert df["readiness"].tolist() == ["60", "30", "30"]
+    assert df["declared_total"].tolist() == ["170", "87.5", ""]
+    assert df["gap"].tolist() == ["0", "2.5", ""]
+    assert NOT_SUBMITTED not in df["district"].tolist()
+    assert not (out_dir / "ranking.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_scores_csv(out_dir: Path, rb: Rulebook):
+    df = pd.read_csv(out_dir / "scores.csv", keep_default_na=False, dtype=str)
+    assert list(df.columns) == ["district", "code", "self_score", "score", "max", "gap", "source", "status",
+                                "detail", "group", "part", "file", "row"]
+    assert len(df) == 3 * len(rb.scored_criteria)
+    row = df[(df["district"] == KBANG) & (df["code"] == "SS.I.2")].iloc[0]
+    assert (row["self_score"], row["score"], row["gap"], row["source"]) == ("", "0", "", NOT_APPLICABLE)
+    row = df[(df["district"] == FORMULA_NAME) & (df["code"] == "SS.I.1")].iloc[0]
+    assert (row["self_score"], row["score"], row["max"], row["gap"]) == ("1", "0.5", "1", "0.5")
+
+
+def test_findings_csv(out_dir: Path, run: RunResult):
+    df = pd.read_csv(out_dir / "findings.csv", keep_default_na=False, dtype=str)
+    assert tuple(df.columns) == FINDINGS_COLUMNS
+    assert list(zip(df["file"], df["cell"], df["code"], df["finding"], strict=True)) == [
+        (f.file, f.cell, f.subject, f.code) for f in run.findings]
+
+
+def test_output_dir_that_is_a_file_raises(run: RunResult, rb: Rulebook, tmp_path: Path):
+    blocker = tmp_path / "out"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match=re.escape(str(blocker))):
+        write_outputs(run, rb, blocker)
+    with pytest.raises(OutputError):
+        write_csvs(run, rb, blocker / "sub")
+
+
+def test_failed_rename_leaves_no_temp_file(run: RunResult, rb: Rulebook, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch):
+    def refuse(src: object, dst: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("kbang_egov.atomic.os.replace", refuse)
+    with pytest.raises(OutputError, match="ranking.xlsx"):
+        write_outputs(run, rb, tmp_path)
+    with pytest.raises(OutputError, match="ranking.csv"):
+        write_csvs(run, rb, tmp_path)
+    assert list(tmp_path.iterdir()) == []
