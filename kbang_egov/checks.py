@@ -40,7 +40,8 @@ def check_submission(sub: Submission, rb: Rulebook, district: str = "",
     """Score every criterion of a read submission and check its self-scores and declared subtotals."""
     findings: list[Finding] = []
     results = [_check_criterion(sub, c, district, trust_self_scores, findings) for c in rb.scored_criteria]
-    subtotals = _subtotals(sub, rb, {r.code: r for r in results}, district, findings)
+    subtotals = _subtotals(sub, rb, {r.code: r for r in results})
+    check_subtotals(sub, rb, subtotals, district, findings)
     return Checked(results, subtotals, findings)
 
 
@@ -226,8 +227,8 @@ def _sum(values: list[float]) -> float:
     return round_points(sum((Fraction(repr(float(v))) for v in values), Fraction(0)))
 
 
-def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult], district: str,
-               out: list[Finding]) -> dict[str, SubtotalResult]:
+def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult]) -> dict[str, SubtotalResult]:
+    """Sums per group, part (rescaled when criteria are not applicable) and total; declared values unread."""
     totals: dict[str, SubtotalResult] = {}
     part_totals: list[SubtotalResult] = []
     for part in rb.parts:
@@ -235,7 +236,7 @@ def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult
         for group in part.groups:
             rs = [by_code[c.code] for c in group.criteria if c.scored]
             achieved = _sum([r.score for r in rs if r.applicable])
-            g = _subtotal(sub, group.code, GROUP, group.max, rs, achieved, achieved)
+            g = _subtotal(sub, group.code, GROUP, group.max, rs, achieved, achieved, [])
             totals[group.code] = g
             group_totals.append(g)
         rs = [by_code[c.code] for group in part.groups for c in group.criteria if c.scored]
@@ -244,31 +245,50 @@ def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult
         scaled = achieved if applicable == part.max else (
             round_points(Fraction(repr(achieved)) / Fraction(repr(applicable)) * Fraction(repr(float(part.max))))
             if applicable else 0.0)
-        p = _subtotal(sub, part.code, PART, part.max, rs, achieved, scaled)
+        p = _subtotal(sub, part.code, PART, part.max, rs, achieved, scaled, group_totals)
         totals[part.code] = p
         part_totals.append(p)
-    all_rs = list(by_code.values())
-    t = _subtotal(sub, rb.total_code, TOTAL, rb.total_max, all_rs, _sum([p.achieved for p in part_totals]),
-                  _sum([p.scaled for p in part_totals]))
+    t = _subtotal(sub, rb.total_code, TOTAL, rb.total_max, list(by_code.values()),
+                  _sum([p.achieved for p in part_totals]), _sum([p.scaled for p in part_totals]), part_totals)
     totals[rb.total_code] = t
-    names = {g.code: f"nhóm {g.code} ({g.name})" for g in rb.groups}
-    names.update({p.code: f"phần {p.code} ({p.name})" for p in rb.parts})
-    names[rb.total_code] = "toàn bộ tiêu chí"
-    for s in totals.values():
-        _check_subtotal(sub, s, names[s.code], district, out)
     return totals
 
 
+def check_subtotals(sub: Submission, rb: Rulebook, totals: dict[str, SubtotalResult], district: str,
+                    out: list[Finding]) -> None:
+    """Parse each declared subtotal, then flag it against the district's own arithmetic and the recomputed sum.
+
+    The district's own arithmetic is the level below as the district wrote it: a group's self-scores, a
+    part's declared groups, the declared parts for the total (its self-scores where a level below is
+    blank). So a slip is flagged where it was made, not again at every level above it.
+    """
+    names = {g.code: f"nhóm {g.code} ({g.name})" for g in rb.groups}
+    names.update({p.code: f"phần {p.code} ({p.name})" for p in rb.parts})
+    names[rb.total_code] = "toàn bộ tiêu chí"
+    for s in totals.values():  # groups first, so parts see their groups' declared values
+        _check_subtotal(sub, s, names[s.code], district, out)
+        below = [totals[c] for c in s.below]
+        if below and all(b.declared is not None for b in below):
+            s.self_sum = _sum([b.declared for b in below])
+        if s.declared is not None and abs(s.declared - s.self_sum) > TOLERANCE:
+            out.append(make_finding("subtotal-arithmetic", sub.file, sub.sheet, s.cell, district, s.code,
+                                    what=names[s.code], declared=s.declared, self_sum=s.self_sum))
+        if s.declared is not None and abs(s.declared - s.achieved) > TOLERANCE:
+            out.append(make_finding("subtotal-mismatch", sub.file, sub.sheet, s.cell, district, s.code,
+                                    what=names[s.code], declared=s.declared, score=s.achieved))
+
+
 def _subtotal(sub: Submission, code: str, level: str, mx: float, rs: list[CriterionResult], achieved: float,
-              scaled: float) -> SubtotalResult:
+              scaled: float, below: list[SubtotalResult]) -> SubtotalResult:
     applicable = _sum([r.max for r in rs if r.applicable])
     self_sum = _sum([r.self_score for r in rs if r.self_score is not None])
     # The declared subtotal is parsed and checked in _check_subtotal.
     return SubtotalResult(code, level, float(mx), applicable, achieved, scaled, self_sum, None,
-                          sub.cell(code, "self_score"))
+                          sub.cell(code, "self_score"), tuple(b.code for b in below))
 
 
 def _check_subtotal(sub: Submission, s: SubtotalResult, what: str, district: str, out: list[Finding]) -> None:
+    """Read the declared subtotal into s.declared; flag it when blank or not a number."""
     row = sub.rows.get(s.code)
     raw = row.cells.get("self_score") if row else None
 
@@ -283,7 +303,3 @@ def _check_subtotal(sub: Submission, s: SubtotalResult, what: str, district: str
         add("input-unparseable", text=p.text, what="tổng điểm", how="Ghi tổng điểm bằng số, ví dụ 54,34.")
         return
     s.declared = p.value
-    if abs(p.value - s.self_sum) > TOLERANCE:
-        add("subtotal-arithmetic", declared=p.value, self_sum=s.self_sum)
-    if abs(p.value - s.achieved) > TOLERANCE:
-        add("subtotal-mismatch", declared=p.value, score=s.achieved)

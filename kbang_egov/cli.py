@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import click
@@ -115,3 +117,119 @@ def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: st
     for p in paths:
         click.echo(str(p))
     click.echo(f"{len(paths)} template(s) for {rb.id} {rb.version} written to {out_dir}", err=True)
+
+
+@main.command()
+@click.argument("input_dir", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
+              help="Folder for ranking.xlsx, ranking.csv, scores.csv and findings.csv.")
+@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
+              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@click.option("--trust-self-scores", is_flag=True,
+              help="Where a criterion's inputs are missing, take the district's self-score instead of 0 "
+                   "(still reported as a finding).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON instead of text.")
+@click.pass_obj
+def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | None, trust_self_scores: bool,
+        as_json: bool) -> None:
+    """Score, check and rank every workbook under INPUT_DIR (default: the bundled sample submissions).
+
+    Reads .xlsx, .xlsm, .xls and .ods files in INPUT_DIR and its subfolders, recomputes every criterion
+    from the district's raw figures, flags every self-score and subtotal that does not match, and writes
+    ranking.xlsx, ranking.csv, scores.csv and findings.csv into --out.
+
+    \b
+    Exit codes:
+      0  every file scored, no findings
+      1  findings (a slip in a submission, a file that could not be scored, a duplicate, ...)
+      2  usage error (unknown option, INPUT_DIR does not exist)
+      3  fatal: broken rulebook or district list, output folder not writable
+    """
+    from .pipeline import bundled_samples_dir, run_batch
+    from .report_writer import OutputError
+
+    rb = _load_rulebook(obj["rulebook"])
+    districts = _load_districts(districts_file)
+    source = Path(input_dir) if input_dir else bundled_samples_dir()
+    t0 = time.perf_counter()
+    bar = _ProgressBar() if sys.stderr.isatty() and not as_json else None
+    try:
+        result = run_batch(source, Path(out_dir), rb, districts, trust_self_scores,
+                           progress=bar.update if bar else None)
+    except OutputError as exc:
+        raise FatalError(str(exc)) from exc
+    finally:
+        if bar:
+            bar.close()
+    from .summary import summary_dict, summary_text
+
+    code = EXIT_FINDINGS if result.findings else EXIT_OK
+    if as_json:
+        click.echo(json.dumps(summary_dict(result, code, time.perf_counter() - t0), ensure_ascii=False, indent=2))
+    else:
+        click.echo(summary_text(result, time.perf_counter() - t0))
+    sys.exit(code)
+
+
+class _ProgressBar:
+    """click's progress bar on stderr, created once the number of files is known."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.done = 0
+
+    def update(self, done: int, total: int, name: str) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="Đang chấm", file=sys.stderr,
+                                         item_show_func=lambda _: None)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder to write the sample submissions into.")
+@click.option("--count", type=click.IntRange(min=1), default=None,
+              help="Write N synthetic districts (and their list, districts.txt) instead of the 17 of Gia Lai.")
+@click.option("--seed", type=int, default=2020, show_default=True, help="Random seed: same seed, same files.")
+@click.pass_obj
+def sample(obj: dict, out_dir: str, count: int | None, seed: int) -> None:
+    """Write realistic filled submissions through the standard template.
+
+    By default one per Gia Lai district: Kbang filled from its 2020 report (self-scores and declared totals
+    as printed), the others plausible, with a realistic share of slips. The bundled samples that
+    `batch.py run` reads by default are written by this command.
+    """
+    from .samples import SampleError, write_samples
+    from .template import TemplateError
+
+    rb = _load_rulebook(obj["rulebook"])
+    try:
+        written = write_samples(rb, Path(out_dir), count=count, seed=seed)
+    except (TemplateError, SampleError) as exc:
+        raise FatalError(str(exc)) from exc
+    extra = f" and {written.districts_file}" if written.districts_file else ""
+    click.echo(f"{len(written.paths)} sample submission(s) written to {out_dir}{extra}", err=True)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True, help="markdown: the README's table; json: for tools.")
+def codes(fmt: str) -> None:
+    """List the finding codes the batch reports, with severity and meaning."""
+    from .findings import REGISTRY, codes_markdown
+
+    if fmt == "markdown":
+        click.echo(codes_markdown())
+    elif fmt == "json":
+        click.echo(json.dumps([{"code": t.code, "severity": t.severity, "level": t.level, "title": t.title,
+                                "rejects_file": t.rejects, "template": t.template} for t in REGISTRY.values()],
+                              ensure_ascii=False, indent=2))
+    else:
+        for t in REGISTRY.values():
+            click.echo(f"{t.code:<32} {t.severity:<8} {t.level:<10} {t.title}")

@@ -58,9 +58,10 @@ class SubtotalResult:
     applicable_max: float  # maximum without the criteria marked not applicable
     achieved: float  # sum of official criterion scores
     scaled: float  # official subtotal: parts rescaled to the full maximum, total = sum of scaled parts
-    self_sum: float  # sum of the district's own criterion self-scores (blank counts 0)
+    self_sum: float  # the district's own arithmetic: its declared subtotals one level down, else its self-scores
     declared: float | None  # the subtotal the district wrote, None when blank or unreadable
     cell: str = ""  # A1 of the declared subtotal
+    below: tuple[str, ...] = ()  # codes of the subtotals one level down (groups of a part, parts of the total)
 
     @property
     def gap(self) -> float | None:

@@ -8,13 +8,14 @@ template and its rulebook version. Structure is locked; only input cells are unl
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 import zipfile
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from . import __version__
+from .atomic import write_atomically
 from .districts import District
 from .layout import (
     COLUMNS,
@@ -27,8 +28,10 @@ from .layout import (
     PERCENT_UNIT,
     TEMPLATE_FORMAT,
     TEMPLATE_MARK,
+    unit_value_to_cell,
 )
 from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, format_points
+from .scoring import OK, CriterionInput, is_not_applicable, round_points, score_criterion
 from .text import ascii_slug
 
 COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
@@ -42,6 +45,28 @@ class TemplateError(Exception):
     """The template cannot be written (output folder not writable, ...)."""
 
 
+@dataclass(frozen=True)
+class Filled:
+    """What a district typed into its template, cell by cell, for writing a filled-in copy (samples, tests).
+
+    Values are exactly what a clerk typed: numbers, or text such as "0,85", " 31 ", "CÓ" or "65%", written as
+    text so readers meet them as they come back from districts. Tiers numbers are figures in the value's unit
+    (percent as 0-100) and land in the cell as the template stores them (65 -> 0.65 in a percent cell).
+
+    values: {criterion code: {"value" | "numerator" | "denominator": typed content}}
+    self_scores: {criterion code: the district's own score}
+    declared: {group, part or total code: the declared subtotal}
+    info: {information field name (layout.INFO_FIELDS): content}; a date stays a date cell
+    evidence: {criterion code: evidence text}
+    """
+
+    values: dict[str, dict[str, object]] = field(default_factory=dict)
+    self_scores: dict[str, object] = field(default_factory=dict)
+    declared: dict[str, object] = field(default_factory=dict)
+    info: dict[str, object] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)
+
+
 def template_file_name(rulebook: Rulebook, district: District | None) -> str:
     """File name ready to attach to an email: no diacritics, no spaces."""
     stem = f"CQDT_{rulebook.year}"
@@ -49,31 +74,31 @@ def template_file_name(rulebook: Rulebook, district: District | None) -> str:
 
 
 def write_template(rulebook: Rulebook, out_dir: str | Path, district: District | None = None,
-                   districts: list[District] | None = None) -> Path:
+                   districts: list[District] | None = None, filled: Filled | None = None,
+                   file_name: str | None = None) -> Path:
     """Write one template (blank, or with `district` filled in and fixed) into out_dir; return its path.
 
-    The file is written to a temporary name in out_dir and renamed into place, so a reader never sees
-    half a workbook.
+    With `filled`, the input cells hold what a district typed (see Filled); `file_name` overrides the
+    default name. The file is written to a temporary name in out_dir and renamed into place, so a reader
+    never sees half a workbook.
     """
+    if file_name is not None and (not file_name or Path(file_name).name != file_name):
+        raise ValueError(f"file_name must be a bare file name, not {file_name!r}")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TemplateError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
-    target = out / template_file_name(rulebook, district)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=out)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _build_workbook(rulebook, tmp, district, districts or [])
+    target = out / (file_name or template_file_name(rulebook, district))
+
+    def build(tmp: Path) -> None:
+        _build_workbook(rulebook, tmp, district, districts or [], filled)
         _lock_workbook_structure(tmp)
-        os.replace(tmp, target)
+
+    try:
+        return write_atomically(target, build)
     except OSError as exc:
         raise TemplateError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
 
 
 def write_templates(rulebook: Rulebook, out_dir: str | Path, districts: list[District],
@@ -88,7 +113,8 @@ def write_templates(rulebook: Rulebook, out_dir: str | Path, districts: list[Dis
 # --- building ---------------------------------------------------------------------------------------
 
 
-def _build_workbook(rb: Rulebook, path: Path, district: District | None, districts: list[District]) -> None:
+def _build_workbook(rb: Rulebook, path: Path, district: District | None, districts: list[District],
+                    filled: Filled | None = None) -> None:
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
@@ -106,8 +132,11 @@ def _build_workbook(rb: Rulebook, path: Path, district: District | None, distric
     meta = wb.add_worksheet(META_SHEET)
 
     names = _write_lists(wb, lists, rb, districts)
-    info_name_cell = _write_info(info, fmt, rb, district, names)
-    _write_criteria(crit, fmt, rb, names, info_name_cell)
+    info_name_cell = _write_info(info, fmt, rb, district, names, filled)
+    unit_name = ""
+    if filled:  # the sheet title's cached text, so a viewer that does not recalculate shows the unit
+        unit_name = str(filled.info.get("unit_name", district.name if district else "") or "")
+    _write_criteria(crit, fmt, rb, names, info_name_cell, filled, unit_name)
     _write_guide(guide, fmt, rb)
     _write_meta(meta, rb, district, created)
 
@@ -189,7 +218,7 @@ def _option_labels(c: Criterion) -> tuple[str, ...]:
 
 
 def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # noqa: ANN001
-                names: dict[object, str]) -> str:
+                names: dict[object, str], filled: Filled | None = None) -> str:
     """The information sheet (sections I and II of the form). Returns the A1 address of the unit name."""
     ws.set_column(0, 0, 40)
     ws.set_column(1, 1, 60)
@@ -199,6 +228,7 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
                 "report_number": "III. BÁO CÁO"}
     row = 3
     name_cell = ""
+    typed = filled.info if filled else {}
     for key, label in INFO_FIELDS:
         if key in headings:
             ws.write_string(row, 0, headings[key], fmt.title)
@@ -207,9 +237,10 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
         if key == "unit_name":
             name_cell = f"B{row + 1}"
             if district:
-                ws.write_string(row, 1, district.name, fmt.fixed)  # fixed: the batch matches on it
+                # fixed: the batch matches on it (a filled copy may carry what a clerk overwrote it with)
+                ws.write_string(row, 1, str(typed.get(key) or district.name), fmt.fixed)
             else:
-                ws.write_blank(row, 1, None, fmt.input)
+                _write_input(ws, row, 1, typed.get(key), fmt.input)
                 if "DVHC" in names:
                     ws.data_validation(row, 1, row, 1, {
                         "validate": "list", "source": "=" + names["DVHC"],
@@ -218,7 +249,7 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
                         "error_message": "Tên này không có trong danh sách đơn vị của tỉnh. Kiểm tra lại.",
                     })
         elif key == "report_date":
-            ws.write_blank(row, 1, None, fmt.input_date)
+            _write_input(ws, row, 1, typed.get(key), fmt.input_date)
             ws.data_validation(row, 1, row, 1, {
                 "validate": "date", "criteria": "between", "minimum": dt.date(rb.year - 1, 1, 1),
                 "maximum": dt.date(rb.year + 2, 12, 31), "input_title": label,
@@ -226,7 +257,7 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
                 "error_title": label, "error_message": "Nhập một ngày hợp lệ, ví dụ 27/11/" + str(rb.year) + ".",
             })
         else:
-            ws.write_blank(row, 1, None, fmt.input)
+            _write_input(ws, row, 1, typed.get(key), fmt.input)
             if key == "email":
                 ws.data_validation(row, 1, row, 1, {
                     "validate": "custom", "value": f'=ISNUMBER(SEARCH("@",B{row + 1}))',
@@ -241,7 +272,7 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
 
 
 def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  # noqa: ANN001
-                    info_name_cell: str) -> None:
+                    info_name_cell: str, filled: Filled | None = None, unit_name: str = "") -> None:
     for name, _ in COLUMNS:
         ws.set_column(COL[name], COL[name], _WIDTHS[name])
     last_col = len(COLUMNS) - 1
@@ -249,7 +280,7 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
     ws.merge_range(1, 0, 1, last_col, "", fmt.subtitle)
     ws.write_formula(1, 0, f'="Đơn vị: "&\'{INFO_SHEET}\'!{info_name_cell}&"   |   Năm đánh giá: {rb.year}'
                            f'   |   Bộ tiêu chí: {rb.id} {rb.version}"', fmt.subtitle,
-                     f"Đơn vị:    |   Năm đánh giá: {rb.year}   |   Bộ tiêu chí: {rb.id} {rb.version}")
+                     f"Đơn vị: {unit_name}   |   Năm đánh giá: {rb.year}   |   Bộ tiêu chí: {rb.id} {rb.version}")
     ws.write_string(2, 0, "Ô màu vàng là ô nhập liệu. Cột Điểm tạm tính tự tính từ số liệu đã nhập; "
                           "ô Điểm tự đánh giá tô đỏ khi khác điểm tạm tính.", fmt.subtitle)
     for name, title in COLUMNS:
@@ -259,31 +290,39 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
     row = HEADER_ROW + 1
     live = _col_letter(COL["live_score"])
     part_rows: dict[str, int] = {}
+    declared = filled.declared if filled else {}
+    part_live: list[object] = []
     for part in rb.parts:
         ws.write_blank(row, 0, None, fmt.part)  # headings stay out of the code column readers scan
         ws.merge_range(row, 1, row, last_col, f"{part.name} ({format_points(part.max)} điểm)", fmt.part)
         row += 1
         group_rows: list[int] = []
+        group_live: list[object] = []
         for group in part.groups:
             grow = row
             group_rows.append(grow)
             row += 1
             first = row
+            criteria_live: list[object] = []
             for c in group.criteria:
                 if c.section:
                     ws.write_blank(row, 0, None, fmt.section)
                     ws.merge_range(row, 1, row, last_col, c.section, fmt.section)
                     row += 1
-                _write_criterion_row(ws, fmt, row, c, names)
+                criteria_live.append(_write_criterion_row(ws, fmt, row, c, names, filled))
                 row += 1
+            group_live.append(_cached_sum(criteria_live, filled))
             _write_total_row(ws, fmt, grow, group.code, f"{group.number}. {group.name}", group.max,
-                             f"=SUM({live}{first + 1}:{live}{row})")
+                             f"=SUM({live}{first + 1}:{live}{row})", declared.get(group.code), group_live[-1])
+        part_live.append(_cached_sum(group_live, filled))
         _write_total_row(ws, fmt, row, part.code, part.total_name, part.max,
-                         "=" + "+".join(f"{live}{r + 1}" for r in group_rows))
+                         "=" + "+".join(f"{live}{r + 1}" for r in group_rows), declared.get(part.code),
+                         part_live[-1])
         part_rows[part.code] = row
         row += 1
     _write_total_row(ws, fmt, row, rb.total_code, rb.total_name, rb.total_max,
-                     "=" + "+".join(f"{live}{r + 1}" for r in part_rows.values()))
+                     "=" + "+".join(f"{live}{r + 1}" for r in part_rows.values()), declared.get(rb.total_code),
+                     _cached_sum(part_live, filled))
     last_row = row
 
     note_row = last_row + 2
@@ -306,7 +345,10 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
     _print_setup(ws, rows=(HEADER_ROW, HEADER_ROW), landscape=True)
 
 
-def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[object, str]) -> None:  # noqa: ANN001
+def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[object, str],  # noqa: ANN001
+                         filled: Filled | None = None) -> object:
+    """One criterion's row; returns the live score's cached value ("" when it shows nothing)."""
+    typed = filled.values.get(c.code, {}) if filled else {}
     r = row + 1  # Excel's 1-based row in formulas
     ref = {name: f"{_col_letter(COL[name])}{r}" for name, _ in COLUMNS}
     ws.write_string(row, COL["code"], c.code, fmt.center)
@@ -314,13 +356,16 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
     scale = c.scale_text()
     ws.write_string(row, COL["scale"], scale if c.scored else f"{UNSCORED_TEXT}.\n{scale}", fmt.text)
     ws.write_number(row, COL["max"], c.max, fmt.num)
-    ws.write_blank(row, COL["evidence"], None, fmt.input)
+    _write_input(ws, row, COL["evidence"], filled.evidence.get(c.code) if filled else None, fmt.input)
 
     is_pct = c.kind == "tiers" and c.value is not None and c.value.unit == PERCENT_UNIT
-    ws.write_blank(row, COL["value"], None, fmt.input_pct if is_pct else fmt.input)
+    value = typed.get("value")
+    if c.kind == "tiers" and _is_number(value):
+        value = unit_value_to_cell(c.value, value)
+    _write_input(ws, row, COL["value"], value, fmt.input_pct if is_pct else fmt.input)
     if c.kind == "ratio":
-        ws.write_blank(row, COL["numerator"], None, fmt.input_num)
-        ws.write_blank(row, COL["denominator"], None, fmt.input_num)
+        _write_input(ws, row, COL["numerator"], typed.get("numerator"), fmt.input_num)
+        _write_input(ws, row, COL["denominator"], typed.get("denominator"), fmt.input_num)
         for name, what in (("numerator", c.numerator or "Tử số của tỷ lệ"),
                            ("denominator", c.denominator or "Mẫu số của tỷ lệ")):
             ws.data_validation(row, COL[name], row, COL[name], {
@@ -341,19 +386,70 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
         else:
             _tier_validation(ws, row, c, ref["value"])
 
+    cached: object = ""
     if c.scored:
-        ws.write_blank(row, COL["self_score"], None, fmt.input_score)
+        _write_input(ws, row, COL["self_score"], filled.self_scores.get(c.code) if filled else None,
+                     fmt.input_score)
         ws.data_validation(row, COL["self_score"], row, COL["self_score"], {
             "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": c.max,
             "input_title": "Điểm tự đánh giá",
             "input_message": f"Điểm đơn vị tự chấm, từ 0 đến {format_points(c.max)}, làm tròn 2 chữ số thập phân.",
             "error_title": "Điểm không hợp lệ", "error_message": f"Điểm phải từ 0 đến {format_points(c.max)}.",
         })
-        ws.write_formula(row, COL["live_score"], live_score_formula(c, ref), fmt.live, "")
+        cached = _live_value(c, typed) if filled else ""
+        ws.write_formula(row, COL["live_score"], live_score_formula(c, ref), fmt.live, cached)
     else:
         ws.write_blank(row, COL["self_score"], None, fmt.grey)
         ws.write_string(row, COL["live_score"], UNSCORED_TEXT, fmt.grey)
     ws.set_row(row, _row_height(c.name, scale if c.scored else f"{UNSCORED_TEXT}.\n{scale}"))
+    return cached
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _write_input(ws, row: int, col: int, value: object, cell_format) -> None:  # noqa: ANN001
+    """An input cell as a clerk left it: blank, text (even text that looks like a number), a number or a date."""
+    if value is None:
+        ws.write_blank(row, col, None, cell_format)
+    elif isinstance(value, str):
+        ws.write_string(row, col, value, cell_format)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, cell_format)
+    elif isinstance(value, (dt.date, dt.datetime)):
+        ws.write_datetime(row, col, value, cell_format)
+    else:
+        ws.write_number(row, col, value, cell_format)
+
+
+def _live_value(c: Criterion, typed: dict[str, object]) -> object:
+    """What the live-score formula shows for these cells, cached so a viewer that does not recalculate shows it.
+
+    The formula reads numbers only from numeric cells: text typed there ("0,85", " 31 ", "65%") shows blank.
+    """
+    value, num, den = typed.get("value"), typed.get("numerator"), typed.get("denominator")
+    if is_not_applicable(value):
+        return NOT_APPLICABLE
+    if c.kind == "ratio":
+        if not (_is_number(num) and _is_number(den)):
+            return ""
+        given = CriterionInput(numerator=num, denominator=den)
+    elif c.kind == "tiers":
+        if not _is_number(value):
+            return ""
+        given = CriterionInput(value=value)
+    else:
+        given = CriterionInput(value=value)
+    score = score_criterion(c, given)
+    return score.points if score.status == OK else ""
+
+
+def _cached_sum(values: list[object], filled: Filled | None) -> object:
+    """A total's cached value: the sum of the numbers above it, as SUM gives it; 0 in an unfilled template."""
+    if not filled:
+        return 0
+    return round_points(sum((Fraction(repr(float(v))) for v in values if _is_number(v)), Fraction(0)))
 
 
 def _row_height(name: str, scale: str) -> float:
@@ -366,21 +462,22 @@ def _row_height(name: str, scale: str) -> float:
     return per_line * max(2, lines(name, _WIDTHS["name"] - 6), lines(scale, _WIDTHS["scale"] - 3)) + 3
 
 
-def _write_total_row(ws, fmt: _Formats, row: int, code: str, name: str, mx: float, formula: str) -> None:  # noqa: ANN001
+def _write_total_row(ws, fmt: _Formats, row: int, code: str, name: str, mx: float, formula: str,  # noqa: ANN001
+                     declared: object = None, cached: object = 0) -> None:
     ws.write_string(row, COL["code"], code, fmt.group)
     ws.write_string(row, COL["name"], name, fmt.group)
     ws.write_string(row, COL["scale"], "Tổng điểm", fmt.group)
     ws.write_number(row, COL["max"], mx, fmt.group_num)
     for name in ("value", "numerator", "denominator", "evidence"):
         ws.write_blank(row, COL[name], None, fmt.group)
-    ws.write_blank(row, COL["self_score"], None, fmt.group_input)
+    _write_input(ws, row, COL["self_score"], declared, fmt.group_input)
     ws.data_validation(row, COL["self_score"], row, COL["self_score"], {
         "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": mx,
         "input_title": _clip(f"Tổng điểm tự đánh giá {code}", 32),
         "input_message": "Ghi tổng điểm tự đánh giá của đơn vị cho nhóm này, như trong báo cáo.",
         "error_title": "Điểm không hợp lệ", "error_message": f"Tổng điểm phải từ 0 đến {format_points(mx)}.",
     })
-    ws.write_formula(row, COL["live_score"], formula, fmt.group_live, 0)
+    ws.write_formula(row, COL["live_score"], formula, fmt.group_live, cached)
 
 
 def _list_validation(ws, row: int, col: int, name: str, code: str, message: str) -> None:  # noqa: ANN001

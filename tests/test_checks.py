@@ -231,7 +231,17 @@ def test_declared_subtotals_right_and_wrong(rb):
         ("subtotal-mismatch", "TONG", sub.cell("TONG", "self_score")),
     }
     t = checked.subtotals["TONG"]
-    assert (t.declared, t.self_sum, t.achieved, t.gap) == (110, 169.66, 169.66, -59.66)
+    assert (t.declared, t.self_sum, t.achieved, t.gap) == (110, 169, 169.66, -59.66)  # own sum: 59 + 110
+    assert checked.subtotals["SS"].self_sum == 59.66  # own sum: the declared groups 35.66 + 14 + 10
+
+
+def test_a_group_added_wrong_is_flagged_once_where_it_was_made(rb):
+    """SS.I declared 35 (its self-scores add to 36), carried up consistently into SS 59 and TONG 169."""
+    sub = make_submission(rb, full_marks(rb), {**declared_full(rb), "SS.I": 35, "SS": 59, "TONG": 169})
+    checked = check_submission(sub, rb)
+    assert sorted((f.code, f.subject) for f in checked.findings) == [
+        ("subtotal-arithmetic", "SS.I"), ("subtotal-mismatch", "SS"), ("subtotal-mismatch", "SS.I"),
+        ("subtotal-mismatch", "TONG")]
 
 
 def test_subtotal_arithmetic_right_but_self_scores_wrong(rb):

@@ -1,0 +1,190 @@
+"""The nightly batch: find every workbook in a folder, read and check each, settle which file speaks for
+which district, rank, and write the consolidated outputs. A bad file becomes findings; the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from .checks import check_submission
+from .districts import District, match_district
+from .findings import Finding, make_finding
+from .layout import INFO_SHEET
+from .ranking import rank_districts
+from .reader import SUFFIXES, read_submission
+from .results import REJECTED, SCORED, SUPERSEDED, DistrictResult, FileRecord, RunResult
+from .rulebook import Rulebook
+from .text import normalize_text
+
+Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
+
+# Why a file in the folder was not read as a submission.
+SKIP_LOCK, SKIP_HIDDEN, SKIP_OTHER, SKIP_OUTPUT = "lock", "hidden", "other", "output"
+
+
+def bundled_samples_dir() -> Path:
+    """The sample submissions shipped with the package (written by `batch.py sample`)."""
+    return Path(str(resources.files("kbang_egov") / "data" / "samples"))
+
+
+def discover_files(input_dir: Path, exclude: Path | None = None) -> tuple[list[Path], dict[str, int]]:
+    """Workbooks under input_dir in path order, and counts of what was skipped and why.
+
+    Office lock files (~$name.xlsx, .~lock.name#) and hidden files or folders are never submissions; nor
+    is anything under `exclude` (the output folder, when it sits inside the input folder).
+    """
+    found: list[Path] = []
+    skipped = {SKIP_LOCK: 0, SKIP_HIDDEN: 0, SKIP_OTHER: 0, SKIP_OUTPUT: 0}
+    root = input_dir.resolve()
+    out = exclude.resolve() if exclude is not None else None
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root)
+        if out is not None and path.is_relative_to(out):
+            skipped[SKIP_OUTPUT] += 1
+        elif rel.name.startswith(("~$", ".~lock.")):
+            skipped[SKIP_LOCK] += 1
+        elif any(part.startswith(".") for part in rel.parts):
+            skipped[SKIP_HIDDEN] += 1
+        elif path.suffix.lower() not in SUFFIXES:
+            skipped[SKIP_OTHER] += 1
+        else:
+            found.append(path)
+    return found, skipped
+
+
+@dataclass
+class FileOutcome:
+    """What reading and checking one file gave, before duplicates are settled."""
+
+    record: FileRecord
+    district: District | None = None
+    result: DistrictResult | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+
+def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District],
+                 trust_self_scores: bool = False) -> FileOutcome:
+    """Read, identify and check one workbook. Never raises for what is in the file."""
+    start = time.perf_counter()
+    try:
+        stat = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        f = make_finding("file-unreadable", rel, reason=exc.strerror or str(exc))
+        rec = FileRecord(rel, "", 0, dt.datetime.now(), REJECTED, reason=f.message, codes=(f.code,))
+        return FileOutcome(rec, findings=[f])
+    rec = FileRecord(rel, hashlib.sha256(data).hexdigest(), len(data),
+                     dt.datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0), SCORED)
+    outcome = FileOutcome(rec)
+    sub = read_submission(data, rel, rulebook)
+    findings = list(sub.findings)
+    district: District | None = None
+    if not sub.rejected:
+        district, finding = _identify(sub, districts)
+        if finding is not None:
+            findings.append(finding)
+    if district is None:
+        rejecting = [f for f in findings if f.rejects]
+        rec.status, rec.reason = REJECTED, rejecting[0].message if rejecting else ""
+        rec.codes = tuple(f.code for f in rejecting)
+        rec.district = str(sub.info.get("unit_name") or sub.meta.get("district") or "")
+        outcome.findings = findings
+    else:
+        checked = check_submission(sub, rulebook, district.name, trust_self_scores)
+        findings = [dataclasses.replace(f, district=district.name) for f in findings] + checked.findings
+        info = {k: _info_text(v) for k, v in sub.info.items()}
+        outcome.result = DistrictResult(district.name, rel, sub.sheet, checked.criteria, checked.subtotals,
+                                        findings, info)
+        outcome.district = district
+        outcome.findings = findings
+        rec.district = district.name
+    rec.seconds = round(time.perf_counter() - start, 4)
+    return outcome
+
+
+def _identify(sub, districts: list[District]) -> tuple[District | None, Finding | None]:  # noqa: ANN001
+    """The listed district a submission is for: the information sheet's unit name, else the template's."""
+    raw = sub.info.get("unit_name")
+    text = _info_text(raw) or sub.meta.get("district", "")
+    sheet = sub.info_sheet or INFO_SHEET
+    cell = sub.info_cells.get("unit_name", "")
+    if not normalize_text(text):
+        return None, make_finding("district-missing", sub.file, sheet=sheet, cell=cell)
+    district = match_district(text, districts)
+    if district is None:
+        known = ", ".join(d.name for d in districts)
+        return None, make_finding("district-unknown", sub.file, sheet=sheet, cell=cell, district=text,
+                                  name=text, known=known)
+    return district, None
+
+
+def _info_text(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, dt.datetime):
+        return v.strftime("%d/%m/%Y") if v.time() == dt.time() else v.strftime("%d/%m/%Y %H:%M")
+    if isinstance(v, dt.date):
+        return v.strftime("%d/%m/%Y")
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return " ".join(str(v).split())
+
+
+def settle_duplicates(outcomes: list[FileOutcome]) -> None:
+    """Of several files for one district the newest (modification time, then name) is scored; the others
+    are superseded, each with one finding naming the file that was used."""
+    by_district: dict[str, list[FileOutcome]] = {}
+    for o in outcomes:
+        if o.result is not None and o.district is not None:
+            by_district.setdefault(o.district.name, []).append(o)
+    for name, group in by_district.items():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda o: (o.record.modified, o.record.file), reverse=True)
+        used = group[0]
+        for o in group[1:]:
+            f = make_finding("district-duplicate", o.record.file, district=name, count=len(group),
+                             used=used.record.file)
+            o.result, o.findings = None, [f]
+            o.record.status, o.record.reason, o.record.codes = SUPERSEDED, f.message, (f.code,)
+
+
+def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, districts: list[District],
+              trust_self_scores: bool = False, progress: Progress | None = None) -> RunResult:
+    """Score every workbook under input_dir, rank the districts and write the outputs into out_dir."""
+    from .report_writer import write_outputs
+
+    started = dt.datetime.now().replace(microsecond=0)
+    root, out = Path(input_dir), Path(out_dir)
+    paths, skipped = discover_files(root, exclude=out)
+    outcomes: list[FileOutcome] = []
+    for i, path in enumerate(paths, 1):
+        rel = path.relative_to(root.resolve()).as_posix()
+        outcomes.append(process_file(path, rel, rulebook, districts, trust_self_scores))
+        if progress is not None:
+            progress(i, len(paths), rel)
+    settle_duplicates(outcomes)
+    scored = [o.result for o in outcomes if o.result is not None]
+    ranked = rank_districts(scored, rulebook)
+    seen = {d.district for d in ranked}
+    run = RunResult(
+        started=started, finished=started, input_dir=str(root), rulebook_id=rulebook.id,
+        rulebook_version=rulebook.version, rulebook_hash=rulebook.hash, tool_version=__version__,
+        trust_self_scores=trust_self_scores, districts=ranked, files=[o.record for o in outcomes],
+        findings=[f for o in outcomes for f in o.findings],
+        not_submitted=[d.name for d in districts if d.name not in seen],
+        skipped={k: v for k, v in skipped.items() if v},
+    )
+    run.finished = dt.datetime.now().replace(microsecond=0)
+    run.outputs = [str(p) for p in write_outputs(run, rulebook, out)]
+    return run

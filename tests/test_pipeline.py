@@ -1,0 +1,109 @@
+"""The batch's file handling: which files are submissions, which district each is for, duplicates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import unicodedata
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from kbang_egov.districts import load_districts
+from kbang_egov.layout import INFO_SHEET
+from kbang_egov.pipeline import discover_files, process_file, settle_duplicates
+from kbang_egov.results import REJECTED, SCORED, SUPERSEDED
+from kbang_egov.rulebook import load_rulebook
+
+BLANK = Path(__file__).resolve().parent.parent / "input_templates" / "CQDT_2020_mau.xlsx"
+
+
+@pytest.fixture(scope="module")
+def rb():
+    return load_rulebook()
+
+
+@pytest.fixture(scope="module")
+def districts():
+    return load_districts()
+
+
+def submission_for(path: Path, unit_name: object) -> Path:
+    """The blank template with the information sheet's unit name typed in."""
+    wb = openpyxl.load_workbook(BLANK)
+    ws = wb[INFO_SHEET]
+    for row in ws.iter_rows(max_col=1):
+        if row[0].value == "Tên đơn vị":
+            ws.cell(row[0].row, 2, unit_name)
+    wb.save(path)
+    return path
+
+
+def test_discover_skips_lock_hidden_other_and_output(tmp_path):
+    for name in ["a.xlsx", "b.XLS", "c.ods", "d.xlsm", "sub/e.xlsx", "~$a.xlsx", ".~lock.a.xlsx#", ".hidden.xlsx",
+                 ".git/x.xlsx", "notes.pdf", "readme.txt", "out/ranking.xlsx"]:
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    found, skipped = discover_files(tmp_path, exclude=tmp_path / "out")
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.xlsx", "b.XLS", "c.ods", "d.xlsm", "sub/e.xlsx"]
+    assert skipped == {"lock": 2, "hidden": 2, "other": 2, "output": 1}
+
+
+@pytest.mark.parametrize("typed", ["Huyện Kbang", "huyện  kbang", "KBANG", " Kbang ", "H. Kbang",
+                                   unicodedata.normalize("NFD", "Huyện Kbang"), "Huyen Kbang"])
+def test_district_is_matched_as_typed(tmp_path, rb, districts, typed):
+    p = submission_for(tmp_path / "k.xlsx", typed)
+    o = process_file(p, "k.xlsx", rb, districts)
+    assert o.record.status == SCORED
+    assert o.result.district == "Huyện Kbang"
+    assert all(f.district == "Huyện Kbang" for f in o.findings)
+
+
+@pytest.mark.parametrize(("typed", "code"), [("Huyện Đà Lạt", "district-unknown"), (None, "district-missing"),
+                                             ("   ", "district-missing")])
+def test_district_unknown_or_missing(tmp_path, rb, districts, typed, code):
+    p = submission_for(tmp_path / "x.xlsx", typed)
+    o = process_file(p, "x.xlsx", rb, districts)
+    assert o.record.status == REJECTED
+    assert [(f.code, f.sheet, f.cell) for f in o.findings] == [(code, INFO_SHEET, "B5")]
+    assert o.record.codes == (code,)
+    assert o.result is None
+
+
+def test_district_from_template_metadata_when_info_is_blank(tmp_path, rb, districts):
+    src = BLANK.parent / "CQDT_2020_Thi_xa_An_Khe.xlsx"
+    wb = openpyxl.load_workbook(src)
+    ws = wb[INFO_SHEET]
+    for row in ws.iter_rows(max_col=1):
+        if row[0].value == "Tên đơn vị":
+            ws.cell(row[0].row, 2, None)
+    wb.save(tmp_path / "a.xlsx")
+    o = process_file(tmp_path / "a.xlsx", "a.xlsx", rb, districts)
+    assert o.result.district == "Thị xã An Khê"
+
+
+def test_newer_of_two_submissions_is_scored(tmp_path, rb, districts):
+    old = submission_for(tmp_path / "kbang_cu.xlsx", "Huyện Kbang")
+    new = tmp_path / "kbang_moi.xlsx"
+    shutil.copy(old, new)
+    os.utime(old, (1_600_000_000, 1_600_000_000))
+    os.utime(new, (1_700_000_000, 1_700_000_000))
+    other = submission_for(tmp_path / "ak.xlsx", "Thị xã An Khê")
+    outcomes = [process_file(p, p.name, rb, districts) for p in (other, old, new)]
+    settle_duplicates(outcomes)
+    assert [o.record.status for o in outcomes] == [SCORED, SUPERSEDED, SCORED]
+    assert [(f.code, f.file, f.district) for f in outcomes[1].findings] == \
+        [("district-duplicate", "kbang_cu.xlsx", "Huyện Kbang")]
+    assert outcomes[1].findings[0].params["used"] == "kbang_moi.xlsx"
+    assert outcomes[1].result is None
+
+
+def test_unreadable_file_is_rejected_with_its_hash(tmp_path, rb, districts):
+    p = tmp_path / "bad.xlsx"
+    p.write_bytes(b"%PDF-1.4 not a workbook")
+    o = process_file(p, "bad.xlsx", rb, districts)
+    assert o.record.status == REJECTED
+    assert o.record.codes == ("file-unreadable",)
+    assert len(o.record.sha256) == 64 and o.record.size == 23
