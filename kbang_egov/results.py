@@ -65,8 +65,9 @@ class SubtotalResult:
 
     @property
     def gap(self) -> float | None:
-        """Declared minus official, rounded to 2 decimals."""
-        return None if self.declared is None else round(self.declared - self.scaled, 2)
+        """Declared minus the recomputed sum, rounded to 2 decimals. Against `achieved`, not `scaled`: the
+        district declares the plain sum, so a rescaled part is not a slip."""
+        return None if self.declared is None else round(self.declared - self.achieved, 2)
 
 
 @dataclass
