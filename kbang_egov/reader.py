@@ -86,7 +86,9 @@ def open_workbook(data: bytes):  # noqa: ANN201 - python_calamine.CalamineWorkbo
 
     try:
         return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except Exception as exc:  # calamine raises its own error classes per format
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's own error classes, and pyo3's PanicException
         raise ReadError(_reason(exc)) from exc
 
 
@@ -114,8 +116,10 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
         _read_info(wb, sheets, sub)
     except ReadError as exc:
         sub.findings.append(make_finding("file-unreadable", file, reason=str(exc)))
-    except Exception as exc:  # a reader bug or a malformed sheet must not take the run down
-        sub.findings.append(make_finding("file-unreadable", file, reason=_reason(exc)))
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's PanicException is a BaseException; one bad file
+        sub.findings.append(make_finding("file-unreadable", file, reason=_reason(exc)))  # must not stop the run
     return sub
 
 
@@ -131,7 +135,9 @@ def _sheet_names(wb) -> list[str]:  # noqa: ANN001
 def _rows(wb, name: str) -> list[list]:  # noqa: ANN001
     try:
         return wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - as in open_workbook
         raise ReadError(f"trang '{name}': {_reason(exc)}") from exc
 
 

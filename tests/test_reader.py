@@ -163,3 +163,19 @@ def test_truncated_template(rb):
     data = KBANG.read_bytes()
     sub = read_submission(data[: len(data) // 2], "cut.xlsx", rb)
     assert [f.code for f in sub.findings] == ["file-unreadable"]
+
+
+def test_a_reader_panic_is_a_finding_not_a_crash(rb, monkeypatch):
+    """python-calamine can raise pyo3's PanicException, a BaseException: one bad file must not stop the run."""
+
+    class PanicException(BaseException):
+        pass
+
+    def panic(*args, **kwargs):
+        raise PanicException("index out of bounds")
+
+    import python_calamine
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", panic)
+    sub = read_submission(KBANG.read_bytes(), "p.xls", rb)
+    assert [f.code for f in sub.findings] == ["file-unreadable"]
+    assert "PanicException" in sub.findings[0].params["reason"]

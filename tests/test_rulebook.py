@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,8 +15,7 @@ from kbang_egov.rulebook import (
     rulebook_hash,
 )
 from kbang_egov.scoring import OK, CriterionInput, score_criterion
-
-SEED = Path(__file__).parent / "data" / "seed_406_BC-UBND_2020.txt"
+from seed import seed_lines
 
 GROUP_SIZES = {
     "SS.I": 36, "SS.II": 14, "SS.III": 10,
@@ -44,7 +41,6 @@ def _collapse(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # An independent reading of the seed's criteria tables.
 
-_ROMAN = re.compile(r"^(IV|III|II|I)(?:\s|$)")
 
 
 def _seed_kind(cells: list[str]) -> str:
@@ -64,30 +60,7 @@ def _seed_kind(cells: list[str]) -> str:
 
 def parse_seed_rows() -> list[tuple[str, str, str]]:
     """(code, name, kind) for every numbered criterion row of the seed, in form order."""
-    lines = SEED.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if "III. NỘI DUNG ĐÁNH GIÁ" in line)
-    part, group = "SS", None
-    rows: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
-    for line in lines[start:]:
-        if line.startswith("2. Các nhóm tiêu chí"):
-            part = "KQ"
-            continue
-        cells = line.split("\t")
-        first = cells[0].strip()
-        m = _ROMAN.match(first)
-        if m:
-            group = f"{part}.{m.group(1)}"
-            continue
-        if re.fullmatch(r"\d+", first):
-            assert group is not None, f"criterion row before any group: {line!r}"
-            code = f"{group}.{int(first)}"
-            if code in seen:
-                assert code == "KQ.I.32", f"unexpected repeated number {code}"
-                code = "KQ.I.32b"
-            seen.add(code)
-            rows.append((code, cells[1], _seed_kind(cells)))
-    return rows
+    return [(code, cells[1], _seed_kind(cells)) for code, cells in seed_lines() if code]
 
 
 SEED_ROWS = parse_seed_rows()

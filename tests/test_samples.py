@@ -18,9 +18,8 @@ from kbang_egov.rulebook import NOT_APPLICABLE, load_rulebook
 from kbang_egov.scoring import DENOMINATOR_ZERO, INVALID, OK, CriterionInput, round_points, score_criterion
 from kbang_egov.template import Filled, template_file_name, write_template
 from kbang_egov.text import normalize_text
+from seed import seed_lines
 from workbooks import calamine_rows, locate
-
-SEED = Path(__file__).parent / "data" / "seed_406_BC-UBND_2020.txt"
 
 KBANG_GROUP_SUMS = {"SS.I": 32.01, "SS.II": 13.33, "SS.III": 9, "KQ.I": 37, "KQ.II": 36.88, "KQ.III": 11.01,
                     "KQ.IV": 3}
@@ -62,26 +61,13 @@ def _input(typed: dict) -> CriterionInput:
 
 def _seed_self_scores() -> dict[str, float | None]:
     """The printed self-score (6th column) of every criterion row of Phụ lục II, read independently."""
-    lines = SEED.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if "III. NỘI DUNG ĐÁNH GIÁ" in line)
-    part, group, last = "SS", None, None
     out: dict[str, float | None] = {}
-    for line in lines[start:]:
-        if line.startswith("2. Các nhóm tiêu chí"):
-            part = "KQ"
-            continue
-        cells = line.split("\t")
-        first = cells[0].strip()
-        m = re.match(r"^(IV|III|II|I)(?:\s|$)", first)
-        if m:
-            group = f"{part}.{m.group(1)}"
-            continue
+    last = None
+    for code, cells in seed_lines():
         score = cells[5].strip().split()[0] if len(cells) > 5 and cells[5].strip() else ""
-        if re.fullmatch(r"\d+", first):
-            last = f"{group}.{int(first)}"
-            if last in out:
-                last = "KQ.I.32b"
-            out[last] = float(score) if score else None  # "1 1": merged cells print the score twice
+        if code:
+            last = code
+            out[code] = float(score) if score else None  # "1 1": merged cells print the score twice
         elif last and out.get(last) is None and re.fullmatch(r"[\d.]+", score):
             out[last] = float(score)  # KQ.I.27 prints its score on the row's second line
     return out
