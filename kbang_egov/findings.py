@@ -7,7 +7,7 @@ codes is generated from REGISTRY (`python batch.py codes --format markdown`), so
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 ERROR = "error"
 WARNING = "warning"
@@ -125,11 +125,6 @@ class Finding:
         return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "district": self.district,
                 "code": self.subject, "finding": self.code, "severity": self.severity, "message": self.message}
 
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["params"] = {k: _plain(v) for k, v in self.params.items()}
-        return d
-
 
 def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district: str = "",
                  subject: str = "", **params: object) -> Finding:
@@ -157,20 +152,9 @@ def _show(v: object) -> str:
     return str(v)
 
 
-def _plain(v: object) -> object:
-    return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
-
-
 def codes_markdown() -> str:
     """The README's table of finding codes, generated from the registry."""
     lines = ["| code | severity | level | what | file scored? |", "|---|---|---|---|---|"]
     for t in _TYPES:
         lines.append(f"| `{t.code}` | {t.severity} | {t.level} | {t.title} | {'no' if t.rejects else 'yes'} |")
     return "\n".join(lines)
-
-
-def count_by_severity(findings: list[Finding]) -> dict[str, int]:
-    out = {ERROR: 0, WARNING: 0}
-    for f in findings:
-        out[f.severity] += 1
-    return out

@@ -19,7 +19,7 @@ from .districts import District, match_district
 from .findings import Finding, make_finding
 from .layout import INFO_SHEET
 from .ranking import rank_districts
-from .reader import SUFFIXES, read_submission
+from .reader import SUFFIXES, Submission, read_submission
 from .results import REJECTED, SCORED, SUPERSEDED, DistrictResult, FileRecord, RunResult
 from .rulebook import Rulebook
 from .text import normalize_text
@@ -112,7 +112,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
     return outcome
 
 
-def _identify(sub, districts: list[District]) -> tuple[District | None, Finding | None]:  # noqa: ANN001
+def _identify(sub: Submission, districts: list[District]) -> tuple[District | None, Finding | None]:
     """The listed district a submission is for: the information sheet's unit name, else the template's."""
     raw = sub.info.get("unit_name")
     text = _info_text(raw) or sub.meta.get("district", "")

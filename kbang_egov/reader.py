@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .findings import Finding, make_finding
 from .layout import COLUMN_TITLES, CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET, META_SHEET, TEMPLATE_MARK
 from .rulebook import Rulebook
+from .template import template_file_name
 from .text import normalize_text, strip_diacritics
 
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -66,9 +67,6 @@ class Submission:
             return ""
         return a1(r.row, self.columns[column])
 
-    def template_name(self, rulebook: Rulebook) -> str:
-        return f"CQDT_{rulebook.year}_mau.xlsx"
-
 
 def a1(row: int, col: int) -> str:
     """A1 address from a 1-based row and a 0-based column."""
@@ -104,12 +102,12 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
             return sub
         grid, name, header = _find_criteria(wb, sheets)
         if grid is None:
-            sub.findings.append(make_finding("file-not-template", file, template=sub.template_name(rulebook)))
+            sub.findings.append(make_finding("file-not-template", file, template=template_file_name(rulebook, None)))
             return sub
         sub.sheet = name
         if sub.meta.get("template") != TEMPLATE_MARK:
             sub.findings.append(make_finding("template-unmarked", file, sheet=META_SHEET,
-                                             template=sub.template_name(rulebook)))
+                                             template=template_file_name(rulebook, None)))
         _read_criteria(grid, header, sub, rulebook)
         if sub.rejected:
             return sub
@@ -157,7 +155,7 @@ def _read_meta(wb, sheets: list[str], sub: Submission) -> None:  # noqa: ANN001
 
 def _check_meta(sub: Submission, rb: Rulebook) -> None:
     """Reject a template of another rulebook version; warn when it comes from an edited rulebook."""
-    template = sub.template_name(rb)
+    template = template_file_name(rb, None)
     if sub.meta.get("template") != TEMPLATE_MARK:
         return  # unmarked: reported once the criteria sheet is found, so a foreign file gets one finding
     found_id, found_version = sub.meta.get("rulebook_id", ""), sub.meta.get("rulebook_version", "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .findings import ERROR, WARNING
-from .results import REJECTED, SUPERSEDED, RunResult
+from .results import PART, REJECTED, SUPERSEDED, RunResult
 
 MAX_ROWS = 20  # ranking rows shown; the workbook has them all
 
@@ -42,7 +42,7 @@ def summary_dict(run: RunResult, exit_code: int, seconds: float) -> dict:
 def _part_codes(run: RunResult) -> list[str]:
     if not run.districts:
         return []
-    return [s.code for s in run.districts[0].subtotals.values() if s.level == "part"]
+    return [s.code for s in run.districts[0].subtotals.values() if s.level == PART]
 
 
 def summary_text(run: RunResult, seconds: float) -> str:
