@@ -241,11 +241,8 @@ def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult
             group_totals.append(g)
         rs = [by_code[c.code] for group in part.groups for c in group.criteria if c.scored]
         achieved = _sum([g.achieved for g in group_totals])
-        applicable = _sum([r.max for r in rs if r.applicable])
-        scaled = achieved if applicable == part.max else (
-            round_points(Fraction(repr(achieved)) / Fraction(repr(applicable)) * Fraction(repr(float(part.max))))
-            if applicable else 0.0)
-        p = _subtotal(sub, part.code, PART, part.max, rs, achieved, scaled, group_totals)
+        p = _subtotal(sub, part.code, PART, part.max, rs, achieved, achieved, group_totals)
+        p.scaled = _rescaled(p)
         totals[part.code] = p
         part_totals.append(p)
     t = _subtotal(sub, rb.total_code, TOTAL, rb.total_max, list(by_code.values()),
@@ -276,6 +273,15 @@ def check_subtotals(sub: Submission, rb: Rulebook, totals: dict[str, SubtotalRes
         if s.declared is not None and abs(s.declared - s.achieved) > TOLERANCE:
             out.append(make_finding("subtotal-mismatch", sub.file, sub.sheet, s.cell, district, s.code,
                                     what=names[s.code], declared=s.declared, score=s.achieved))
+
+
+def _rescaled(s: SubtotalResult) -> float:
+    """Achieved points over the applicable maximum, brought back to the full maximum (as provinces publish)."""
+    if s.applicable_max == s.max:
+        return s.achieved
+    if not s.applicable_max:
+        return 0.0
+    return round_points(Fraction(repr(s.achieved)) / Fraction(repr(s.applicable_max)) * Fraction(repr(s.max)))
 
 
 def _subtotal(sub: Submission, code: str, level: str, mx: float, rs: list[CriterionResult], achieved: float,

@@ -70,6 +70,7 @@ class FileOutcome:
     district: District | None = None
     result: DistrictResult | None = None
     findings: list[Finding] = field(default_factory=list)
+    name_at: tuple[str, str] = ("", "")  # (sheet, A1 cell) of the unit name the district was read from
 
 
 def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District],
@@ -106,6 +107,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         outcome.result = DistrictResult(district.name, rel, sub.sheet, checked.criteria, checked.subtotals,
                                         findings, info)
         outcome.district = district
+        outcome.name_at = (sub.info_sheet or INFO_SHEET, sub.info_cells.get("unit_name", ""))
         outcome.findings = findings
         rec.district = district.name
     rec.seconds = round(time.perf_counter() - start, 4)
@@ -153,7 +155,7 @@ def settle_duplicates(outcomes: list[FileOutcome]) -> None:
         group.sort(key=lambda o: (o.record.modified, o.record.file), reverse=True)
         used = group[0]
         for o in group[1:]:
-            f = make_finding("district-duplicate", o.record.file, district=name, count=len(group),
+            f = make_finding("district-duplicate", o.record.file, *o.name_at, district=name, count=len(group),
                              used=used.record.file)
             o.result, o.findings = None, [f]
             o.record.status, o.record.reason, o.record.codes = SUPERSEDED, f.message, (f.code,)

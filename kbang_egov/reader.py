@@ -214,7 +214,7 @@ def _read_criteria(grid: list[list], header: int, sub: Submission, rb: Rulebook)
         return
     sub.columns = cols
     known = {normalize_text(c.code).upper(): c.code for c in rb.criteria}
-    for code in _subtotal_codes(rb):
+    for code in rb.subtotal_codes:
         known[normalize_text(code).upper()] = code
     wanted = [n for n in ("value", "numerator", "denominator", "self_score", "evidence") if n in cols]
     code_col = cols["code"]
@@ -239,10 +239,6 @@ def _read_criteria(grid: list[list], header: int, sub: Submission, rb: Rulebook)
     for c in rb.criteria:
         if c.scored and c.code not in sub.rows:
             sub.findings.append(make_finding("row-missing", sub.file, sheet=sub.sheet, subject=c.code))
-
-
-def _subtotal_codes(rb: Rulebook) -> list[str]:
-    return [g.code for g in rb.groups] + [p.code for p in rb.parts] + [rb.total_code]
 
 
 def _cell(row: list, j: int) -> object:

@@ -184,6 +184,11 @@ class Rulebook:
     def criterion(self, code: str) -> Criterion:
         return self.by_code[code]
 
+    @cached_property
+    def subtotal_codes(self) -> tuple[str, ...]:
+        """Codes of the rows that carry a declared subtotal: groups, parts, then the total."""
+        return (*(g.code for g in self.groups), *(p.code for p in self.parts), self.total_code)
+
     @property
     def label(self) -> str:
         return f"{self.id} {self.version}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +20,7 @@ from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
+from .atomic import write_atomically
 from .districts import District, district_key, load_districts
 from .layout import INFO_LABELS, PERCENT_UNIT
 from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier
@@ -142,7 +142,7 @@ def load_kbang_sample(rulebook: Rulebook, path: str | Path | None = None,
     missing = [c.code for c in rulebook.criteria if c.code not in criteria]
     if unknown or missing:
         raise SampleError(f"{p}: criteria not in the rulebook {rulebook.label}: {unknown}; missing: {missing}")
-    totals = _subtotal_codes(rulebook)
+    totals = rulebook.subtotal_codes
     declared = data.get("declared") or {}
     info = data.get("info") or {}
     if set(declared) - set(totals) or set(info) - set(INFO_LABELS):
@@ -301,21 +301,10 @@ def _write_district_list(out: Path, districts: list[District]) -> Path:
     target = out / DISTRICTS_FILE
     text = "# Sample districts written by kbang_egov (python batch.py sample).\n"
     text += "".join(f"{d.name}\n" for d in districts)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".txt", dir=out)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp_name, target)
+        return write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as exc:
         raise TemplateError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return target
-
-
-def _subtotal_codes(rb: Rulebook) -> list[str]:
-    return [g.code for g in rb.groups] + [p.code for p in rb.parts] + [rb.total_code]
 
 
 # --- the generator ----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def make_submission(rb, cells: dict[str, dict], declared: dict[str, object] | No
         sub.rows[c.code] = Row(row, {"value": None, "numerator": None, "denominator": None, "self_score": None,
                                      "evidence": None, **cells.get(c.code, {})})
         row += 1
-    for code in [g.code for g in rb.groups] + [p.code for p in rb.parts] + [rb.total_code]:
+    for code in rb.subtotal_codes:
         sub.rows[code] = Row(row, {"self_score": (declared or {}).get(code)})
         row += 1
     return sub

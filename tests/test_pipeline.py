@@ -94,8 +94,8 @@ def test_newer_of_two_submissions_is_scored(tmp_path, rb, districts):
     outcomes = [process_file(p, p.name, rb, districts) for p in (other, old, new)]
     settle_duplicates(outcomes)
     assert [o.record.status for o in outcomes] == [SCORED, SUPERSEDED, SCORED]
-    assert [(f.code, f.file, f.district) for f in outcomes[1].findings] == \
-        [("district-duplicate", "kbang_cu.xlsx", "Huyện Kbang")]
+    assert [(f.code, f.file, f.sheet, f.cell, f.district) for f in outcomes[1].findings] == \
+        [("district-duplicate", "kbang_cu.xlsx", INFO_SHEET, "B5", "Huyện Kbang")]
     assert outcomes[1].findings[0].params["used"] == "kbang_moi.xlsx"
     assert outcomes[1].result is None
 
