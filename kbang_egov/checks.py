@@ -183,6 +183,10 @@ def _how_tiers(c: Criterion) -> str:
     return f"Nhập số {spec.unit}, ví dụ 4."
 
 
+# calamine reads a formula saved without its result (openpyxl, some web exports) as an empty cell.
+FORMULA_HINT = " Nếu ô đã có công thức, mở tệp bằng Excel và lưu lại để lưu kết quả của công thức."
+
+
 def _status_finding(ctx: _Ctx, status: str, detail: str, given: CriterionInput, points: float,
                     trusted: bool) -> None:
     c = ctx.c
@@ -194,6 +198,7 @@ def _status_finding(ctx: _Ctx, status: str, detail: str, given: CriterionInput, 
         else:
             column, what = "value", "Giá trị"
             how = ("Chọn một giá trị trong danh sách." if c.kind != "tiers" else _how_tiers(c))
+        how += FORMULA_HINT
         how += f" Nếu tiêu chí không áp dụng cho đơn vị, chọn '{NA_LABEL}'."
         if trusted:
             how += " Điểm tự đánh giá được tạm dùng (--trust-self-scores)."

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .text import printable
+
+SHOWN_TEXT_LIMIT = 1000  # characters of one value quoted in a message (a typed cell, a list of names)
+
 ERROR = "error"
 WARNING = "warning"
 SEVERITY_VI = {ERROR: "Lỗi", WARNING: "Cảnh báo"}
@@ -32,6 +36,33 @@ _TYPES = (
     FindingType("file-unreadable", ERROR, FILE, "Tệp không đọc được",
                 "Không đọc được tệp như một bảng tính Excel/LibreOffice ({reason}). Mở tệp bằng Excel, lưu lại "
                 "dạng .xlsx rồi gửi lại.", rejects=True),
+    FindingType("file-empty", ERROR, FILE, "Tệp rỗng",
+                "Tệp rỗng (0 byte), thường do tải tệp đính kèm bị lỗi. Tải lại tệp từ thư điện tử hoặc đề nghị "
+                "đơn vị gửi lại.", rejects=True),
+    FindingType("file-truncated", ERROR, FILE, "Tệp bị cắt cụt",
+                "Tệp bị cắt cụt hoặc hỏng ({reason}), thường do tải về chưa hết. Tải lại tệp đính kèm hoặc đề "
+                "nghị đơn vị gửi lại.", rejects=True),
+    FindingType("file-wrong-type", ERROR, FILE, "Không phải bảng tính",
+                "Tệp có đuôi {suffix} nhưng thực chất là {kind}, không phải bảng tính. Gửi lại đúng tệp mẫu "
+                "chuẩn đã điền, lưu bằng Excel dạng .xlsx.", rejects=True),
+    FindingType("file-encrypted", ERROR, FILE, "Tệp có mật khẩu",
+                "Tệp có mật khẩu (đã mã hoá) nên không mở được. Đề nghị đơn vị gỡ mật khẩu (Excel: Tệp > Thông "
+                "tin > Bảo vệ sổ làm việc > Mã hoá bằng mật khẩu, xoá mật khẩu, lưu lại) rồi gửi lại.",
+                rejects=True),
+    FindingType("file-too-large", ERROR, FILE, "Tệp giải nén quá lớn",
+                "Thành phần '{member}' của tệp giải nén ra {size}, vượt giới hạn {limit}: tệp hỏng hoặc độc hại "
+                "(zip bomb) nên không được mở. Mở tệp bằng Excel, xoá dữ liệu thừa, lưu lại rồi gửi lại.",
+                rejects=True),
+    FindingType("file-unsafe-xml", ERROR, FILE, "Tệp chứa khai báo XML nguy hiểm",
+                "Thành phần '{member}' khai báo DTD/thực thể XML, điều Excel không bao giờ ghi; tệp có thể độc "
+                "hại nên không được mở. Đề nghị đơn vị mở bằng Excel, lưu lại dạng .xlsx rồi gửi lại.",
+                rejects=True),
+    FindingType("file-crashed", ERROR, FILE, "Tệp làm trình đọc dừng đột ngột",
+                "Trình đọc bảng tính dừng đột ngột khi mở tệp ({reason}); các tệp khác vẫn được chấm. {hint}"
+                "Mở tệp bằng Excel, lưu lại dạng .xlsx rồi gửi lại.", rejects=True),
+    FindingType("file-timeout", ERROR, FILE, "Đọc tệp quá lâu",
+                "Đọc tệp quá {limit} giây nên đã dừng; các tệp khác vẫn được chấm. Mở tệp bằng Excel, xoá dữ "
+                "liệu thừa, lưu lại rồi gửi lại.", rejects=True),
     FindingType("file-not-template", ERROR, FILE, "Không phải mẫu chuẩn",
                 "Tệp không có bảng tiêu chí của mẫu chuẩn (không tìm thấy dòng tiêu đề có cột 'Mã' và "
                 "'Điểm tự đánh giá'). Điền vào mẫu chuẩn {template} rồi gửi lại.", rejects=True),
@@ -44,6 +75,9 @@ _TYPES = (
     FindingType("template-modified", WARNING, FILE, "Mẫu đã bị sửa",
                 "Mẫu được tạo từ một bản bộ tiêu chí {version} khác với bản đang dùng (mã băm {found} thay vì "
                 "{expected}); điểm vẫn được tính theo bộ tiêu chí hiện hành. Nên dùng mẫu mới {template}."),
+    FindingType("sheet-oversized", WARNING, FILE, "Trang có dữ liệu ngoài vùng mẫu",
+                "Trang '{sheet}' có dữ liệu đến tận ô {end}, xa ngoài bảng của mẫu; chỉ {limit} dòng đầu được "
+                "đọc. Xoá các dòng, cột thừa phía dưới và bên phải bảng."),
     FindingType("column-missing", ERROR, FILE, "Thiếu cột",
                 "Bảng tiêu chí thiếu cột '{column}' ở dòng tiêu đề {row}. Khôi phục cột này từ mẫu chuẩn "
                 "(không xoá hay đổi tên tiêu đề cột).", rejects=True),
@@ -71,6 +105,9 @@ _TYPES = (
                 "Điểm tự đánh giá {self_score} nằm ngoài thang điểm 0 đến {max}. Sửa lại điểm."),
     FindingType("input-missing", ERROR, CRITERION, "Thiếu số liệu",
                 "Chưa nhập {what}; tiêu chí được tính {score} điểm. {how}"),
+    FindingType("cell-merged", WARNING, CRITERION, "Ô nhập liệu bị gộp",
+                "Ô nhập liệu nằm trong vùng gộp {range}; chỉ ô đầu {first} giữ giá trị. Bỏ gộp ô (Trang chủ > "
+                "Gộp và căn giữa) và nhập số liệu vào từng cột."),
     FindingType("input-unparseable", ERROR, CRITERION, "Số liệu không đọc được",
                 "Ô chứa '{text}', không đọc được thành {what}. {how}"),
     FindingType("numerator-exceeds-denominator", WARNING, CRITERION, "Tử số lớn hơn mẫu số",
@@ -133,7 +170,7 @@ def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district
     shown = {k: _show(v) for k, v in params.items()}
     shown.setdefault("subject", subject)
     shown.setdefault("sheet", sheet)
-    shown.setdefault("district", district)
+    shown.setdefault("district", printable(district, SHOWN_TEXT_LIMIT))
     message = t.template.format(**shown)
     if cell:
         message = f"Ô {cell}: {message}"
@@ -149,7 +186,7 @@ def _show(v: object) -> str:
         if f.is_integer():
             return str(int(f))
         return f"{f:.6f}".rstrip("0").rstrip(".").replace(".", ",")
-    return str(v)
+    return printable(str(v), SHOWN_TEXT_LIMIT)
 
 
 def codes_markdown() -> str:

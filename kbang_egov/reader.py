@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass, field
 
 from .findings import Finding, make_finding
+from .guard import inspect_file
 from .layout import COLUMN_TITLES, CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET, META_SHEET, TEMPLATE_MARK
 from .rulebook import Rulebook
 from .template import template_file_name
@@ -18,6 +19,12 @@ from .text import normalize_text, strip_diacritics
 
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 HEADER_SCAN_ROWS = 40  # the header row is in the first rows of the sheet
+# Rows read from a criteria sheet: the template has ~200, a district may insert a few hundred more. A stray
+# cell at row 1,048,576 must not make Python build a million rows.
+ROW_LIMIT = 5000
+INFO_ROWS, META_ROWS = 200, 50
+# Columns a district types figures into: a merged cell over one of them hides the value of the others.
+INPUT_COLUMNS = ("value", "numerator", "denominator", "self_score")
 # Columns the batch cannot do without; name, scale, max and the live score are for people, not the batch.
 READ_COLUMNS = ("code", "value", "numerator", "denominator", "self_score")
 # Other titles clerks and older forms use for the same columns, compared after normalising.
@@ -32,6 +39,10 @@ _ALIASES = {
 
 class ReadError(Exception):
     """The file cannot be opened as a workbook at all (the message is the reader's reason)."""
+
+    def __init__(self, reason: str, code: str = "file-unreadable") -> None:
+        super().__init__(reason)
+        self.code = code  # the finding code that says best what is wrong
 
 
 @dataclass
@@ -87,12 +98,28 @@ def open_workbook(data: bytes):  # noqa: ANN201 - python_calamine.CalamineWorkbo
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's own error classes, and pyo3's PanicException
-        raise ReadError(_reason(exc)) from exc
+        raise ReadError(_reason(exc), _error_code(exc)) from exc
+
+
+def _error_code(exc: BaseException) -> str:
+    """calamine's PasswordError (an encrypted .xls) and a zip without its end record have their own codes."""
+    name = type(exc).__name__
+    text = str(exc)
+    if name == "PasswordError" or "password" in text.lower():
+        return "file-encrypted"
+    if "EOCD" in text or "end of central directory" in text.lower():
+        return "file-truncated"
+    return "file-unreadable"
 
 
 def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
     """Read one workbook's bytes: criteria rows, information and metadata, with file-level findings."""
     sub = Submission(file)
+    suffix = "." + file.rsplit(".", 1)[-1].lower() if "." in file else ""
+    rejected = inspect_file(data, file, suffix)
+    if rejected is not None:
+        sub.findings.append(rejected)
+        return sub
     try:
         wb = open_workbook(data)
         sheets = _sheet_names(wb)
@@ -100,20 +127,28 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
         _check_meta(sub, rulebook)
         if sub.rejected:
             return sub
-        grid, name, header = _find_criteria(wb, sheets)
+        grid = _find_criteria(wb, sheets)
         if grid is None:
             sub.findings.append(make_finding("file-not-template", file, template=template_file_name(rulebook, None)))
             return sub
-        sub.sheet = name
+        sub.sheet = grid.name
+        if grid.far is not None:
+            sub.findings.append(make_finding("sheet-oversized", file, sheet=grid.name, cell=grid.far,
+                                             end=grid.far, limit=ROW_LIMIT))
         if sub.meta.get("template") != TEMPLATE_MARK:
             sub.findings.append(make_finding("template-unmarked", file, sheet=META_SHEET,
                                              template=template_file_name(rulebook, None)))
-        _read_criteria(grid, header, sub, rulebook)
+        _read_criteria(grid, sub, rulebook)
         if sub.rejected:
             return sub
         _read_info(wb, sheets, sub)
     except ReadError as exc:
-        sub.findings.append(make_finding("file-unreadable", file, reason=str(exc)))
+        if exc.code == "file-unreadable":
+            sub.findings.append(make_finding(exc.code, file, reason=str(exc)))
+        elif exc.code == "file-truncated":
+            sub.findings.append(make_finding(exc.code, file, reason=str(exc)))
+        else:
+            sub.findings.append(make_finding(exc.code, file))
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's PanicException is a BaseException; one bad file
@@ -130,13 +165,18 @@ def _sheet_names(wb) -> list[str]:  # noqa: ANN001
     return list(wb.sheet_names)
 
 
-def _rows(wb, name: str) -> list[list]:  # noqa: ANN001
+def _sheet(wb, name: str):  # noqa: ANN001, ANN202 - python_calamine.CalamineSheet
     try:
-        return wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        return wb.get_sheet_by_name(name)
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as exc:  # noqa: BLE001 - as in open_workbook
-        raise ReadError(f"trang '{name}': {_reason(exc)}") from exc
+        raise ReadError(f"trang '{name}': {_reason(exc)}", _error_code(exc)) from exc
+
+
+def _rows(wb, name: str, limit: int) -> list[list]:  # noqa: ANN001
+    """The sheet's first `limit` rows from A1, whatever its size: bounded memory on a huge sheet."""
+    return _sheet(wb, name).to_python(skip_empty_area=False, nrows=limit)
 
 
 def _by_name(sheets: list[str], wanted: str) -> str | None:
@@ -148,7 +188,7 @@ def _read_meta(wb, sheets: list[str], sub: Submission) -> None:  # noqa: ANN001
     name = _by_name(sheets, META_SHEET)
     if name is None:
         return
-    for row in _rows(wb, name)[:50]:
+    for row in _rows(wb, name, META_ROWS):
         if len(row) >= 2 and isinstance(row[0], str) and row[0].strip():
             sub.meta[row[0].strip()] = "" if row[1] is None else str(row[1]).strip()
 
@@ -190,21 +230,36 @@ def _header_columns(row: list) -> dict[str, int]:
     return cols
 
 
-def _find_criteria(wb, sheets: list[str]) -> tuple[list[list] | None, str, int]:  # noqa: ANN001
-    """(rows, sheet name, header row index) of the sheet with the criteria header; the template's name first,
-    then any other sheet (a renamed sheet is still read)."""
+@dataclass
+class _Grid:
+    """The criteria sheet as read: its first ROW_LIMIT rows and what lies beyond them."""
+
+    rows: list[list]
+    name: str
+    header: int  # 0-based index of the header row
+    far: str | None  # the sheet's last cell when it lies beyond ROW_LIMIT rows
+    merged: list  # merged ranges ((row0, col0), (row1, col1)), 0-based, inclusive
+
+
+def _find_criteria(wb, sheets: list[str]) -> _Grid | None:  # noqa: ANN001
+    """The sheet with the criteria header: the template's name first, then any other sheet (a renamed
+    sheet is still read)."""
     first = _by_name(sheets, CRITERIA_SHEET)
     order = ([first] if first else []) + [s for s in sheets if s != first and normalize_text(s) != META_SHEET]
     for name in order:
-        grid = _rows(wb, name)
+        sheet = _sheet(wb, name)
+        grid = sheet.to_python(skip_empty_area=False, nrows=ROW_LIMIT)
         for i, row in enumerate(grid[:HEADER_SCAN_ROWS]):
             cols = _header_columns(row)
             if "code" in cols and "self_score" in cols:
-                return grid, name, i
-    return None, "", -1
+                end = sheet.end
+                far = a1(end[0] + 1, end[1]) if end is not None and end[0] >= ROW_LIMIT else None
+                return _Grid(grid, name, i, far, list(sheet.merged_cell_ranges or []))
+    return None
 
 
-def _read_criteria(grid: list[list], header: int, sub: Submission, rb: Rulebook) -> None:
+def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
+    grid, header = g.rows, g.header
     cols = _header_columns(grid[header])
     missing = [n for n in READ_COLUMNS if n not in cols]
     for name in missing:
@@ -239,6 +294,23 @@ def _read_criteria(grid: list[list], header: int, sub: Submission, rb: Rulebook)
     for c in rb.criteria:
         if c.scored and c.code not in sub.rows:
             sub.findings.append(make_finding("row-missing", sub.file, sheet=sub.sheet, subject=c.code))
+    if g.merged:
+        _check_merged(g.merged, sub)
+
+
+def _check_merged(merged: list, sub: Submission) -> None:
+    """One finding per merged range over a criterion's input cells: only its first cell keeps a value."""
+    inputs = [sub.columns[n] for n in INPUT_COLUMNS if n in sub.columns]
+    by_row = {r.row - 1: code for code, r in sub.rows.items()}
+    for (r0, c0), (r1, c1) in merged:
+        for r in range(r0, min(r1, r0 + ROW_LIMIT) + 1):
+            code = by_row.get(r)
+            hit = [j for j in inputs if c0 <= j <= c1]
+            if code is not None and hit:
+                rng = f"{a1(r0 + 1, c0)}:{a1(r1 + 1, c1)}"
+                sub.findings.append(make_finding("cell-merged", sub.file, sheet=sub.sheet, cell=a1(r + 1, hit[0]),
+                                                 subject=code, range=rng, first=a1(r0 + 1, c0)))
+                break
 
 
 def _cell(row: list, j: int) -> object:
@@ -254,7 +326,7 @@ def _read_info(wb, sheets: list[str], sub: Submission) -> None:  # noqa: ANN001
         if normalize_text(name) == META_SHEET:
             continue
         found = False
-        for i, row in enumerate(_rows(wb, name)[:200]):
+        for i, row in enumerate(_rows(wb, name, INFO_ROWS)):
             for j, v in enumerate(row[:6]):
                 field_name = labels.get(_title_key(v)) if isinstance(v, str) else None
                 if field_name is None or field_name in sub.info:

@@ -33,3 +33,16 @@ def read_data_file(path: Path, what: str, error: type[Exception]) -> str:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise error(f"{what} {path} is not UTF-8 text: {exc}") from exc
+
+
+# C0 and C1 control characters but tab and newline: invalid in XML, and escape sequences in a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """Text from a file, safe to show anywhere: control characters dropped, clipped to `limit` characters
+    with an ellipsis (a 40,000-character cell does not belong in a message)."""
+    text = _CONTROL.sub("", text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text

@@ -31,8 +31,15 @@ def _codes_rows(ws) -> dict[str, int]:
     return out
 
 
+def _header_row(ws) -> int:
+    return next(r for r in range(1, 40) if ws.cell(r, 1).value == "Mã")
+
+
 def _edit(tmp_path: Path, edit, src: Path = KBANG, name: str = "edited.xlsx") -> bytes:
     wb = openpyxl.load_workbook(src)
+    ws = wb[CRITERIA_SHEET]
+    for merged in list(ws.merged_cells.ranges):  # openpyxl, unlike Excel, does not move merges with rows
+        ws.unmerge_cells(str(merged))
     edit(wb)
     out = tmp_path / name
     wb.save(out)
@@ -151,18 +158,48 @@ def test_foreign_workbook(tmp_path, rb):
     assert sub.rejected
 
 
-@pytest.mark.parametrize("data", [b"", b"not a workbook at all", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n",
-                                  b"PK\x03\x04" + b"\x00" * 40])
-def test_unreadable(rb, data):
+@pytest.mark.parametrize(("data", "code"), [
+    (b"", "file-empty"),
+    (b"not a workbook at all", "file-wrong-type"),
+    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", "file-wrong-type"),
+    (b"<html><body><table><tr><td>M\xc3\xa3</td></tr></table></body></html>", "file-wrong-type"),
+    (b"PK\x03\x04" + b"\x00" * 40, "file-truncated"),
+    (bytes(range(256)) * 4, "file-unreadable"),
+])
+def test_not_a_workbook(rb, data, code):
     sub = read_submission(data, "bad.xlsx", rb)
-    assert [f.code for f in sub.findings] == ["file-unreadable"]
+    assert [f.code for f in sub.findings] == [code]
     assert sub.rejected
 
 
 def test_truncated_template(rb):
     data = KBANG.read_bytes()
     sub = read_submission(data[: len(data) // 2], "cut.xlsx", rb)
-    assert [f.code for f in sub.findings] == ["file-unreadable"]
+    assert [f.code for f in sub.findings] == ["file-truncated"]
+
+
+def test_merged_cell_over_inputs_is_located(tmp_path, rb):
+    def edit(wb):
+        ws = wb[CRITERIA_SHEET]
+        row = _codes_rows(ws)["SS.I.1"]
+        titles = {ws.cell(_header_row(ws), c).value: c for c in range(1, 15)}
+        first, last = titles["Tử số"], titles["Mẫu số"]
+        ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+
+    sub = read_submission(_edit(tmp_path, edit), "m.xlsx", rb)
+    got = [(f.code, f.subject, f.cell) for f in sub.findings]
+    numerator = sub.cell("SS.I.1", "numerator")
+    assert got == [("cell-merged", "SS.I.1", numerator)]
+    assert f"{numerator}:{sub.cell('SS.I.1', 'denominator')}" in sub.findings[0].message
+
+
+def test_a_far_stray_cell_reads_bounded_and_is_reported(tmp_path, rb):
+    def edit(wb):
+        wb[CRITERIA_SHEET]["J1048576"] = "ghi chú"
+
+    sub = read_submission(_edit(tmp_path, edit), "far.xlsx", rb)
+    assert [(f.code, f.cell) for f in sub.findings] == [("sheet-oversized", "J1048576")]
+    assert not sub.rejected and len(sub.rows) > 170
 
 
 def test_a_reader_panic_is_a_finding_not_a_crash(rb, monkeypatch):

@@ -1,0 +1,259 @@
+"""Looking at a file's bytes before any parser does: what it really is, whether it is encrypted, and whether
+it is safe to inflate. A returned finding rejects the file; None lets the reader open it.
+
+python-calamine (and openpyxl) inflate whole zip members into memory, and nothing in them checks sizes
+first: a 1 MB .xlsx can inflate to 1 GB. So the zip's central directory is checked here, and a member whose
+compressed size could inflate past the limit is inflated here, in bounded chunks, and measured.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+import zlib
+
+from .findings import Finding, make_finding
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: .xls, .doc, and encrypted .xlsx
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+# Generous for real workbooks: the template's criteria sheet is 0.3 MB of XML, a 100,000-row sheet ~40 MB.
+MEMBER_LIMIT = 128 * 2**20  # bytes one zip member may inflate to
+TOTAL_LIMIT = 256 * 2**20  # bytes all members together may inflate to
+MAX_MEMBERS = 10_000
+DEFLATE_MAX_RATIO = 1032  # deflate cannot inflate more than ~1032 times its compressed size
+_DTD_PEEK = 4096  # a DOCTYPE must come before the root element, so the start of a member is enough
+
+_SPREADSHEET_PARTS = ("xl/workbook.xml", "xl/workbook.bin", "content.xml")
+_KIND_BY_PART = (
+    ("word/", "một văn bản Word (.docx)"),
+    ("ppt/", "một bản trình chiếu PowerPoint (.pptx)"),
+)
+
+
+def inspect_file(data: bytes, file: str, suffix: str) -> Finding | None:
+    """The finding that rejects these bytes before parsing (empty, encrypted, not a spreadsheet, a zip bomb,
+    an XML entity declaration), or None when they may be given to the reader."""
+    if not data:
+        return make_finding("file-empty", file)
+    if data.startswith(OLE_MAGIC):
+        return _inspect_ole(data, file, suffix)
+    if data.startswith(ZIP_MAGIC):
+        return _inspect_zip(data, file, suffix)
+    kind = _sniff_text(data)
+    if kind is not None:
+        return make_finding("file-wrong-type", file, suffix=suffix, kind=kind)
+    return None  # unknown bytes: the reader says what it makes of them
+
+
+def _inspect_ole(data: bytes, file: str, suffix: str) -> Finding | None:
+    """An OLE container is an .xls workbook, an encrypted .xlsx (EncryptedPackage) or a Word .doc."""
+    names = _ole_stream_names(data)
+    if "EncryptedPackage" in names or "EncryptionInfo" in names:
+        return make_finding("file-encrypted", file)
+    if "Workbook" in names or "Book" in names:
+        return None  # a legacy workbook; a password on it (FILEPASS) is reported by the reader
+    if "WordDocument" in names:
+        return make_finding("file-wrong-type", file, suffix=suffix, kind="một văn bản Word (.doc)")
+    if "PowerPoint Document" in names:
+        return make_finding("file-wrong-type", file, suffix=suffix, kind="một bản trình chiếu PowerPoint (.ppt)")
+    return None
+
+
+def _ole_stream_names(data: bytes) -> set[str]:
+    """Names in the compound file's directory (followed through the FAT), or a plain scan when the header
+    is damaged; never raises."""
+    try:
+        sector_size = 1 << struct.unpack_from("<H", data, 30)[0]
+        dir_start = struct.unpack_from("<I", data, 48)[0]
+        fat = _ole_fat(data, sector_size)
+        names: set[str] = set()
+        sector, seen = dir_start, set()
+        while sector < 0xFFFFFFFA and sector not in seen and len(seen) < 10_000:
+            seen.add(sector)
+            base = (sector + 1) * sector_size
+            for off in range(base, min(base + sector_size, len(data)), 128):
+                length = struct.unpack_from("<H", data, off + 64)[0]
+                if 2 <= length <= 64:
+                    names.add(data[off:off + length - 2].decode("utf-16-le", "replace"))
+            sector = fat[sector] if sector < len(fat) else 0xFFFFFFFE
+        return names
+    except (struct.error, IndexError):
+        found = set()
+        for name in ("EncryptedPackage", "EncryptionInfo", "Workbook", "Book", "WordDocument"):
+            if name.encode("utf-16-le") in data:
+                found.add(name)
+        return found
+
+
+def _ole_fat(data: bytes, sector_size: int) -> list[int]:
+    """The file allocation table from the header's first 109 FAT sector numbers (enough for any directory
+    within the first ~7 MB at 512-byte sectors; a longer chain falls back to the plain scan's answer)."""
+    count = struct.unpack_from("<I", data, 44)[0]
+    fat: list[int] = []
+    for i in range(min(count, 109)):
+        sector = struct.unpack_from("<I", data, 76 + 4 * i)[0]
+        base = (sector + 1) * sector_size
+        chunk = data[base:base + sector_size]
+        fat.extend(struct.unpack(f"<{len(chunk) // 4}I", chunk))
+    return fat
+
+
+def _inspect_zip(data: bytes, file: str, suffix: str) -> Finding | None:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as exc:
+        return make_finding("file-truncated", file, reason=_short(exc))
+    if len(infos) > MAX_MEMBERS:
+        return make_finding("file-too-large", file, member=f"{len(infos)} thành phần",
+                            size=f"{len(infos)} thành phần", limit=f"{MAX_MEMBERS} thành phần")
+    names = {i.filename for i in infos}
+    if not any(p in names for p in _SPREADSHEET_PARTS):
+        kind = next((k for prefix, k in _KIND_BY_PART if any(n.startswith(prefix) for n in names)),
+                    "một tệp nén ZIP không chứa bảng tính")
+        return make_finding("file-wrong-type", file, suffix=suffix, kind=kind)
+    total = 0
+    for info in infos:
+        size = info.file_size
+        if size <= MEMBER_LIMIT and info.compress_size * DEFLATE_MAX_RATIO + 1024 > MEMBER_LIMIT:
+            size = max(size, _inflated_size(data, info, MEMBER_LIMIT))  # the declared size may lie
+        total += size
+        if size > MEMBER_LIMIT or total > TOTAL_LIMIT:
+            return make_finding("file-too-large", file, member=info.filename, size=_mb(size),
+                                limit=_mb(MEMBER_LIMIT if size > MEMBER_LIMIT else TOTAL_LIMIT))
+        if info.filename.endswith((".xml", ".rels")) and _declares_entities(data, info):
+            return make_finding("file-unsafe-xml", file, member=info.filename)
+    return None
+
+
+def _member_data(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """The member's compressed bytes, sliced from the local header (no zipfile stream, no CRC check)."""
+    off = info.header_offset
+    name_len, extra_len = struct.unpack_from("<HH", data, off + 26)
+    start = off + 30 + name_len + extra_len
+    return data[start:start + info.compress_size]
+
+
+def _inflated_size(data: bytes, info: zipfile.ZipInfo, limit: int) -> int:
+    """How many bytes the member really inflates to, counting at most limit + 1: bounded memory and time."""
+    raw = _member_data(data, info)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return len(raw)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return 0  # calamine reads only stored and deflated members
+    inflater = zlib.decompressobj(-15)
+    total, pos, step = 0, 0, 64 * 1024
+    try:
+        while total <= limit:
+            if inflater.unconsumed_tail:
+                chunk = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
+            elif pos < len(raw):
+                chunk = inflater.decompress(raw[pos:pos + step], 1 << 20)
+                pos += step
+            else:
+                break
+            total += len(chunk)
+    except zlib.error:
+        pass  # corrupt data: the reader reports it
+    return total
+
+
+def _declares_entities(data: bytes, info: zipfile.ZipInfo) -> bool:
+    """True when an XML member starts with a DTD: Office never writes one, entity bombs need one."""
+    try:
+        raw = _member_data(data, info)[:_DTD_PEEK]
+        head = raw if info.compress_type == zipfile.ZIP_STORED else zlib.decompressobj(-15).decompress(raw, _DTD_PEEK)
+    except (zlib.error, struct.error):
+        return False
+    return b"<!DOCTYPE" in head or b"<!ENTITY" in head
+
+
+def _sniff_text(data: bytes) -> str | None:
+    """What a non-workbook file saved under a spreadsheet name is, by its first bytes."""
+    head = data[:2048]
+    if head.startswith(b"%PDF"):
+        return "một tài liệu PDF"
+    if head.startswith(b"{\\rtf"):
+        return "một văn bản RTF"
+    text = head.lstrip(b"\xef\xbb\xbf\xff\xfe\xfe\xff \t\r\n").lower()
+    if text.startswith(b"mime-version") or b"content-type: multipart/related" in text:
+        return "một trang web lưu trữ (.mht)"
+    if b"urn:schemas-microsoft-com:office:spreadsheet" in text and b"<workbook" in text:
+        return "một bảng tính XML 2003 (không phải .xls)"
+    if text.startswith((b"<html", b"<!doctype html", b"<table", b"<?xml")) or b"<html" in text[:512]:
+        return "một trang web HTML"
+    if _looks_like_text(head):
+        return "một tệp văn bản hoặc CSV"
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True  # UTF-16 text (Excel's "Unicode text")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not merely a character cut at the 2048-byte boundary
+            try:
+                text = head.decode("cp1258")
+            except UnicodeDecodeError:
+                return False
+        else:
+            text = head[:exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\r\n\t\ufeff" for ch in text)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{size} byte"
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_SHEET_ENTRY = re.compile(rb'<sheet [^>]*?name="([^"]*)"[^>]*?r:id="([^"]*)"')
+_REL_ENTRY = re.compile(rb'<Relationship [^>]*?Id="([^"]*)"[^>]*?Target="([^"]*)"')
+
+
+def far_cell(data: bytes) -> tuple[str, str] | None:
+    """(sheet name, A1 address) of the farthest cell of an .xlsx's sheets, to say where a workbook that
+    crashed its reader went wrong (a cell at XFD1048576 makes calamine allocate the whole grid). Only for
+    files that passed inspect_file, so every member's size is bounded."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        names = _sheet_members(zf)
+        best: tuple[int, str, str] | None = None
+        for member, sheet in names.items():
+            refs = _CELL_REF.findall(zf.read(member))
+            if not refs:
+                continue
+            col, row = max(refs, key=lambda r: (_col_index(r[0]), int(r[1])))
+            top_row = max(int(r[1]) for r in refs)
+            size = max(_col_index(col), 1) * top_row
+            if best is None or size > best[0]:
+                best = (size, sheet, f"{col.decode()}{top_row}")
+        return (best[1], best[2]) if best else None
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error):
+        return None
+
+
+def _sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Worksheet member path -> sheet name, from workbook.xml and its relationships."""
+    rels = dict(_REL_ENTRY.findall(zf.read("xl/_rels/workbook.xml.rels")))
+    out = {}
+    for name, rid in _SHEET_ENTRY.findall(zf.read("xl/workbook.xml")):
+        target = rels.get(rid, b"").decode()
+        member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        out[member] = name.decode("utf-8", "replace")
+    return out
+
+
+def _col_index(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
