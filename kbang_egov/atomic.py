@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+STAMP_FORMAT = "%Y-%m-%d_%H%M%S"  # a run's time in file names: history copies, logs, files written beside
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -35,3 +37,21 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
             except OSError:
                 pass  # the original error matters more than a stray temp file
     return target
+
+
+def write_replacing(target: Path, write: Callable[[Path], None], stamp: str) -> tuple[Path, str | None]:
+    """write_atomically(target, write), or, when target exists and cannot be replaced (open in Excel on
+    Windows, made read-only by the officer), the same written beside it as name-STAMP.ext.
+
+    Returns the path written and, for the fallback, a sentence saying why, for the run's notices.
+    """
+    if target.exists() and not os.access(target, os.W_OK):
+        reason = "it is read-only"
+    else:
+        try:
+            return write_atomically(target, write), None
+        except PermissionError as exc:  # Windows: the file is open in Excel
+            reason = f"{exc.strerror or exc}; is it open in Excel?"
+    beside = target.with_name(f"{target.stem}-{stamp}{target.suffix}")
+    write_atomically(beside, write)
+    return beside, f"{target} could not be replaced ({reason}): wrote {beside.name} beside it instead"

@@ -129,24 +129,32 @@ def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: st
               help="Where a criterion's inputs are missing, take the district's self-score instead of 0 "
                    "(still reported as a finding).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON instead of text.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Worker processes reading files (default: one per CPU; 0 reads in this process, "
+                   "without crash isolation, for profiling).")
+@click.option("--file-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds one file may take to read and check before it is stopped and reported.")
 @click.pass_obj
 def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | None, trust_self_scores: bool,
-        as_json: bool) -> None:
+        as_json: bool, workers: int | None, file_timeout: float) -> None:
     """Score, check and rank every workbook under INPUT_DIR (default: the bundled sample submissions).
 
     Reads .xlsx, .xlsm, .xls and .ods files in INPUT_DIR and its subfolders, recomputes every criterion
     from the district's raw figures, flags every self-score and subtotal that does not match, and writes
-    ranking.xlsx, ranking.csv, scores.csv and findings.csv into --out.
+    ranking.xlsx, ranking.csv, scores.csv and findings.csv into --out, a dated copy of the ranking under
+    --out/history and a log under --out/logs. Input files are only read. Each file is read in a worker
+    process, so a hostile file is reported and the run goes on. One run at a time per --out folder.
 
     \b
     Exit codes:
       0  every file scored, no findings
       1  findings (a slip in a submission, a file that could not be scored, a duplicate, ...)
       2  usage error (unknown option, INPUT_DIR does not exist)
-      3  fatal: broken rulebook or district list, output folder not writable
+      3  fatal: broken rulebook or district list, output folder not writable, another run going on
     """
     from .pipeline import bundled_samples_dir, run_batch
     from .report_writer import OutputError
+    from .runlock import LockHeld
 
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
@@ -155,8 +163,8 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     bar = _ProgressBar() if sys.stderr.isatty() and not as_json else None
     try:
         result = run_batch(source, Path(out_dir), rb, districts, trust_self_scores,
-                           progress=bar.update if bar else None)
-    except OutputError as exc:
+                           progress=bar.update if bar else None, workers=workers, file_timeout=file_timeout)
+    except (OutputError, LockHeld) as exc:
         raise FatalError(str(exc)) from exc
     finally:
         if bar:

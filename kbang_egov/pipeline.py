@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -14,17 +15,24 @@ from importlib import resources
 from pathlib import Path
 
 from . import __version__
+from .atomic import STAMP_FORMAT
 from .checks import check_submission
 from .districts import District, match_district
 from .findings import Finding, make_finding
+from .guard import far_cell
+from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
 from .layout import INFO_SHEET
 from .ranking import rank_districts
 from .reader import SUFFIXES, Submission, read_submission
 from .results import REJECTED, SCORED, SUPERSEDED, DistrictResult, FileRecord, RunResult
 from .rulebook import Rulebook
-from .text import normalize_text
+from .runlock import RunLock
+from .runlog import keep_history, write_log
+from .text import normalize_text, printable
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
+
+INFO_TEXT_LIMIT = 500  # characters kept of one information field (unit name, reporter, ...)
 
 # Why a file in the folder was not read as a submission.
 SKIP_LOCK, SKIP_HIDDEN, SKIP_OTHER, SKIP_OUTPUT = "lock", "hidden", "other", "output"
@@ -139,7 +147,7 @@ def _info_text(v: object) -> str:
         return v.strftime("%d/%m/%Y")
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    return " ".join(str(v).split())
+    return printable(" ".join(str(v).split()), INFO_TEXT_LIMIT)
 
 
 def settle_duplicates(outcomes: list[FileOutcome]) -> None:
@@ -161,32 +169,107 @@ def settle_duplicates(outcomes: list[FileOutcome]) -> None:
             o.record.status, o.record.reason, o.record.codes = SUPERSEDED, f.message, (f.code,)
 
 
+def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: list[District],
+               trust_self_scores: bool = False, progress: Progress | None = None, workers: int | None = None,
+               file_timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
+    """process_file for every path, each in a worker process (in parallel, one at a time per worker): a file
+    that crashes its reader or overruns file_timeout becomes a finding and the others go on. workers=0
+    reads in this process, without that protection (for profiling)."""
+    items = [(str(p), p.relative_to(root).as_posix()) for p in paths]
+    func = functools.partial(_process_item, rulebook=rulebook, districts=districts,
+                             trust_self_scores=trust_self_scores)
+    outcomes: list[FileOutcome | None] = [None] * len(items)
+    results = (enumerate(map(func, items)) if workers == 0
+               else run_isolated(func, items, workers=workers, timeout=file_timeout))
+    for done, (i, got) in enumerate(results, 1):
+        path, rel = items[i]
+        outcomes[i] = got if isinstance(got, FileOutcome) else _failed(Path(path), rel, got)
+        if progress is not None:
+            progress(done, len(items), rel)
+    return [o for o in outcomes if o is not None]
+
+
+def _process_item(item: tuple[str, str], rulebook: Rulebook, districts: list[District],
+                  trust_self_scores: bool) -> FileOutcome:
+    path, rel = item
+    return process_file(Path(path), rel, rulebook, districts, trust_self_scores)
+
+
+def _failed(path: Path, rel: str, failure: Failure) -> FileOutcome:
+    """The outcome of a file whose worker crashed, overran its time or raised: rejected, with the reason."""
+    try:
+        data = path.read_bytes()
+        stat = path.stat()
+        rec = FileRecord(rel, hashlib.sha256(data).hexdigest(), len(data),
+                         dt.datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0), REJECTED)
+    except OSError:
+        data, rec = b"", FileRecord(rel, "", 0, dt.datetime.now().replace(microsecond=0), REJECTED)
+    if failure.kind == TIMEOUT:
+        f = make_finding("file-timeout", rel, limit=failure.detail.split()[0])
+    else:
+        where = far_cell(data) if failure.kind == CRASHED else None
+        hint = f"Trang '{where[0]}' có dữ liệu ở tận ô {where[1]}; xoá các ô thừa đó. " if where else ""
+        f = make_finding("file-crashed", rel, sheet=where[0] if where else "", cell=where[1] if where else "",
+                         reason=failure.detail or failure.kind, hint=hint)
+    rec.reason, rec.codes = f.message, (f.code,)
+    return FileOutcome(rec, findings=[f])
+
+
 def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, districts: list[District],
-              trust_self_scores: bool = False, progress: Progress | None = None) -> RunResult:
-    """Score every workbook under input_dir, rank the districts and write the outputs into out_dir."""
-    from .report_writer import write_outputs
+              trust_self_scores: bool = False, progress: Progress | None = None, workers: int | None = None,
+              file_timeout: float = DEFAULT_TIMEOUT) -> RunResult:
+    """Score every workbook under input_dir, rank the districts and write the outputs into out_dir, with a
+    dated copy under out_dir/history and a log under out_dir/logs. One run at a time per out_dir: LockHeld
+    when another run holds it; OutputError when out_dir cannot be written."""
+    from .report_writer import OutputError, ensure_dir, write_outputs
 
     started = dt.datetime.now().replace(microsecond=0)
-    root, out = Path(input_dir), Path(out_dir)
-    paths, skipped = discover_files(root, exclude=out)
-    outcomes: list[FileOutcome] = []
-    for i, path in enumerate(paths, 1):
-        rel = path.relative_to(root.resolve()).as_posix()
-        outcomes.append(process_file(path, rel, rulebook, districts, trust_self_scores))
-        if progress is not None:
-            progress(i, len(paths), rel)
-    settle_duplicates(outcomes)
-    scored = [o.result for o in outcomes if o.result is not None]
-    ranked = rank_districts(scored, rulebook)
-    seen = {d.district for d in ranked}
-    run = RunResult(
-        started=started, finished=started, input_dir=str(root), rulebook_id=rulebook.id,
-        rulebook_version=rulebook.version, rulebook_hash=rulebook.hash, tool_version=__version__,
-        trust_self_scores=trust_self_scores, districts=ranked, files=[o.record for o in outcomes],
-        findings=[f for o in outcomes for f in o.findings],
-        not_submitted=[d.name for d in districts if d.name not in seen],
-        skipped={k: v for k, v in skipped.items() if v},
-    )
-    run.finished = dt.datetime.now().replace(microsecond=0)
-    run.outputs = [str(p) for p in write_outputs(run, rulebook, out)]
+    stamp = started.strftime(STAMP_FORMAT)
+    root, out = Path(input_dir), ensure_dir(Path(out_dir))
+    with RunLock(out) as lock:
+        clock = _Clock()
+        paths, skipped = discover_files(root, exclude=out)
+        clock.lap("discover")
+        outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
+                              file_timeout)
+        clock.lap("read_check")
+        settle_duplicates(outcomes)
+        scored = [o.result for o in outcomes if o.result is not None]
+        ranked = rank_districts(scored, rulebook)
+        seen = {d.district for d in ranked}
+        run = RunResult(
+            started=started, finished=started, input_dir=str(root), rulebook_id=rulebook.id,
+            rulebook_version=rulebook.version, rulebook_hash=rulebook.hash, tool_version=__version__,
+            trust_self_scores=trust_self_scores, districts=ranked, files=[o.record for o in outcomes],
+            findings=[f for o in outcomes for f in o.findings],
+            not_submitted=[d.name for d in districts if d.name not in seen],
+            skipped={k: v for k, v in skipped.items() if v},
+        )
+        if lock.stale is not None:
+            run.notices.append(f"took over the stale lock {lock.path} left by a run that is gone "
+                               f"({lock.stale.describe()})")
+        clock.lap("rank")
+        written = write_outputs(run, rulebook, out)
+        run.outputs = [str(p) for p in written]
+        try:
+            run.history = [str(p) for p in keep_history(written, out, stamp)]
+            clock.lap("write")
+            run.timings = clock.laps
+            run.finished = dt.datetime.now().replace(microsecond=0)
+            run.log = str(write_log(run, out, stamp, exit_code=1 if run.findings else 0))
+        except OSError as exc:
+            raise OutputError(f"cannot keep the history or the log in {out}: {exc.strerror or exc}") from exc
     return run
+
+
+class _Clock:
+    """Seconds spent in each phase of a run, for the log."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._t, 3)
+        self._t = now

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomically
+from .atomic import STAMP_FORMAT, write_replacing
 from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING
 from .results import (
     COMPUTED,
@@ -29,6 +29,7 @@ from .results import (
     RunResult,
 )
 from .rulebook import Part, Rulebook, format_points
+from .text import printable
 
 RANKING_XLSX = "ranking.xlsx"
 RANKING_CSV = "ranking.csv"
@@ -73,7 +74,9 @@ FINDINGS_COLUMNS = ("file", "sheet", "cell", "district", "code", "finding", "sev
 # Two scores closer than this are the same score: officials read them to 2 decimals.
 _EPS = 0.005
 _MAX_CELL_TEXT = 32767  # Excel's limit on one cell's text
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _DATE_FORMAT = "dd/mm/yyyy hh:mm"
+
 
 
 class OutputError(Exception):
@@ -84,8 +87,11 @@ class OutputError(Exception):
 
 
 def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
-    """Write ranking.xlsx, ranking.csv, scores.csv and findings.csv into out_dir; return their paths."""
-    out = _ensure_dir(Path(out_dir))
+    """Write ranking.xlsx, ranking.csv, scores.csv and findings.csv into out_dir; return the paths written.
+
+    A file that cannot be replaced is written beside the old one with the run's time in its name, and the
+    run's notices say so."""
+    out = ensure_dir(Path(out_dir))
     paths = [write_ranking_workbook(run, rulebook, out / RANKING_XLSX)]
     paths.extend(write_csvs(run, rulebook, out))
     return paths
@@ -94,14 +100,13 @@ def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Pat
 def write_ranking_workbook(run: RunResult, rulebook: Rulebook, path: Path) -> Path:
     """Write the officers' workbook (ranking, detail, findings, bad files, statistics, run) to path."""
     path = Path(path)
-    _ensure_dir(path.parent)
-    _write_atomically(path, lambda tmp: _build_workbook(run, rulebook, tmp))
-    return path
+    ensure_dir(path.parent)
+    return _write_atomically(path, lambda tmp: _build_workbook(run, rulebook, tmp), run)
 
 
 def write_csvs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
     """Write ranking.csv, scores.csv and findings.csv into out_dir; return their paths."""
-    out = _ensure_dir(Path(out_dir))
+    out = ensure_dir(Path(out_dir))
     tables = (
         (RANKING_CSV, ranking_columns(rulebook), ranking_records(run, rulebook)),
         (SCORES_CSV, SCORES_COLUMNS, score_records(run, rulebook)),
@@ -109,9 +114,7 @@ def write_csvs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
     )
     paths = []
     for name, columns, records in tables:
-        path = out / name
-        _write_atomically(path, lambda tmp, c=columns, r=records: _write_csv(tmp, c, r))
-        paths.append(path)
+        paths.append(_write_atomically(out / name, lambda tmp, c=columns, r=records: _write_csv(tmp, c, r), run))
     return paths
 
 
@@ -189,7 +192,9 @@ def _csv_value(v: object) -> object:
             return ""
         text = f"{v:.6f}".rstrip("0").rstrip(".")
         return "0" if text in ("-0", "") else text
-    return v
+    text = printable(str(v), _MAX_CELL_TEXT)
+    # A spreadsheet opening the CSV would run '=...', '+...', '-...' or '@...' as a formula: keep it text.
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 # --- the workbook --------------------------------------------------------------------------------------
@@ -479,7 +484,7 @@ def _put(ws: Any, row: int, col: int, value: object, cell_fmt: Any = None) -> No
     if value is None:
         ws.write_blank(row, col, None, cell_fmt)
     elif isinstance(value, str):
-        ws.write_string(row, col, value[:_MAX_CELL_TEXT], cell_fmt)
+        ws.write_string(row, col, printable(value, _MAX_CELL_TEXT), cell_fmt)
     elif isinstance(value, bool):
         ws.write_string(row, col, "Có" if value else "Không", cell_fmt)
     elif isinstance(value, (int, float)):
@@ -490,7 +495,7 @@ def _put(ws: Any, row: int, col: int, value: object, cell_fmt: Any = None) -> No
     elif isinstance(value, dt.datetime):
         ws.write_datetime(row, col, _naive(value), cell_fmt)
     else:
-        ws.write_string(row, col, str(value)[:_MAX_CELL_TEXT], cell_fmt)
+        ws.write_string(row, col, printable(str(value), _MAX_CELL_TEXT), cell_fmt)
 
 
 def _naive(when: dt.datetime) -> dt.datetime:
@@ -554,7 +559,8 @@ def _gap(d: DistrictResult, code: str) -> float | None:
 # --- files ---------------------------------------------------------------------------------------------
 
 
-def _ensure_dir(path: Path) -> Path:
+def ensure_dir(path: Path) -> Path:
+    """Create the output folder; OutputError naming it when that fails."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -562,8 +568,11 @@ def _ensure_dir(path: Path) -> Path:
     return path
 
 
-def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+def _write_atomically(target: Path, write: Callable[[Path], None], run: RunResult) -> Path:
     try:
-        write_atomically(target, write)
+        path, notice = write_replacing(target, write, run.started.strftime(STAMP_FORMAT))
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    if notice:
+        run.notices.append(notice)
+    return path

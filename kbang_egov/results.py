@@ -129,6 +129,10 @@ class RunResult:
     not_submitted: list[str]  # listed districts without a scored submission
     skipped: dict[str, int] = field(default_factory=dict)  # {"lock": n, "hidden": n}
     outputs: list[str] = field(default_factory=list)  # paths written
+    history: list[str] = field(default_factory=list)  # dated copies kept under DIR/history
+    log: str = ""  # the run's log under DIR/logs
+    notices: list[str] = field(default_factory=list)  # what the operator should know (stale lock, fallback)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

@@ -36,6 +36,9 @@ def summary_dict(run: RunResult, exit_code: int, seconds: float) -> dict:
                      for f in run.files if f.status in (REJECTED, SUPERSEDED)],
         "not_submitted": run.not_submitted,
         "outputs": run.outputs,
+        "history": run.history,
+        "log": run.log,
+        "notices": run.notices,
     }
 
 
@@ -78,4 +81,8 @@ def summary_text(run: RunResult, seconds: float) -> str:
         lines.append(f"Not submitted (Chưa nộp): {', '.join(run.not_submitted)}")
     if run.outputs:
         lines.append("Written: " + ", ".join(run.outputs))
+    if run.log:
+        lines.append(f"Log: {run.log}")
+    for note in run.notices:
+        lines.append(f"Notice: {note}")
     return "\n".join(lines)

@@ -105,5 +105,5 @@ def test_unreadable_file_is_rejected_with_its_hash(tmp_path, rb, districts):
     p.write_bytes(b"%PDF-1.4 not a workbook")
     o = process_file(p, "bad.xlsx", rb, districts)
     assert o.record.status == REJECTED
-    assert o.record.codes == ("file-unreadable",)
+    assert o.record.codes == ("file-wrong-type",)
     assert len(o.record.sha256) == 64 and o.record.size == 23

@@ -1,0 +1,213 @@
+"""Running one function per item in worker processes, so that nothing one item does can take the run down.
+
+python-calamine is native code: a hostile workbook can make it abort the process (a Rust allocation of
+hundreds of gigabytes), raise pyo3's PanicException, loop, or eat memory. Each item runs in a worker; a
+worker that dies, overruns the time limit or its memory limit is killed and replaced, and its item comes
+back as a Failure. The other items go on. Workers also read in parallel, which is where a run's time goes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+CRASHED, TIMEOUT, ERROR = "crashed", "timeout", "error"
+DEFAULT_TIMEOUT = 60.0  # seconds per item
+DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes of address space per worker (POSIX); 0 for none
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An item whose worker did not return a result."""
+
+    kind: str  # CRASHED (the worker died), TIMEOUT (killed after the limit) or ERROR (a Python exception)
+    detail: str  # the signal or exit code and the worker's last words on stderr, or the exception
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_isolated(func: Callable[[Any], Any], items: Sequence[Any], *, workers: int | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, memory_limit: int = DEFAULT_MEMORY_LIMIT,
+                 ) -> Iterator[tuple[int, Any]]:
+    """Yield (index, func(item)) or (index, Failure) for every item, in completion order.
+
+    `func` must be picklable where processes are spawned (a module-level function or a partial of one);
+    with fork (Linux) it is inherited. A worker handles items one at a time, so a failure is pinned to the
+    item that caused it.
+    """
+    if not items:
+        return
+    n = max(1, min(workers or default_workers(), len(items)))
+    with _Pool(func, n, memory_limit) as pool:
+        todo = iter(range(len(items)))
+        for w in pool.workers:
+            pool.assign(w, todo, items)
+        while pool.busy():
+            for w, outcome in pool.wait(timeout):
+                yield outcome
+                pool.assign(w, todo, items)
+
+
+class _Worker:
+    def __init__(self, ctx: Any, func: Callable[[Any], Any], memory_limit: int) -> None:
+        fd, self.stderr_path = tempfile.mkstemp(prefix="kbang-egov-worker-", suffix=".log")
+        os.close(fd)
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, func, memory_limit, self.stderr_path), daemon=True)
+        self.proc.start()
+        child.close()
+        self.index: int | None = None
+        self.started = 0.0
+
+    def stop(self, kill: bool = False) -> None:
+        if kill and self.proc.is_alive():
+            self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+        try:
+            os.unlink(self.stderr_path)
+        except OSError:
+            pass
+
+    def last_words(self) -> str:
+        """The last non-blank line the worker wrote to stderr (Rust's 'memory allocation of ... failed')."""
+        try:
+            with open(self.stderr_path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self.stderr_path) - 4096))
+                tail = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in tail.splitlines() if ln.strip() and not ln.startswith(" ")]
+        useful = [ln for ln in lines if "backtrace" not in ln.lower() and not ln[:1].isdigit()]
+        return (useful or lines or [""])[0 if useful else -1][:200]
+
+
+class _Pool:
+    def __init__(self, func: Callable[[Any], Any], n: int, memory_limit: int) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self.ctx = multiprocessing.get_context(method)
+        self.func, self.memory_limit = func, memory_limit
+        self.workers = [_Worker(self.ctx, func, memory_limit) for _ in range(n)]
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for w in self.workers:
+            w.stop(kill=exc[0] is not None)
+
+    def busy(self) -> bool:
+        return any(w.index is not None for w in self.workers)
+
+    def assign(self, w: _Worker, todo: Iterator[int], items: Sequence[Any]) -> None:
+        i = next(todo, None)
+        if i is None:
+            w.index = None
+            return
+        w.index, w.started = i, time.monotonic()
+        try:
+            w.conn.send((i, items[i]))
+        except OSError:
+            pass  # the worker is dead: wait() sees its sentinel and reports the item
+
+    def _replace(self, w: _Worker) -> _Worker:
+        w.stop(kill=True)
+        fresh = _Worker(self.ctx, self.func, self.memory_limit)
+        self.workers[self.workers.index(w)] = fresh
+        return fresh
+
+    def wait(self, timeout: float) -> list[tuple[_Worker, tuple[int, Any]]]:
+        """Block until some worker answers, dies or overruns; return (worker to reuse, (index, outcome))."""
+        active = [w for w in self.workers if w.index is not None]
+        now = time.monotonic()
+        deadline = min(w.started + timeout for w in active)
+        waitables: list[Any] = [w.conn for w in active] + [w.proc.sentinel for w in active]
+        ready = multiprocessing.connection.wait(waitables, timeout=max(0.0, deadline - now))
+        done: list[tuple[_Worker, tuple[int, Any]]] = []
+        for w in active:
+            i = w.index
+            assert i is not None
+            if w.conn in ready:
+                try:
+                    got_i, outcome = w.conn.recv()
+                    done.append((w, (got_i, outcome)))
+                    continue
+                except (EOFError, OSError):
+                    pass  # died while answering: reported as a crash below
+            if w.conn in ready or w.proc.sentinel in ready:
+                w.proc.join(5)
+                detail = _exit_detail(w.proc.exitcode, w.last_words())
+                done.append((self._replace(w), (i, Failure(CRASHED, detail))))
+            elif time.monotonic() - w.started >= timeout:
+                done.append((self._replace(w), (i, Failure(TIMEOUT, f"{timeout:g} s"))))
+        return done
+
+
+def _exit_detail(code: int | None, words: str) -> str:
+    if code is not None and code < 0:
+        try:
+            what = signal.Signals(-code).name
+        except ValueError:
+            what = f"signal {-code}"
+    else:
+        what = f"exit code {code}"
+    return f"{what}: {words}" if words else what
+
+
+def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path: str) -> None:
+    """A worker's loop: take (index, item), answer (index, result or Failure), until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(fd, 2)  # native code writes its last words to fd 2: keep them for the finding, not the mail
+        os.close(fd)
+    except OSError:
+        pass
+    if memory_limit and sys.platform != "win32":
+        import resource
+
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+        except (ValueError, OSError):
+            pass  # a lower hard limit is already set: keep it
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        i, item = task
+        try:
+            result: Any = func(item)
+        except MemoryError:
+            result = Failure(ERROR, "MemoryError: vượt giới hạn bộ nhớ của tiến trình đọc")
+        except BaseException as exc:  # noqa: BLE001 - whatever one item raises is that item's failure
+            result = Failure(ERROR, "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500])
+        try:
+            conn.send((i, result))
+        except (OSError, ValueError):
+            return

@@ -1,0 +1,73 @@
+"""What a run leaves behind besides its outputs: a dated copy of the ranking under DIR/history/ (last week's
+ranking is never lost when tonight's replaces it) and a plain-text log under DIR/logs/ for the operator.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .atomic import write_atomically
+from .findings import ERROR, WARNING
+from .results import REJECTED, SCORED, SUPERSEDED, RunResult
+
+HISTORY_DIR, LOGS_DIR = "history", "logs"
+KEPT_OUTPUTS = ("ranking.xlsx", "ranking.csv")  # the details are in ranking.xlsx; the CSVs can be large
+SLOWEST_SHOWN = 5
+
+
+def keep_history(outputs: list[Path], out_dir: Path, stamp: str) -> list[Path]:
+    """Copy the ranking outputs to DIR/history/NAME_STAMP.EXT (same-second reruns get -2, -3, ...)."""
+    folder = Path(out_dir) / HISTORY_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for src in outputs:
+        name = next((k for k in KEPT_OUTPUTS if src.name == k or src.name.startswith(Path(k).stem + "-")), None)
+        if name is None:
+            continue
+        stem, suffix = Path(name).stem, Path(name).suffix
+        target = folder / f"{stem}_{stamp}{suffix}"
+        n = 2
+        while target.exists():
+            target = folder / f"{stem}_{stamp}-{n}{suffix}"
+            n += 1
+        kept.append(write_atomically(target, lambda tmp, s=src: shutil.copyfile(s, tmp)))
+    return kept
+
+
+def write_log(run: RunResult, out_dir: Path, stamp: str, exit_code: int) -> Path:
+    """Write DIR/logs/run_STAMP.log: files read, skipped, rejected, findings by code, timings, outputs."""
+    folder = Path(out_dir) / LOGS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"run_{stamp}.log"
+    text = log_text(run, exit_code)
+    return write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def log_text(run: RunResult, exit_code: int) -> str:
+    files = run.files
+    by_status = {s: [f for f in files if f.status == s] for s in (SCORED, REJECTED, SUPERSEDED)}
+    lines = [
+        f"kbang_egov {run.tool_version} run {run.started.isoformat(sep=' ')} .. {run.finished.isoformat(sep=' ')}",
+        f"exit code: {exit_code}",
+        f"input: {run.input_dir}",
+        f"rulebook: {run.rulebook_id} {run.rulebook_version} ({run.rulebook_hash[:12]})"
+        + (", self-scores trusted where inputs are missing" if run.trust_self_scores else ""),
+        f"files read: {len(files)}; scored {len(by_status[SCORED])}, rejected {len(by_status[REJECTED])}, "
+        f"superseded {len(by_status[SUPERSEDED])}",
+        "skipped: " + (", ".join(f"{n} {k}" for k, n in run.skipped.items()) or "none"),
+        f"districts ranked: {len(run.districts)}; not submitted: {', '.join(run.not_submitted) or 'none'}",
+        f"findings: {run.count(ERROR)} error(s), {run.count(WARNING)} warning(s)",
+    ]
+    lines += [f"  {code:<34}{n:>7}" for code, n in run.codes().items()]
+    lines.append("timings (s): " + ", ".join(f"{k} {v:.3f}" for k, v in run.timings.items()))
+    slow = sorted(files, key=lambda f: f.seconds, reverse=True)[:SLOWEST_SHOWN]
+    if slow:
+        lines.append("slowest files: " + ", ".join(f"{f.file} {f.seconds:.3f}" for f in slow))
+    for f in by_status[REJECTED] + by_status[SUPERSEDED]:
+        lines.append(f"{f.status}: {f.file} [{', '.join(f.codes)}] {f.reason}")
+    for note in run.notices:
+        lines.append(f"notice: {note}")
+    lines += [f"output: {p}" for p in run.outputs]
+    lines += [f"history: {p}" for p in run.history]
+    return "\n".join(lines) + "\n"
