@@ -11,6 +11,22 @@ from pathlib import Path
 STAMP_FORMAT = "%Y-%m-%d_%H%M%S"  # a run's time in file names: history copies, logs, files written beside
 
 
+TEMP_PREFIX = ".tmp-"
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Delete the temporary files a killed writer left in folder; call only while no writer can be running
+    (the run lock is held). Returns how many were removed."""
+    removed = 0
+    for path in Path(folder).glob(TEMP_PREFIX + "*"):
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -23,7 +39,7 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     The temporary file gets the permissions a plain open() would (mkstemp makes it owner-only), and is
     removed when anything fails; OSError propagates for the caller to turn into its own error.
     """
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=target.suffix)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -159,6 +160,7 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
     source = Path(input_dir) if input_dir else bundled_samples_dir()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # systemd's stop: release the lock, remove temp files
     t0 = time.perf_counter()
     bar = _ProgressBar() if sys.stderr.isatty() and not as_json else None
     try:
@@ -177,6 +179,10 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     else:
         click.echo(summary_text(result, time.perf_counter() - t0))
     sys.exit(code)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 class _ProgressBar:

@@ -8,6 +8,7 @@ back as a Failure. The other items go on. Workers also read in parallel, which i
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -184,6 +185,7 @@ def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path
         fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
         os.dup2(fd, 2)  # native code writes its last words to fd 2: keep them for the finding, not the mail
         os.close(fd)
+        faulthandler.enable(file=sys.stderr)  # on a fatal signal, Python's traceback goes there too
     except OSError:
         pass
     if memory_limit and sys.platform != "win32":

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import __version__
-from .atomic import STAMP_FORMAT
+from .atomic import STAMP_FORMAT, remove_temp_files
 from .checks import check_submission
 from .districts import District, match_district
 from .findings import Finding, make_finding
@@ -27,7 +27,7 @@ from .reader import SUFFIXES, Submission, read_submission
 from .results import REJECTED, SCORED, SUPERSEDED, DistrictResult, FileRecord, RunResult
 from .rulebook import Rulebook
 from .runlock import RunLock
-from .runlog import keep_history, write_log
+from .runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
 from .text import normalize_text, printable
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
@@ -228,6 +228,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
     root, out = Path(input_dir), ensure_dir(Path(out_dir))
     with RunLock(out) as lock:
         clock = _Clock()
+        leftovers = sum(remove_temp_files(d) for d in (out, out / HISTORY_DIR, out / LOGS_DIR) if d.is_dir())
         paths, skipped = discover_files(root, exclude=out)
         clock.lap("discover")
         outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
@@ -248,6 +249,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         if lock.stale is not None:
             run.notices.append(f"took over the stale lock {lock.path} left by a run that is gone "
                                f"({lock.stale.describe()})")
+        if leftovers:
+            run.notices.append(f"removed {leftovers} temporary file(s) left in {out} by an interrupted run")
         clock.lap("rank")
         written = write_outputs(run, rulebook, out)
         run.outputs = [str(p) for p in written]

@@ -1,0 +1,59 @@
+"""Worker isolation: whatever one item does to its worker, the other items come back."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from kbang_egov.isolation import CRASHED, ERROR, TIMEOUT, Failure, run_isolated
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and address-space limits are POSIX")
+
+
+def _square_or_misbehave(x: int) -> int:
+    if x == 3:
+        os.abort()  # what a Rust allocation failure does to the process
+    if x == 5:
+        time.sleep(60)
+    if x == 7:
+        raise ValueError("bad item")
+    if x == 8:
+        bytearray(3 * 2**30)  # over the worker's address-space limit
+    if x == 9:
+        raise KeyboardInterrupt  # a BaseException from inside native code must not stop the pool
+    return x * x
+
+
+def test_failures_are_pinned_to_their_item_and_the_rest_complete():
+    got = dict(run_isolated(_square_or_misbehave, list(range(12)), workers=2, timeout=1.5,
+                            memory_limit=2 * 2**30))
+    assert sorted(got) == list(range(12))
+    assert {i: v for i, v in got.items() if not isinstance(v, Failure)} == \
+        {i: i * i for i in (0, 1, 2, 4, 6, 10, 11)}
+    assert got[3].kind == CRASHED and got[3].detail.startswith("SIGABRT")
+    assert got[5] == Failure(TIMEOUT, "1.5 s")
+    assert got[7].kind == ERROR and got[7].detail == "ValueError: bad item"
+    assert got[8].kind == ERROR and got[8].detail.startswith("MemoryError")
+    assert got[9].kind == ERROR and got[9].detail.startswith("KeyboardInterrupt")
+
+
+def _write_then_die(x: int) -> int:
+    os.write(2, b"memory allocation of 549755813888 bytes failed\n")
+    os._exit(134)
+
+
+def test_a_crash_reports_the_workers_last_words():
+    [(i, failure)] = list(run_isolated(_write_then_die, [1], workers=1, timeout=10))
+    assert (i, failure.kind) == (0, CRASHED)
+    assert failure.detail == "exit code 134: memory allocation of 549755813888 bytes failed"
+
+
+def test_no_items_no_workers():
+    assert list(run_isolated(_square_or_misbehave, [], workers=2)) == []
+
+
+def test_one_worker_handles_items_in_order():
+    got = [i for i, _ in run_isolated(_square_or_misbehave, [0, 1, 2], workers=1)]
+    assert got == [0, 1, 2]
