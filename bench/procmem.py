@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 SAMPLE_INTERVAL = 0.02
 MB = 1024 * 1024
@@ -103,17 +104,25 @@ def measure(cmd: list[str], log_path: str | None = None, sample_memory: bool = T
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # closed in the finally below
     try:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # Linux keeps a process's maxrss across execve, and a child forked from a big parent (a test run)
+        # starts with the parent's pages: so cmd is forked from a small launcher, which reports its wait4.
+        read_fd, write_fd = os.pipe()
+        launcher = [sys.executable, "-S", os.path.abspath(__file__), "_spawn", str(write_fd), *cmd]
+        proc = subprocess.Popen(launcher, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                pass_fds=(write_fd,))
+        os.close(write_fd)
         sampler = TreeSampler(proc.pid).start() if sample_memory else None
-        # wait4 gives this child's own rusage (its maxrss and its reaped descendants'), not the running max.
-        _, status, usage = os.wait4(proc.pid, 0)
+        with os.fdopen(read_fd, "rb") as fh:
+            report = fh.read()
+        proc.wait()
         elapsed = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         if sampler:
             sampler.stop()
     finally:
         if log_path:
             out.close()
+    code, maxrss_kib = (int(x) for x in report.split()) if report else (proc.returncode, 0)
+    proc.returncode = code
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
         "seconds": elapsed,
@@ -122,10 +131,29 @@ def measure(cmd: list[str], log_path: str | None = None, sample_memory: bool = T
         "tree_peak_procs": sampler.peak_procs if sampler else None,
         "max_procs": sampler.max_procs if sampler else None,
         "rss_samples": sampler.samples if sampler else None,
-        "wait4_maxrss_mb": usage.ru_maxrss / 1024,  # Linux: KiB
+        "wait4_maxrss_mb": maxrss_kib / 1024,  # Linux: KiB
         # RUSAGE_CHILDREN's maxrss is the largest single child ever reaped: it only moves when this child
         # beats every earlier one, so the delta is 0 when it did not, and `after` is then an upper bound.
         "rusage_children_maxrss_mb_before": before / 1024,
         "rusage_children_maxrss_mb_after": after / 1024,
         "rusage_children_delta_mb": (after - before) / 1024,
     }
+
+
+def _spawn(report_fd: int, cmd: list[str]) -> int:
+    """The launcher: fork cmd from this small process, wait for it, write 'exit maxrss_kib' to report_fd."""
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_fd)
+        try:
+            os.execvp(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os.write(report_fd, f"{code} {usage.ru_maxrss}".encode())
+    return code
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "_spawn":
+    sys.exit(_spawn(int(sys.argv[2]), sys.argv[3:]) & 0xFF)

@@ -55,13 +55,19 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
+def _read_only(path: Path) -> bool:
+    """Read-only for us, or marked read-only for everyone (root may write anything, but the officer who
+    removed the write bits meant the file to stay)."""
+    return not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222
+
+
 def write_replacing(target: Path, write: Callable[[Path], None], stamp: str) -> tuple[Path, str | None]:
     """write_atomically(target, write), or, when target exists and cannot be replaced (open in Excel on
     Windows, made read-only by the officer), the same written beside it as name-STAMP.ext.
 
     Returns the path written and, for the fallback, a sentence saying why, for the run's notices.
     """
-    if target.exists() and not os.access(target, os.W_OK):
+    if target.exists() and _read_only(target):
         reason = "it is read-only"
     else:
         try:

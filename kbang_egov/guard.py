@@ -215,6 +215,71 @@ def _short(exc: BaseException) -> str:
 
 
 _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_ROW_NUMBER = re.compile(rb'<row r="([0-9]{1,7})"')
+_FAR_COLUMN = re.compile(rb'<c r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z])[0-9]')  # column IW (257) or beyond
+_ROW_ELEMENT = re.compile(rb'<row r="([0-9]{1,7})"[^>]*?(?:/>|>.*?</row>)', re.DOTALL)
+_CELL_ELEMENT = re.compile(rb'<c r="([A-Z]{1,3})[0-9]{1,7}"[^>]*?(?:/>|>.*?</c>)', re.DOTALL)
+# Beyond these a sheet is not a filled template: calamine would build the whole grid up to the farthest
+# cell (a value at J1048576 costs 330 MB, at XFD1048576 it aborts), so such cells are cut before it reads.
+ROW_LIMIT = 5000
+COLUMN_LIMIT = 256  # IV, the last column of an .xls sheet
+
+
+def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
+    """An .xlsx's bytes without the cells beyond ROW_LIMIT rows or COLUMN_LIMIT columns, and for each sheet
+    that had some, its farthest cell (for a located warning). Unchanged bytes and {} for any other file
+    or a workbook without such cells; only for bytes that passed inspect_file (bounded members)."""
+    if not data.startswith(ZIP_MAGIC):
+        return data, {}
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        members = _sheet_members(zf)
+        changed: dict[str, bytes] = {}
+        far: dict[str, str] = {}
+        for member, sheet in members.items():
+            xml = zf.read(member)
+            rows = _ROW_NUMBER.findall(xml)
+            if not ((rows and max(map(int, rows)) > ROW_LIMIT) or _FAR_COLUMN.search(xml)):
+                continue  # the usual case, found without looking at every cell
+            cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]
+            if not cut:
+                continue  # formatted empty rows only: calamine skips them
+            changed[member] = _trimmed(xml)
+            valued = [m for m in cut if b"<v>" in m.group(0) or b"<is>" in m.group(0)]
+            if valued:
+                far[sheet] = _farthest(valued)
+        if not changed:
+            return data, {}
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zw:
+            for info in zf.infolist():
+                zw.writestr(info.filename, changed.get(info.filename) or zf.read(info.filename))
+        return out.getvalue(), far
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
+        return data, {}  # the reader reports what is wrong with it
+
+
+def _beyond(cell: re.Match[bytes]) -> bool:
+    col, row = _CELL_REF.match(cell.group(0)).groups()
+    return int(row) > ROW_LIMIT or _col_index(col) > COLUMN_LIMIT
+
+
+def _farthest(cells: list[re.Match[bytes]]) -> str:
+    """The bottom-right corner of the cells, as an A1 address: where to look for what to delete."""
+    refs = [_CELL_REF.match(c.group(0)).groups() for c in cells]
+    row = max(int(r[1]) for r in refs)
+    col = max((r[0] for r in refs), key=_col_index)
+    return f"{col.decode()}{row}"
+
+
+def _trimmed(xml: bytes) -> bytes:
+    def row(m: re.Match[bytes]) -> bytes:
+        if int(m.group(1)) > ROW_LIMIT:
+            return b""
+        return _CELL_ELEMENT.sub(lambda c: b"" if _col_index(c.group(1)) > COLUMN_LIMIT else c.group(0), m.group(0))
+
+    xml = _ROW_ELEMENT.sub(row, xml)
+    return re.sub(rb'<dimension ref="[^"]*"/>', b"", xml, count=1)
 _SHEET_ENTRY = re.compile(rb'<sheet [^>]*?name="([^"]*)"[^>]*?r:id="([^"]*)"')
 _REL_ENTRY = re.compile(rb'<Relationship [^>]*?Id="([^"]*)"[^>]*?Target="([^"]*)"')
 

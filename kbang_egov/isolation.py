@@ -74,6 +74,7 @@ class _Worker:
         child.close()
         self.index: int | None = None
         self.started = 0.0
+        self.mark = 0  # size of the stderr file when the current item was sent: its words start there
 
     def stop(self, kill: bool = False) -> None:
         if kill and self.proc.is_alive():
@@ -94,16 +95,17 @@ class _Worker:
             pass
 
     def last_words(self) -> str:
-        """The last non-blank line the worker wrote to stderr (Rust's 'memory allocation of ... failed')."""
+        """The first line the worker wrote to stderr for its current item (Rust's 'memory allocation of ...
+        bytes failed', Python's 'Fatal Python error: ...'), without backtraces."""
         try:
             with open(self.stderr_path, "rb") as fh:
-                fh.seek(max(0, os.path.getsize(self.stderr_path) - 4096))
-                tail = fh.read().decode("utf-8", "replace")
+                fh.seek(self.mark)
+                text = fh.read(8192).decode("utf-8", "replace")
         except OSError:
             return ""
-        lines = [ln.strip() for ln in tail.splitlines() if ln.strip() and not ln.startswith(" ")]
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln[:1].isspace()]
         useful = [ln for ln in lines if "backtrace" not in ln.lower() and not ln[:1].isdigit()]
-        return (useful or lines or [""])[0 if useful else -1][:200]
+        return useful[0][:200] if useful else ""
 
 
 class _Pool:
@@ -129,6 +131,10 @@ class _Pool:
             w.index = None
             return
         w.index, w.started = i, time.monotonic()
+        try:
+            w.mark = os.path.getsize(w.stderr_path)
+        except OSError:
+            w.mark = 0
         try:
             w.conn.send((i, items[i]))
         except OSError:
@@ -181,6 +187,7 @@ def _exit_detail(code: int | None, words: str) -> str:
 def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path: str) -> None:
     """A worker's loop: take (index, item), answer (index, result or Failure), until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.environ["RUST_BACKTRACE"] = "0"  # a native abort's one-line reason, not pages of frames
     try:
         fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
         os.dup2(fd, 2)  # native code writes its last words to fd 2: keep them for the finding, not the mail

@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass, field
 
 from .findings import Finding, make_finding
-from .guard import inspect_file
+from .guard import ROW_LIMIT, inspect_file, trim_far_cells
 from .layout import COLUMN_TITLES, CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET, META_SHEET, TEMPLATE_MARK
 from .rulebook import Rulebook
 from .template import template_file_name
@@ -19,9 +19,8 @@ from .text import normalize_text, strip_diacritics
 
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 HEADER_SCAN_ROWS = 40  # the header row is in the first rows of the sheet
-# Rows read from a criteria sheet: the template has ~200, a district may insert a few hundred more. A stray
-# cell at row 1,048,576 must not make Python build a million rows.
-ROW_LIMIT = 5000
+# Rows read from a criteria sheet (ROW_LIMIT, from guard): the template has ~200, a district may insert a
+# few hundred more. A stray cell at row 1,048,576 must not make Python build a million rows.
 INFO_ROWS, META_ROWS = 200, 50
 # Columns a district types figures into: a merged cell over one of them hides the value of the others.
 INPUT_COLUMNS = ("value", "numerator", "denominator", "self_score")
@@ -120,6 +119,7 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
     if rejected is not None:
         sub.findings.append(rejected)
         return sub
+    data, far = trim_far_cells(data)
     try:
         wb = open_workbook(data)
         sheets = _sheet_names(wb)
@@ -132,7 +132,10 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
             sub.findings.append(make_finding("file-not-template", file, template=template_file_name(rulebook, None)))
             return sub
         sub.sheet = grid.name
-        if grid.far is not None:
+        for sheet, cell in far.items():
+            sub.findings.append(make_finding("sheet-oversized", file, sheet=sheet, cell=cell, end=cell,
+                                             limit=ROW_LIMIT))
+        if grid.far is not None and grid.name not in far:
             sub.findings.append(make_finding("sheet-oversized", file, sheet=grid.name, cell=grid.far,
                                              end=grid.far, limit=ROW_LIMIT))
         if sub.meta.get("template") != TEMPLATE_MARK:

@@ -17,7 +17,7 @@ SLOWEST_SHOWN = 5
 
 
 def keep_history(outputs: list[Path], out_dir: Path, stamp: str) -> list[Path]:
-    """Copy the ranking outputs to DIR/history/NAME_STAMP.EXT (same-second reruns get -2, -3, ...)."""
+    """Copy the ranking outputs to DIR/history/NAME_STAMP.EXT."""
     folder = Path(out_dir) / HISTORY_DIR
     folder.mkdir(parents=True, exist_ok=True)
     kept = []
@@ -25,21 +25,24 @@ def keep_history(outputs: list[Path], out_dir: Path, stamp: str) -> list[Path]:
         name = next((k for k in KEPT_OUTPUTS if src.name == k or src.name.startswith(Path(k).stem + "-")), None)
         if name is None:
             continue
-        stem, suffix = Path(name).stem, Path(name).suffix
-        target = folder / f"{stem}_{stamp}{suffix}"
-        n = 2
-        while target.exists():
-            target = folder / f"{stem}_{stamp}-{n}{suffix}"
-            n += 1
+        target = _unused(folder, Path(name).stem, stamp, Path(name).suffix)
         kept.append(write_atomically(target, lambda tmp, s=src: shutil.copyfile(s, tmp)))
     return kept
+
+
+def _unused(folder: Path, stem: str, stamp: str, suffix: str) -> Path:
+    """folder/STEM_STAMP.SUFFIX, or with -2, -3, ... when a run in the same second took that name."""
+    target, n = folder / f"{stem}_{stamp}{suffix}", 2
+    while target.exists():
+        target, n = folder / f"{stem}_{stamp}-{n}{suffix}", n + 1
+    return target
 
 
 def write_log(run: RunResult, out_dir: Path, stamp: str, exit_code: int) -> Path:
     """Write DIR/logs/run_STAMP.log: files read, skipped, rejected, findings by code, timings, outputs."""
     folder = Path(out_dir) / LOGS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"run_{stamp}.log"
+    target = _unused(folder, "run", stamp, ".log")
     text = log_text(run, exit_code)
     return write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
