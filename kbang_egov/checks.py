@@ -228,8 +228,13 @@ def _expected(c: Criterion) -> str:
 # --- subtotals --------------------------------------------------------------------------------------------
 
 
+_SCALE = 10**9  # points are summed as integer billionths: exact for every decimal a person types
+
+
 def _sum(values: list[float]) -> float:
-    return round_points(sum((Fraction(repr(float(v))) for v in values), Fraction(0)))
+    """The sum as Excel shows it at 2 decimals, without binary drift (0.1 + 0.2 is 0.3); one Fraction per sum,
+    not per value, since this runs for every group, part and total of every return."""
+    return round_points(Fraction(sum(round(float(v) * _SCALE) for v in values), _SCALE))
 
 
 def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult]) -> dict[str, SubtotalResult]:

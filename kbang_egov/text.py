@@ -3,19 +3,35 @@ the UTF-8 data files an officer edits (with or without a byte-order mark)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
 
 
+_CACHED_LENGTH = 200  # labels, headers and codes repeat in every return; long cell texts are not kept
+
+
 def normalize_text(text: str) -> str:
     """NFC, case-folded, single spaces: 'CÓ', ' có ' and the decomposed (NFD) 'Có' compare equal."""
-    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
+    text = str(text)
+    return _normalize(text) if len(text) <= _CACHED_LENGTH else _normalize.__wrapped__(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalize(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def strip_diacritics(text: str) -> str:
     """Vietnamese without diacritics: 'Đak Đoa' -> 'Dak Doa' (Đ/đ do not decompose in Unicode)."""
-    text = unicodedata.normalize("NFD", str(text)).replace("Đ", "D").replace("đ", "d")
+    text = str(text)
+    return _strip(text) if len(text) <= _CACHED_LENGTH else _strip.__wrapped__(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _strip(text: str) -> str:
+    text = unicodedata.normalize("NFD", text).replace("Đ", "D").replace("đ", "d")
     return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
 
 
