@@ -24,11 +24,11 @@ from .results import (
     SUPERSEDED,
     TRUSTED,
     ZERO,
-    CriterionResult,
     DistrictResult,
     RunResult,
 )
 from .rulebook import Part, Rulebook, format_points
+from .sheetxml import MAX_ROWS, column_letters, rows_xml, splice_rows
 from .text import printable
 
 RANKING_XLSX = "ranking.xlsx"
@@ -74,6 +74,8 @@ FINDINGS_COLUMNS = ("file", "sheet", "cell", "district", "code", "finding", "sev
 # Two scores closer than this are the same score: officials read them to 2 decimals.
 _EPS = 0.005
 _MAX_CELL_TEXT = 32767  # Excel's limit on one cell's text
+MAX_DETAIL_ROWS = MAX_ROWS - 1  # districts in Điểm chi tiết (below its header); more are in scores.csv
+NOT_APPLICABLE_SHORT = "KAD"  # "Không áp dụng", as the template's list names it
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _DATE_FORMAT = "dd/mm/yyyy hh:mm"
 
@@ -234,7 +236,8 @@ def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
     try:
         fmt = _Formats(wb)
         _write_ranking(wb, wb.add_worksheet(RANKING_SHEET), fmt, run, rb)
-        _write_scores(wb.add_worksheet(SCORES_SHEET), fmt, run, rb)
+        scores = wb.add_worksheet(SCORES_SHEET)
+        scores_rest = _write_scores(scores, fmt, run, rb)
         _write_findings(wb.add_worksheet(FINDINGS_SHEET), fmt, run)
         _write_bad_files(wb.add_worksheet(FILES_SHEET), fmt, run)
         _write_stats(wb.add_worksheet(STATS_SHEET), fmt, run, rb)
@@ -246,6 +249,8 @@ def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
             # xlsxwriter wraps the OSError; unwrap it so the caller reports the OS reason.
             cause = exc.__cause__ or exc.__context__
             raise (cause if isinstance(cause, OSError) else OSError(str(exc))) from exc
+    rows, last_ref = scores_rest()
+    splice_rows(path, wb.worksheets().index(scores) + 1, rows, last_ref)
 
 
 def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
@@ -321,31 +326,51 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
     _print_setup(ws, header_row=h)
 
 
-def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
-    """Sheet 2: every district's score on every scored criterion, with how it was obtained."""
-    headers = [("Đơn vị", 24), ("Mã", 10), ("Tiêu chí", 60), ("Nhóm", 8), ("Điểm tối đa", 9),
-               ("Điểm tự đánh giá", 10), ("Điểm chính thức", 10), ("Chênh lệch", 10), ("Nguồn điểm", 22),
-               ("Chi tiết", 40), ("Dòng", 7)]
+def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> Callable[[], tuple[bytes, str]]:
+    """Sheet 2: one row per ranked district; for every scored criterion its self-score beside its official
+    score, the official one highlighted where they differ. The long form (source, detail, row in the
+    district's file) is scores.csv.
+
+    A national run has millions of cells here: xlsxwriter writes the header and the first district (which
+    registers the formats) and the returned function, called after the workbook is closed, gives the
+    other rows as XML for sheetxml.splice_rows, with the last cell's address.
+    """
+    criteria = rb.scored_criteria
+    headers = [("Hạng", 7), ("Đơn vị", 24)] + [
+        (f"{c.code} {label}", 9) for c in criteria for label in ("tự đánh giá", "chính thức")]
     _write_header(ws, fmt, headers)
-    row = 0
-    for d in run.districts:
-        by_code: dict[str, CriterionResult] = {c.code: c for c in d.criteria}
-        for c in rb.scored_criteria:
-            r = by_code.get(c.code)
-            row += 1
-            values: list[tuple[object, Any]] = [
-                (d.district, fmt.text), (c.code, fmt.text), (c.name, fmt.text), (c.group, fmt.text),
-                (c.max, fmt.score),
-                (r.self_score if r else None, fmt.score), (r.score if r else None, fmt.score),
-                (r.gap if r else None, fmt.score),
-                (SOURCE_VI.get(r.source, r.source) if r else "", fmt.text),
-                (r.detail if r else "", fmt.text), ((r.row or None) if r else None, fmt.int),
-            ]
-            for j, (v, f) in enumerate(values):
-                _put(ws, row, j, v, f)
-    _finish_table(ws, row, len(headers) - 1, freeze_cols=2)
-    if row:
-        _highlight_nonzero(ws, 1, 7, row, 7, fmt.bad)
+    rows = [_score_row(d, criteria, fmt) for d in run.districts[:MAX_DETAIL_ROWS]]
+    for j, (v, cell_fmt) in enumerate(rows[0] if rows else ()):
+        _put(ws, 1, j, v, cell_fmt)
+    last = len(rows)
+    _finish_table(ws, max(last, 1), len(headers) - 1, freeze_cols=2)
+    letters = column_letters(len(headers))
+    if last:
+        for k in range(len(criteria)):
+            own, official = letters[2 + 2 * k], letters[3 + 2 * k]
+            ws.conditional_format(1, 3 + 2 * k, last, 3 + 2 * k, {
+                "type": "formula", "format": fmt.bad,
+                "criteria": f"=AND(ISNUMBER({own}2),ISNUMBER({official}2),ABS({own}2-{official}2)>{_EPS})"})
+
+    def rest() -> tuple[bytes, str]:
+        styled = ([(v, f.xf_index or 0) for v, f in row] for row in rows[1:])
+        return rows_xml(styled, 2, letters), f"{letters[-1]}{max(last, 1) + 1}"
+
+    return rest
+
+
+def _score_row(d: DistrictResult, criteria: Sequence[Any], fmt: _Formats) -> list[tuple[object, Any]]:
+    by_code = {c.code: c for c in d.criteria}
+    row: list[tuple[object, Any]] = [(d.rank or None, fmt.int), (printable(d.district, _MAX_CELL_TEXT), fmt.text)]
+    for c in criteria:
+        r = by_code.get(c.code)
+        if r is None:
+            row += [(None, fmt.score), (None, fmt.score)]
+        elif r.source == NOT_APPLICABLE:
+            row += [(r.self_score, fmt.score), (NOT_APPLICABLE_SHORT, fmt.missing)]
+        else:
+            row += [(r.self_score, fmt.score), (r.score, fmt.score)]
+    return row
 
 
 def _write_findings(ws: Any, fmt: _Formats, run: RunResult) -> None:

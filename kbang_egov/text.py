@@ -8,7 +8,6 @@ import re
 import unicodedata
 from pathlib import Path
 
-
 _CACHED_LENGTH = 200  # labels, headers and codes repeat in every return; long cell texts are not kept
 
 

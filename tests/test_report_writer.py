@@ -200,11 +200,26 @@ def test_freeze_autofilter_and_chart(out_dir: Path):
 
 
 def test_score_detail_sheet(sheets: dict[str, pd.DataFrame], rb: Rulebook):
+    """One row per district in rank order; every scored criterion's self-score beside its official score."""
     df = sheets[SCORES_SHEET]
-    assert len(df) == 3 * len(rb.scored_criteria)
-    row = df[(df["Đơn vị"] == FORMULA_NAME) & (df["Mã"] == "SS.I.1")].iloc[0]
-    assert (row["Điểm tự đánh giá"], row["Điểm chính thức"], row["Chênh lệch"]) == pytest.approx((1.0, 0.5, 0.5))
-    assert df[df["Mã"] == "SS.I.1"]["Đơn vị"].tolist() == [KBANG, FORMULA_NAME, AN_KHE]
+    codes = [c.code for c in rb.scored_criteria]
+    assert list(df.columns) == ["Hạng", "Đơn vị"] + [f"{c} {x}" for c in codes for x in ("tự đánh giá", "chính thức")]
+    assert df["Đơn vị"].tolist() == [KBANG, FORMULA_NAME, AN_KHE]
+    assert df["Hạng"].tolist() == [1, 2, 2]
+    row = df[df["Đơn vị"] == FORMULA_NAME].iloc[0]
+    assert (row["SS.I.1 tự đánh giá"], row["SS.I.1 chính thức"]) == pytest.approx((1.0, 0.5))
+    kbang = df[df["Đơn vị"] == KBANG].iloc[0]
+    assert kbang["SS.I.2 chính thức"] == "KAD" and pd.isna(kbang["SS.I.2 tự đánh giá"])
+
+
+def test_score_detail_sheet_highlights_each_gap(out_dir: Path, rb: Rulebook):
+    wb = openpyxl.load_workbook(out_dir / "ranking.xlsx")
+    ws = wb[SCORES_SHEET]
+    rules = {str(rng): [r.formula[0] for r in cf.rules] for rng, cf in
+             ((cf.sqref, cf) for cf in ws.conditional_formatting)}
+    assert len(rules) == len(rb.scored_criteria)
+    assert rules["D2:D4"] == ["AND(ISNUMBER(C2),ISNUMBER(D2),ABS(C2-D2)>0.005)"]
+    assert ws.freeze_panes == "C2" and ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}4"
 
 
 def test_findings_sheet(sheets: dict[str, pd.DataFrame], run: RunResult):
