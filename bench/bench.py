@@ -154,7 +154,8 @@ def _input_file(name: str) -> bool:
 
 
 def _output_file(name: str) -> bool:
-    return name.endswith((".xlsx", ".csv", ".tmp")) or name.startswith(".")
+    """What a run writes into --out: the outputs, history copies, logs, temp files and its lock."""
+    return name.endswith((".xlsx", ".csv", ".tmp", ".log")) or name.startswith(".")
 
 
 def prepare_inputs(work: str, n: int, fresh: bool) -> dict:

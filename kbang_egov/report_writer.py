@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +109,16 @@ def write_ranking_workbook(run: RunResult, rulebook: Rulebook, path: Path) -> Pa
 def write_csvs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
     """Write ranking.csv, scores.csv and findings.csv into out_dir; return their paths."""
     out = ensure_dir(Path(out_dir))
+    ranking = ranking_columns(rulebook)
     tables = (
-        (RANKING_CSV, ranking_columns(rulebook), ranking_records(run, rulebook)),
-        (SCORES_CSV, SCORES_COLUMNS, score_records(run, rulebook)),
-        (FINDINGS_CSV, FINDINGS_COLUMNS, [f.record() for f in run.findings]),
+        (RANKING_CSV, ranking, lambda: ([rec[k] for k in ranking] for rec in ranking_records(run, rulebook)), False),
+        (SCORES_CSV, SCORES_COLUMNS, lambda: score_rows(run, rulebook), True),
+        (FINDINGS_CSV, FINDINGS_COLUMNS, lambda: (list(f.record().values()) for f in run.findings), False),
     )
     paths = []
-    for name, columns, records in tables:
-        paths.append(_write_atomically(out / name, lambda tmp, c=columns, r=records: _write_csv(tmp, c, r), run))
+    for name, columns, rows, converted in tables:
+        paths.append(_write_atomically(
+            out / name, lambda tmp, c=columns, r=rows, cv=converted: _write_csv(tmp, c, r(), cv), run))
     return paths
 
 
@@ -155,30 +157,31 @@ def ranking_records(run: RunResult, rulebook: Rulebook) -> list[dict[str, Any]]:
     return out
 
 
-def score_records(run: RunResult, rulebook: Rulebook) -> list[dict[str, Any]]:
-    """One row per district and scored criterion, in rank then rulebook order."""
-    out = []
+def score_rows(run: RunResult, rulebook: Rulebook) -> Iterator[list[str]]:
+    """scores.csv's rows, already as CSV text: one per district and scored criterion, in rank then rulebook
+    order. Millions of rows at national scale, so what is the same for every district is converted once."""
+    per_criterion = [(c.code, _csv_value(c.max), c.group, c.part) for c in rulebook.scored_criteria]
     for d in run.districts:
         by_code = {c.code: c for c in d.criteria}
-        for c in rulebook.scored_criteria:
-            r = by_code.get(c.code)
-            out.append({
-                "district": d.district, "code": c.code,
-                "self_score": r.self_score if r else None, "score": r.score if r else None,
-                "max": c.max, "gap": r.gap if r else None,
-                "source": r.source if r else "", "status": r.status if r else "",
-                "detail": r.detail if r else "", "group": c.group, "part": c.part, "file": d.file,
-                "row": (r.row or None) if r else None,
-            })
-    return out
+        district, file = _csv_value(d.district), _csv_value(d.file)
+        for code, max_points, group, part in per_criterion:
+            r = by_code.get(code)
+            if r is None:
+                yield [district, code, "", "", max_points, "", "", "", "", group, part, file, ""]
+                continue
+            yield [district, code, _csv_value(r.self_score), _csv_value(r.score), max_points, _csv_value(r.gap),
+                   r.source, r.status, _csv_value(r.detail), group, part, file, str(r.row) if r.row else ""]
 
 
-def _write_csv(path: Path, columns: Sequence[str], records: Iterable[dict[str, Any]]) -> None:
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]], converted: bool = False) -> None:
+    """A UTF-8 CSV with a header; `converted` rows are CSV text already (see score_rows)."""
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns))
-        writer.writeheader()
-        for rec in records:
-            writer.writerow({k: _csv_value(v) for k, v in rec.items()})
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        if converted:
+            writer.writerows(rows)
+        else:
+            writer.writerows([_csv_value(v) for v in row] for row in rows)
 
 
 def _csv_value(v: object) -> object:
