@@ -7,6 +7,7 @@ Excel's and LibreOffice's ROUND give for the template's live-score column (31/31
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -47,7 +48,16 @@ class Score:
 def round_points(x: Fraction | float | int) -> float:
     """Round to 2 decimals, half away from zero, as Excel's ROUND does."""
     if isinstance(x, float):
-        x = Fraction(repr(x))  # the decimal the user typed, not the binary approximation
+        return _round_float(x)
+    return _round_exact(x)
+
+
+@functools.lru_cache(maxsize=4096)  # option and tier points, maxima and typed scores repeat in every return
+def _round_float(x: float) -> float:
+    return _round_exact(Fraction(repr(x)))  # the decimal the user typed, not the binary approximation
+
+
+def _round_exact(x: Fraction | int) -> float:
     d = Decimal(x.numerator) / Decimal(x.denominator) if isinstance(x, Fraction) else Decimal(x)
     return float(d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
@@ -78,8 +88,14 @@ def _score_ratio(c: Criterion, num: float | None, den: float | None) -> Score:
         return Score(None, INVALID, "Tử số và Mẫu số không được âm")
     if den == 0:
         return Score(None, DENOMINATOR_ZERO, "Mẫu số bằng 0")
-    ratio = min(_exact(num) / _exact(den), Fraction(1))  # capped: Tối đa <= Điểm tối đa
-    return Score(round_points(ratio * _exact(c.max)), OK, f"{_show(num)}/{_show(den)}")
+    detail = f"{_show(num)}/{_show(den)}"
+    if float(num).is_integer() and float(den).is_integer():  # counts, nearly always: exact in integers
+        n, d = int(min(num, den)), int(den)  # capped: Tối đa <= Điểm tối đa
+        top, bottom = _exact(c.max).as_integer_ratio()
+        a, b = n * top * 100, d * bottom  # the points x 100 = a / b, rounded half up below
+        return Score((2 * a + b) // (2 * b) / 100, OK, detail)
+    ratio = min(_exact(num) / _exact(den), Fraction(1))
+    return Score(round_points(ratio * _exact(c.max)), OK, detail)
 
 
 def _score_option(c: Criterion, value: float | str | None) -> Score:
@@ -111,6 +127,7 @@ def _score_tiers(c: Criterion, value: float | str | None) -> Score:
     return Score(None, INVALID, f"{_show(value)} không thuộc mức nào")  # unreachable for a valid rulebook
 
 
+@functools.lru_cache(maxsize=1024)
 def _exact(x: float | int) -> Fraction:
     return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
 

@@ -278,3 +278,23 @@ def test_unit_value_to_cell_inverse():
     spec = ValueSpec(unit="%", integer=False, min=0, max=100)
     assert unit_value_to_cell(spec, 70) == 0.7
     assert cell_to_unit_value(spec, unit_value_to_cell(spec, 57)) == 57.0
+
+
+def test_ratio_of_counts_in_integers_agrees_with_exact_fractions(rb):
+    """Counts take an integer fast path; it must round exactly as the Fraction path does, half up."""
+    import random
+    from fractions import Fraction
+
+    from kbang_egov.scoring import CriterionInput, round_points, score_criterion
+
+    rng = random.Random(2020)
+    ratios = [c for c in rb.scored_criteria if c.kind == "ratio"]
+    for _ in range(5000):
+        c = rng.choice(ratios)
+        den = rng.randint(1, 4000)
+        num = rng.randint(0, den + 50)
+        got = score_criterion(c, CriterionInput(numerator=float(num), denominator=float(den))).points
+        assert got == round_points(min(Fraction(num, den), Fraction(1)) * Fraction(repr(c.max))), (c.code, num, den)
+    # a half exactly at the second decimal rounds up: 1/8 of 1 point is 0.125 -> 0.13
+    one = next(c for c in ratios if c.max == 1)
+    assert score_criterion(one, CriterionInput(numerator=1.0, denominator=8.0)).points == 0.13
