@@ -20,7 +20,6 @@ from bench.procmem import measure
 from kbang_egov.districts import load_districts
 from kbang_egov.pipeline import bundled_samples_dir, process_file, read_files
 from kbang_egov.results import REJECTED, SCORED
-from kbang_egov.rulebook import load_rulebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
@@ -50,16 +49,6 @@ REJECTED_BY = {
 SCORED_VARIANTS = ("million_rows", "stray_far_cell", "corner_cell", "formula_no_cache", "merged_inputs",
                    "control_chars")
 LOCKS = ("office_lock", "libreoffice_lock")
-
-
-@pytest.fixture(scope="module")
-def rb():
-    return load_rulebook()
-
-
-@pytest.fixture(scope="module")
-def districts():
-    return load_districts()
 
 
 @pytest.fixture(scope="module")

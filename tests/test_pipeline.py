@@ -10,23 +10,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kbang_egov.districts import load_districts
 from kbang_egov.layout import INFO_SHEET
 from kbang_egov.pipeline import discover_files, process_file, settle_duplicates
 from kbang_egov.results import REJECTED, SCORED, SUPERSEDED
-from kbang_egov.rulebook import load_rulebook
 
 BLANK = Path(__file__).resolve().parent.parent / "input_templates" / "CQDT_2020_mau.xlsx"
-
-
-@pytest.fixture(scope="module")
-def rb():
-    return load_rulebook()
-
-
-@pytest.fixture(scope="module")
-def districts():
-    return load_districts()
 
 
 def submission_for(path: Path, unit_name: object) -> Path:
