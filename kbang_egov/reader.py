@@ -146,12 +146,7 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
             return sub
         _read_info(wb, sheets, sub)
     except ReadError as exc:
-        if exc.code == "file-unreadable":
-            sub.findings.append(make_finding(exc.code, file, reason=str(exc)))
-        elif exc.code == "file-truncated":
-            sub.findings.append(make_finding(exc.code, file, reason=str(exc)))
-        else:
-            sub.findings.append(make_finding(exc.code, file))
+        sub.findings.append(make_finding(exc.code, file, reason=str(exc)))
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's PanicException is a BaseException; one bad file

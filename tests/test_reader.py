@@ -216,3 +216,20 @@ def test_a_reader_panic_is_a_finding_not_a_crash(rb, monkeypatch):
     sub = read_submission(KBANG.read_bytes(), "p.xls", rb)
     assert [f.code for f in sub.findings] == ["file-unreadable"]
     assert "PanicException" in sub.findings[0].params["reason"]
+
+
+@pytest.mark.parametrize(("error", "message", "code"), [
+    ("PasswordError", "Workbook is password protected", "file-encrypted"),  # an encrypted .xls (FILEPASS)
+    ("ZipError", "invalid Zip archive: Could not find EOCD", "file-truncated"),
+    ("XlsError", "Invalid OLE signature", "file-unreadable"),
+])
+def test_calamine_errors_map_to_their_codes(rb, monkeypatch, error, message, code):
+    raised = type(error, (Exception,), {})
+
+    def fail(*args, **kwargs):
+        raise raised(message)
+
+    import python_calamine
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", fail)
+    sub = read_submission(KBANG.read_bytes(), "x.xls", rb)
+    assert [f.code for f in sub.findings] == [code]
