@@ -15,6 +15,7 @@ import zipfile
 import zlib
 
 from .findings import Finding, make_finding
+from .layout import column_index
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: .xls, .doc, and encrypted .xlsx
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -122,10 +123,10 @@ def _inspect_zip(data: bytes, file: str, suffix: str) -> Finding | None:
             size = max(size, _inflated_size(data, info, MEMBER_LIMIT))  # the declared size may lie
         total += size
         if size > MEMBER_LIMIT or total > TOTAL_LIMIT:
-            return make_finding("file-too-large", file, member=info.filename, size=_mb(size),
-                                limit=_mb(MEMBER_LIMIT if size > MEMBER_LIMIT else TOTAL_LIMIT))
+            return make_finding("file-too-large", file, sheet=_sheet_of(zf, info.filename), member=info.filename,
+                                size=_mb(size), limit=_mb(MEMBER_LIMIT if size > MEMBER_LIMIT else TOTAL_LIMIT))
         if info.filename.endswith((".xml", ".rels")) and _declares_entities(data, info):
-            return make_finding("file-unsafe-xml", file, member=info.filename)
+            return make_finding("file-unsafe-xml", file, sheet=_sheet_of(zf, info.filename), member=info.filename)
     return None
 
 
@@ -247,7 +248,7 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
             changed[member] = _trimmed(xml)
             valued = [m for m in cut if b"<v>" in m.group(0) or b"<is>" in m.group(0)]
             if valued:
-                far[sheet] = _farthest(valued)
+                far[sheet] = _farthest([_CELL_REF.match(m.group(0)).groups() for m in valued])
         if not changed:
             return data, {}
         out = io.BytesIO()
@@ -261,14 +262,14 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
 
 def _beyond(cell: re.Match[bytes]) -> bool:
     col, row = _CELL_REF.match(cell.group(0)).groups()
-    return int(row) > ROW_LIMIT or _col_index(col) > COLUMN_LIMIT
+    return int(row) > ROW_LIMIT or column_index(col) > COLUMN_LIMIT
 
 
-def _farthest(cells: list[re.Match[bytes]]) -> str:
-    """The bottom-right corner of the cells, as an A1 address: where to look for what to delete."""
-    refs = [_CELL_REF.match(c.group(0)).groups() for c in cells]
+def _farthest(refs: list[tuple[bytes, bytes]]) -> str:
+    """The bottom-right corner of cells given as (column letters, row), as an A1 address: where to look for
+    what to delete."""
     row = max(int(r[1]) for r in refs)
-    col = max((r[0] for r in refs), key=_col_index)
+    col = max((r[0] for r in refs), key=column_index)
     return f"{col.decode()}{row}"
 
 
@@ -276,7 +277,7 @@ def _trimmed(xml: bytes) -> bytes:
     def row(m: re.Match[bytes]) -> bytes:
         if int(m.group(1)) > ROW_LIMIT:
             return b""
-        return _CELL_ELEMENT.sub(lambda c: b"" if _col_index(c.group(1)) > COLUMN_LIMIT else c.group(0), m.group(0))
+        return _CELL_ELEMENT.sub(lambda c: b"" if column_index(c.group(1)) > COLUMN_LIMIT else c.group(0), m.group(0))
 
     xml = _ROW_ELEMENT.sub(row, xml)
     return re.sub(rb'<dimension ref="[^"]*"/>', b"", xml, count=1)
@@ -291,19 +292,24 @@ def far_cell(data: bytes) -> tuple[str, str] | None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         names = _sheet_members(zf)
-        best: tuple[int, str, str] | None = None
+        corners = []
         for member, sheet in names.items():
             refs = _CELL_REF.findall(zf.read(member))
-            if not refs:
-                continue
-            col, row = max(refs, key=lambda r: (_col_index(r[0]), int(r[1])))
-            top_row = max(int(r[1]) for r in refs)
-            size = max(_col_index(col), 1) * top_row
-            if best is None or size > best[0]:
-                best = (size, sheet, f"{col.decode()}{top_row}")
-        return (best[1], best[2]) if best else None
+            if refs:
+                ref = _farthest(refs)
+                col = ref.rstrip("0123456789")
+                corners.append((column_index(col) * int(ref[len(col):]), sheet, ref))
+        return max(corners)[1:] if corners else None
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error):
         return None
+
+
+def _sheet_of(zf: zipfile.ZipFile, member: str) -> str:
+    """The sheet a zip member holds, for locating a finding ("" for shared strings, styles, ...)."""
+    try:
+        return _sheet_members(zf).get(member, "")
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError, zlib.error):
+        return ""
 
 
 def _sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -316,9 +322,3 @@ def _sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
         out[member] = name.decode("utf-8", "replace")
     return out
 
-
-def _col_index(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n

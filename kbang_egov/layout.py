@@ -70,3 +70,20 @@ def unit_value_to_cell(spec: ValueSpec, value: float) -> float:
     if spec.unit == PERCENT_UNIT:
         return value / 100
     return value
+
+
+def column_letter(col: int) -> str:
+    """Excel's letters for a 0-based column: 0 -> A, 25 -> Z, 26 -> AA, 16383 -> XFD."""
+    letters, n = "", col + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def column_index(letters: str | bytes) -> int:
+    """The 1-based column of Excel's letters: A -> 1, IV -> 256, XFD -> 16384."""
+    n = 0
+    for ch in letters.encode() if isinstance(letters, str) else letters:
+        n = n * 26 + ch - 64
+    return n

@@ -183,7 +183,7 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
                else run_isolated(func, items, workers=workers, timeout=file_timeout))
     for done, (i, got) in enumerate(results, 1):
         path, rel = items[i]
-        outcomes[i] = got if isinstance(got, FileOutcome) else _failed(Path(path), rel, got)
+        outcomes[i] = got if isinstance(got, FileOutcome) else _failed(Path(path), rel, got, file_timeout)
         if progress is not None:
             progress(done, len(items), rel)
     return [o for o in outcomes if o is not None]
@@ -195,7 +195,7 @@ def _process_item(item: tuple[str, str], rulebook: Rulebook, districts: list[Dis
     return process_file(Path(path), rel, rulebook, districts, trust_self_scores)
 
 
-def _failed(path: Path, rel: str, failure: Failure) -> FileOutcome:
+def _failed(path: Path, rel: str, failure: Failure, timeout: float) -> FileOutcome:
     """The outcome of a file whose worker crashed, overran its time or raised: rejected, with the reason."""
     try:
         data = path.read_bytes()
@@ -205,7 +205,7 @@ def _failed(path: Path, rel: str, failure: Failure) -> FileOutcome:
     except OSError:
         data, rec = b"", FileRecord(rel, "", 0, dt.datetime.now().replace(microsecond=0), REJECTED)
     if failure.kind == TIMEOUT:
-        f = make_finding("file-timeout", rel, limit=failure.detail.split()[0])
+        f = make_finding("file-timeout", rel, limit=timeout)
     else:
         where = far_cell(data) if failure.kind == CRASHED else None
         hint = f"Trang '{where[0]}' có dữ liệu ở tận ô {where[1]}; xoá các ô thừa đó. " if where else ""

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 
 from .findings import Finding, make_finding
 from .guard import ROW_LIMIT, inspect_file, trim_far_cells
-from .layout import COLUMN_TITLES, CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET, META_SHEET, TEMPLATE_MARK
+from .layout import (
+    COLUMN_TITLES,
+    CRITERIA_SHEET,
+    INFO_FIELDS,
+    INFO_SHEET,
+    META_SHEET,
+    TEMPLATE_MARK,
+    column_letter,
+)
 from .rulebook import Rulebook
 from .template import template_file_name
 from .text import normalize_text, strip_diacritics
@@ -80,12 +88,7 @@ class Submission:
 
 def a1(row: int, col: int) -> str:
     """A1 address from a 1-based row and a 0-based column."""
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
+    return f"{column_letter(col)}{row}"
 
 
 def open_workbook(data: bytes):  # noqa: ANN201 - python_calamine.CalamineWorkbook

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from .layout import column_letter
+
 Cell = tuple[object, int]  # (value, xf style index): None blank, str text, int/float number
 
 MAX_ROWS = 1_048_576  # Excel's rows per sheet
@@ -21,14 +23,7 @@ MAX_ROWS = 1_048_576  # Excel's rows per sheet
 
 def column_letters(count: int) -> list[str]:
     """A, B, ..., Z, AA, ... for the first `count` columns."""
-    out = []
-    for col in range(count):
-        letters, n = "", col + 1
-        while n:
-            n, rem = divmod(n - 1, 26)
-            letters = chr(65 + rem) + letters
-        out.append(letters)
-    return out
+    return [column_letter(col) for col in range(count)]
 
 
 def rows_xml(rows: Iterable[Sequence[Cell]], first_row: int, letters: Sequence[str]) -> bytes:

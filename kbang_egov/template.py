@@ -28,6 +28,7 @@ from .layout import (
     PERCENT_UNIT,
     TEMPLATE_FORMAT,
     TEMPLATE_MARK,
+    column_letter,
     unit_value_to_cell,
 )
 from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, format_points
@@ -205,7 +206,7 @@ def _write_lists(wb, ws, rb: Rulebook, districts: list[District]) -> dict[object
         ws.write_string(0, col, key)
         for i, label in enumerate(labels, 1):
             ws.write_string(i, col, label)
-        letter = _col_letter(col)
+        letter = column_letter(col)
         name = "DS_" + key
         wb.define_name(name, f"='{LISTS_SHEET}'!${letter}$2:${letter}${len(labels) + 1}")
         names[lookup] = name
@@ -288,7 +289,7 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
     ws.set_row(HEADER_ROW, 32)
 
     row = HEADER_ROW + 1
-    live = _col_letter(COL["live_score"])
+    live = column_letter(COL["live_score"])
     part_rows: dict[str, int] = {}
     declared = filled.declared if filled else {}
     part_live: list[object] = []
@@ -332,7 +333,7 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
                    "nhiệm với kết quả của mình nếu tài liệu kiểm chứng không phù hợp.", fmt.plain)
     ws.set_row(note_row, 45)
 
-    self_col = _col_letter(COL["self_score"])
+    self_col = column_letter(COL["self_score"])
     first_data = HEADER_ROW + 2
     ws.conditional_format(HEADER_ROW + 1, COL["self_score"], last_row, COL["self_score"], {
         "type": "formula", "format": fmt.mismatch,
@@ -350,7 +351,7 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
     """One criterion's row; returns the live score's cached value ("" when it shows nothing)."""
     typed = filled.values.get(c.code, {}) if filled else {}
     r = row + 1  # Excel's 1-based row in formulas
-    ref = {name: f"{_col_letter(COL[name])}{r}" for name, _ in COLUMNS}
+    ref = {name: f"{column_letter(COL[name])}{r}" for name, _ in COLUMNS}
     ws.write_string(row, COL["code"], c.code, fmt.center)
     ws.write_string(row, COL["name"], c.name, fmt.text)
     scale = c.scale_text()
@@ -623,15 +624,6 @@ def _lock_workbook_structure(path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
         for info, data in out:
             zout.writestr(info, data)
-
-
-def _col_letter(col: int) -> str:
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 def _num(x: float) -> str:

@@ -70,6 +70,13 @@ def test_each_bad_file_is_rejected_with_its_code(corpus, rb, districts, name):
     assert o.record.reason.startswith(o.findings[0].message[:20])
 
 
+def test_a_zip_bomb_is_located_at_its_sheet(corpus, rb, districts):
+    for name in hostile.BOMBS:
+        [f] = process_file(corpus[name], corpus[name].name, rb, districts).findings
+        assert (f.code, f.sheet, f.params["member"]) == ("file-too-large", hostile.CRITERIA_SHEET,
+                                                         "xl/worksheets/sheet3.xml")
+
+
 def test_wrong_version_and_unknown_district_are_located(corpus, rb, districts):
     o = process_file(corpus["wrong_version"], "v.xlsx", rb, districts)
     assert _codes(o) == [("template-version", "_meta", "")]
@@ -262,3 +269,21 @@ def test_each_run_keeps_a_dated_copy_and_a_log(tmp_path):
     text = logs[-1].read_text(encoding="utf-8")
     assert "files read: 17; scored 17, rejected 0, superseded 0" in text
     assert "subtotal-mismatch" in text and "timings (s): discover" in text
+
+
+def _hang_on_corner(path, rel, *args, **kwargs):
+    if rel.endswith("_corner_cell.xlsx"):
+        time.sleep(60)
+    return process_file(path, rel, *args, **kwargs)
+
+
+@posix_only
+def test_a_file_that_hangs_is_stopped_and_reported(rb, districts, tmp_path, monkeypatch):
+    monkeypatch.setattr("kbang_egov.pipeline.process_file", _hang_on_corner)  # inherited by forked workers
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    hang = hostile.corner_cell(folder, KBANG)
+    outcomes = read_files([hang], folder, rb, districts, workers=1, file_timeout=0.5)
+    [f] = outcomes[0].findings
+    assert (f.code, f.file) == ("file-timeout", hang.name)
+    assert "quá 0,5 giây" in f.message and outcomes[0].record.codes == ("file-timeout",)
