@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,6 +34,7 @@ class District:
         return ascii_slug(self.name)
 
 
+@functools.lru_cache(maxsize=65536)  # every listed name is keyed once per run, whatever the number of files
 def district_key(text: str) -> str:
     """The name without its Huyện / Thị xã / Thành phố prefix, normalised: the key districts match on.
 
@@ -72,14 +75,30 @@ def load_districts(path: str | Path | None = None) -> list[District]:
     return districts
 
 
-def match_district(text: str, districts: list[District]) -> District | None:
+class DistrictIndex:
+    """The district list keyed for matching: one dict lookup per typed name, whatever the list's length
+    (a national run matches thousands of returns against thousands of names)."""
+
+    def __init__(self, districts: Sequence[District]) -> None:
+        self.districts = list(districts)
+        self._exact: dict[str, District] = {}
+        self._plain: dict[str, list[District]] = {}
+        for d in self.districts:
+            self._exact.setdefault(d.key, d)
+            self._plain.setdefault(strip_diacritics(d.key), []).append(d)
+
+    def match(self, text: str) -> District | None:
+        """The listed district a typed name means, or None: exact key first, then ignoring diacritics."""
+        key = district_key(text)
+        if not key:
+            return None
+        if key in self._exact:
+            return self._exact[key]
+        hits = self._plain.get(strip_diacritics(key), [])
+        return hits[0] if len(hits) == 1 else None
+
+
+def match_district(text: str, districts: Sequence[District] | DistrictIndex) -> District | None:
     """The listed district a typed name means, or None: exact key first, then ignoring diacritics."""
-    key = district_key(text)
-    if not key:
-        return None
-    for d in districts:
-        if d.key == key:
-            return d
-    plain = strip_diacritics(key)
-    hits = [d for d in districts if strip_diacritics(d.key) == plain]
-    return hits[0] if len(hits) == 1 else None
+    index = districts if isinstance(districts, DistrictIndex) else DistrictIndex(districts)
+    return index.match(text)

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
 from .checks import check_submission
-from .districts import District, match_district
+from .districts import District, DistrictIndex
 from .findings import Finding, make_finding
 from .guard import far_cell
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
@@ -81,9 +81,11 @@ class FileOutcome:
     name_at: tuple[str, str] = ("", "")  # (sheet, A1 cell) of the unit name the district was read from
 
 
-def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District],
+def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District] | DistrictIndex,
                  trust_self_scores: bool = False) -> FileOutcome:
     """Read, identify and check one workbook. Never raises for what is in the file."""
+    if not isinstance(districts, DistrictIndex):
+        districts = DistrictIndex(districts)
     start = time.perf_counter()
     try:
         stat = path.stat()
@@ -122,7 +124,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
     return outcome
 
 
-def _identify(sub: Submission, districts: list[District]) -> tuple[District | None, Finding | None]:
+def _identify(sub: Submission, districts: DistrictIndex) -> tuple[District | None, Finding | None]:
     """The listed district a submission is for: the information sheet's unit name, else the template's."""
     raw = sub.info.get("unit_name")
     text = _info_text(raw) or sub.meta.get("district", "")
@@ -130,12 +132,21 @@ def _identify(sub: Submission, districts: list[District]) -> tuple[District | No
     cell = sub.info_cells.get("unit_name", "")
     if not normalize_text(text):
         return None, make_finding("district-missing", sub.file, sheet=sheet, cell=cell)
-    district = match_district(text, districts)
+    district = districts.match(text)
     if district is None:
-        known = ", ".join(d.name for d in districts)
+        known = _known_names(districts.districts)
         return None, make_finding("district-unknown", sub.file, sheet=sheet, cell=cell, district=text,
                                   name=text, known=known)
     return district, None
+
+
+KNOWN_NAMES_SHOWN = 20  # a national list has thousands of names: a message names the first few
+
+
+def _known_names(districts: list[District]) -> str:
+    names = [d.name for d in districts[:KNOWN_NAMES_SHOWN]]
+    more = len(districts) - len(names)
+    return ", ".join(names) + (f" và {more} đơn vị khác trong tệp danh sách" if more > 0 else "")
 
 
 def _info_text(v: object) -> str:
@@ -176,7 +187,7 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
     that crashes its reader or overruns file_timeout becomes a finding and the others go on. workers=0
     reads in this process, without that protection (for profiling)."""
     items = [(str(p), p.relative_to(root).as_posix()) for p in paths]
-    func = functools.partial(_process_item, rulebook=rulebook, districts=districts,
+    func = functools.partial(_process_item, rulebook=rulebook, districts=DistrictIndex(districts),
                              trust_self_scores=trust_self_scores)
     outcomes: list[FileOutcome | None] = [None] * len(items)
     results = (enumerate(map(func, items)) if workers == 0
@@ -189,7 +200,7 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
     return [o for o in outcomes if o is not None]
 
 
-def _process_item(item: tuple[str, str], rulebook: Rulebook, districts: list[District],
+def _process_item(item: tuple[str, str], rulebook: Rulebook, districts: DistrictIndex,
                   trust_self_scores: bool) -> FileOutcome:
     path, rel = item
     return process_file(Path(path), rel, rulebook, districts, trust_self_scores)

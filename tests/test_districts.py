@@ -7,6 +7,8 @@ import unicodedata
 import pytest
 
 from kbang_egov.districts import (
+    District,
+    DistrictIndex,
     DistrictListError,
     ascii_slug,
     district_key,
@@ -196,3 +198,13 @@ def test_custom_list_is_normalised(tmp_path):
     ds = load_districts(p)
     assert [d.name for d in ds] == ["Huyện Kbang"]
     assert unicodedata.is_normalized("NFC", ds[0].name)
+
+
+def test_index_matches_like_the_list_and_scales(districts):
+    """The index answers as match_district over the list does, by key lookup rather than a scan."""
+    index = DistrictIndex(districts)
+    for typed in ["Huyen Kbang", "TP Pleiku", "chư  păh", "Đà Lạt", "", "Chu Pah"]:
+        assert index.match(typed) == match_district(typed, districts), typed
+    national = DistrictIndex([District(f"Huyện Số {i}") for i in range(20000)] + districts)
+    assert national.match("Huyen So 19999").name == "Huyện Số 19999"
+    assert national.match("Kbang").name == "Huyện Kbang"

@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from kbang_egov.districts import District
 from kbang_egov.layout import INFO_SHEET
 from kbang_egov.pipeline import discover_files, process_file, settle_duplicates
 from kbang_egov.results import REJECTED, SCORED, SUPERSEDED
@@ -58,6 +59,17 @@ def test_district_unknown_or_missing(tmp_path, rb, districts, typed, code):
     assert [(f.code, f.sheet, f.cell) for f in o.findings] == [(code, INFO_SHEET, "B5")]
     assert o.record.codes == (code,)
     assert o.result is None
+
+
+def test_unknown_district_message_names_a_few_of_a_long_list(tmp_path, rb):
+    """A national list has thousands of names; the message names the first 20 and counts the rest."""
+    national = [District(f"Huyện Số {i}") for i in range(5000)]
+    p = submission_for(tmp_path / "x.xlsx", "Huyện Kbang")
+    o = process_file(p, "x.xlsx", rb, national)
+    (f,) = o.findings
+    assert f.code == "district-unknown"
+    assert "Huyện Số 0, Huyện Số 1," in f.message and "Huyện Số 19 và 4980 đơn vị khác" in f.message
+    assert "Huyện Số 20," not in f.message
 
 
 def test_district_from_template_metadata_when_info_is_blank(tmp_path, rb, districts):
