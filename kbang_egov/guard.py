@@ -216,14 +216,17 @@ def _short(exc: BaseException) -> str:
 
 
 _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
-_ROW_NUMBER = re.compile(rb'<row r="([0-9]{1,7})"')
-_FAR_COLUMN = re.compile(rb'<c r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z])[0-9]')  # column IW (257) or beyond
+
 _ROW_ELEMENT = re.compile(rb'<row r="([0-9]{1,7})"[^>]*?(?:/>|>.*?</row>)', re.DOTALL)
 _CELL_ELEMENT = re.compile(rb'<c r="([A-Z]{1,3})[0-9]{1,7}"[^>]*?(?:/>|>.*?</c>)', re.DOTALL)
 # Beyond these a sheet is not a filled template: calamine would build the whole grid up to the farthest
 # cell (a value at J1048576 costs 330 MB, at XFD1048576 it aborts), so such cells are cut before it reads.
 ROW_LIMIT = 5000
 COLUMN_LIMIT = 256  # IV, the last column of an .xls sheet
+# One scan of a sheet for anything that may lie beyond the limits: a row number as long as ROW_LIMIT's, or a
+# cell in column IW (257) or beyond. Only a sheet with a mark has its cells parsed (_beyond decides).
+_FAR_MARK = re.compile(rb'<row r="[1-9][0-9]{%d,}"|<c r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z])[0-9]'
+                       % (len(str(ROW_LIMIT)) - 1))
 
 
 def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
@@ -239,9 +242,8 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
         far: dict[str, str] = {}
         for member, sheet in members.items():
             xml = zf.read(member)
-            rows = _ROW_NUMBER.findall(xml)
-            if not ((rows and max(map(int, rows)) > ROW_LIMIT) or _FAR_COLUMN.search(xml)):
-                continue  # the usual case, found without looking at every cell
+            if not _FAR_MARK.search(xml):
+                continue  # the usual case: one scan, no cell parsed
             cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]
             if not cut:
                 continue  # formatted empty rows only: calamine skips them
@@ -281,8 +283,12 @@ def _trimmed(xml: bytes) -> bytes:
 
     xml = _ROW_ELEMENT.sub(row, xml)
     return re.sub(rb'<dimension ref="[^"]*"/>', b"", xml, count=1)
-_SHEET_ENTRY = re.compile(rb'<sheet [^>]*?name="([^"]*)"[^>]*?r:id="([^"]*)"')
-_REL_ENTRY = re.compile(rb'<Relationship [^>]*?Id="([^"]*)"[^>]*?Target="([^"]*)"')
+
+
+# Elements and attributes apart: writers order attributes differently (openpyxl puts Id last).
+_SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\s[^>]*>")
+_REL_ELEMENT = re.compile(rb"<(?:\w+:)?Relationship\s[^>]*>")
+_ATTRIBUTE = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
 def far_cell(data: bytes) -> tuple[str, str] | None:
@@ -314,11 +320,21 @@ def _sheet_of(zf: zipfile.ZipFile, member: str) -> str:
 
 def _sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
     """Worksheet member path -> sheet name, from workbook.xml and its relationships."""
-    rels = dict(_REL_ENTRY.findall(zf.read("xl/_rels/workbook.xml.rels")))
+    rels = {}
+    for element in _REL_ELEMENT.findall(zf.read("xl/_rels/workbook.xml.rels")):
+        attrs = _attributes(element)
+        rels[attrs.get(b"Id", b"")] = attrs.get(b"Target", b"")
     out = {}
-    for name, rid in _SHEET_ENTRY.findall(zf.read("xl/workbook.xml")):
+    for element in _SHEET_ELEMENT.findall(zf.read("xl/workbook.xml")):
+        attrs = _attributes(element)
+        rid = next((v for k, v in attrs.items() if k.endswith(b":id")), b"")
         target = rels.get(rid, b"").decode()
+        if not target:
+            continue
         member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-        out[member] = name.decode("utf-8", "replace")
+        out[member] = attrs.get(b"name", b"").decode("utf-8", "replace")
     return out
 
+
+def _attributes(element: bytes) -> dict[bytes, bytes]:
+    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ATTRIBUTE.finditer(element)}

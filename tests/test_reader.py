@@ -193,13 +193,24 @@ def test_merged_cell_over_inputs_is_located(tmp_path, rb):
     assert f"{numerator}:{sub.cell('SS.I.1', 'denominator')}" in sub.findings[0].message
 
 
-def test_a_far_stray_cell_reads_bounded_and_is_reported(tmp_path, rb):
+@pytest.mark.parametrize("cell", ["J1048576", "A5001", "IW2", "AAA3"])
+def test_a_far_stray_cell_reads_bounded_and_is_reported(tmp_path, rb, cell):
+    """Beyond row 5,000 or column IV, however near the limit, the cell is cut and reported where it is."""
     def edit(wb):
-        wb[CRITERIA_SHEET]["J1048576"] = "ghi chú"
+        wb[CRITERIA_SHEET][cell] = "ghi chú"
 
     sub = read_submission(_edit(tmp_path, edit), "far.xlsx", rb)
-    assert [(f.code, f.cell) for f in sub.findings] == [("sheet-oversized", "J1048576")]
+    assert [(f.code, f.cell) for f in sub.findings] == [("sheet-oversized", cell)]
     assert not sub.rejected and len(sub.rows) > 170
+
+
+@pytest.mark.parametrize("cell", ["A5000", "IV2"])
+def test_a_cell_at_the_limit_is_read_without_finding(tmp_path, rb, cell):
+    def edit(wb):
+        wb[CRITERIA_SHEET][cell] = "ghi chú"
+
+    sub = read_submission(_edit(tmp_path, edit), "near.xlsx", rb)
+    assert [f.code for f in sub.findings] == []
 
 
 def test_a_reader_panic_is_a_finding_not_a_crash(rb, monkeypatch):
