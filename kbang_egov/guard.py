@@ -225,7 +225,7 @@ ROW_LIMIT = 5000
 COLUMN_LIMIT = 256  # IV, the last column of an .xls sheet
 # One scan of a sheet for anything that may lie beyond the limits: a row number as long as ROW_LIMIT's, or a
 # cell in column IW (257) or beyond. Only a sheet with a mark has its cells parsed (_beyond decides).
-_FAR_MARK = re.compile(rb'<row r="[1-9][0-9]{%d,}"|<c r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z])[0-9]'
+_FAR_MARK = re.compile(rb'<row r="([1-9][0-9]{%d,})"|<c r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z])[0-9]'
                        % (len(str(ROW_LIMIT)) - 1))
 
 
@@ -242,7 +242,7 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
         far: dict[str, str] = {}
         for member, sheet in members.items():
             xml = zf.read(member)
-            if not _FAR_MARK.search(xml):
+            if not _has_far_mark(xml):
                 continue  # the usual case: one scan, no cell parsed
             cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]
             if not cut:
@@ -260,6 +260,10 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
         return out.getvalue(), far
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
         return data, {}  # the reader reports what is wrong with it
+
+
+def _has_far_mark(xml: bytes) -> bool:
+    return any(m.group(1) is None or int(m.group(1)) > ROW_LIMIT for m in _FAR_MARK.finditer(xml))
 
 
 def _beyond(cell: re.Match[bytes]) -> bool:

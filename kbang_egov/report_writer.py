@@ -16,6 +16,7 @@ from typing import Any
 
 from .atomic import STAMP_FORMAT, write_replacing
 from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING
+from .isolation import Background
 from .results import (
     COMPUTED,
     NOT_APPLICABLE,
@@ -94,9 +95,17 @@ def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Pat
     A file that cannot be replaced is written beside the old one with the run's time in its name, and the
     run's notices say so."""
     out = ensure_dir(Path(out_dir))
+    before = len(run.notices)
+    # The CSVs are written in a forked process while this one builds the workbook; the child's notices
+    # (a CSV written beside a read-only one) come back with its paths.
+    csvs = Background(lambda: (write_csvs(run, rulebook, out), run.notices[before:]))
     paths = [write_ranking_workbook(run, rulebook, out / RANKING_XLSX)]
-    paths.extend(write_csvs(run, rulebook, out))
-    return paths
+    try:
+        csv_paths, notices = csvs.result()
+    except RuntimeError as exc:  # the writing process was killed
+        raise OutputError(f"writing the CSVs into {out} failed: {exc}") from exc
+    run.notices.extend(notices)
+    return paths + csv_paths
 
 
 def write_ranking_workbook(run: RunResult, rulebook: Rulebook, path: Path) -> Path:
