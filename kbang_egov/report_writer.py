@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .atomic import STAMP_FORMAT, write_replacing
 from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING
 from .isolation import Background
+from .matrix import ScoreMatrix, score_matrix
 from .results import (
     COMPUTED,
     NOT_APPLICABLE,
@@ -249,10 +252,11 @@ def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
         fmt = _Formats(wb)
         _write_ranking(wb, wb.add_worksheet(RANKING_SHEET), fmt, run, rb)
         scores = wb.add_worksheet(SCORES_SHEET)
-        scores_rest = _write_scores(scores, fmt, run, rb)
+        matrix = score_matrix(run.districts, rb)
+        scores_rest = _write_scores(scores, fmt, run, rb, matrix)
         _write_findings(wb.add_worksheet(FINDINGS_SHEET), fmt, run)
         _write_bad_files(wb.add_worksheet(FILES_SHEET), fmt, run)
-        _write_stats(wb.add_worksheet(STATS_SHEET), fmt, run, rb)
+        _write_stats(wb.add_worksheet(STATS_SHEET), fmt, run, rb, matrix)
         _write_run(wb.add_worksheet(RUN_SHEET), fmt, run, rb)
     finally:
         try:
@@ -338,7 +342,8 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
     _print_setup(ws, header_row=h)
 
 
-def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> Callable[[], tuple[bytes, str]]:
+def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook,
+                  matrix: ScoreMatrix) -> Callable[[], tuple[bytes, str]]:
     """Sheet 2: one row per ranked district; for every scored criterion its self-score beside its official
     score, the official one highlighted where they differ. The long form (source, detail, row in the
     district's file) is scores.csv.
@@ -351,10 +356,14 @@ def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> Calla
     headers = [("Hạng", 7), ("Đơn vị", 24)] + [
         (f"{c.code} {label}", 9) for c in criteria for label in ("tự đánh giá", "chính thức")]
     _write_header(ws, fmt, headers)
-    rows = [_score_row(d, criteria, fmt) for d in run.districts[:MAX_DETAIL_ROWS]]
-    for j, (v, cell_fmt) in enumerate(rows[0] if rows else ()):
-        _put(ws, 1, j, v, cell_fmt)
-    last = len(rows)
+    districts = run.districts[:MAX_DETAIL_ROWS]
+    rows = _score_rows(districts, matrix)
+    number = [fmt.int, fmt.text] + [fmt.score] * (2 * len(criteria))
+    text = [fmt.text, fmt.text] + [fmt.missing] * (2 * len(criteria))
+    first = next(rows, None)
+    for j, v in enumerate(first or ()):
+        _put(ws, 1, j, v, text[j] if isinstance(v, str) else number[j])
+    last = len(districts)
     _finish_table(ws, max(last, 1), len(headers) - 1, freeze_cols=2)
     letters = column_letters(len(headers))
     if last:
@@ -365,24 +374,25 @@ def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> Calla
                 "criteria": f"=AND(ISNUMBER({own}2),ISNUMBER({official}2),ABS({own}2-{official}2)>{_EPS})"})
 
     def rest() -> tuple[bytes, str]:
-        styled = ([(v, f.xf_index or 0) for v, f in row] for row in rows[1:])
-        return rows_xml(styled, 2, letters), f"{letters[-1]}{max(last, 1) + 1}"
+        xml = rows_xml(rows, 2, letters, [f.xf_index or 0 for f in number], [f.xf_index or 0 for f in text])
+        return xml, f"{letters[-1]}{max(last, 1) + 1}"
 
     return rest
 
 
-def _score_row(d: DistrictResult, criteria: Sequence[Any], fmt: _Formats) -> list[tuple[object, Any]]:
-    by_code = {c.code: c for c in d.criteria}
-    row: list[tuple[object, Any]] = [(d.rank or None, fmt.int), (printable(d.district, _MAX_CELL_TEXT), fmt.text)]
-    for c in criteria:
-        r = by_code.get(c.code)
-        if r is None:
-            row += [(None, fmt.score), (None, fmt.score)]
-        elif r.source == NOT_APPLICABLE:
-            row += [(r.self_score, fmt.score), (NOT_APPLICABLE_SHORT, fmt.missing)]
-        else:
-            row += [(r.self_score, fmt.score), (r.score, fmt.score)]
-    return row
+def _score_rows(districts: Sequence[DistrictResult], m: ScoreMatrix) -> Iterator[list[object]]:
+    """The detail sheet's rows: rank, name, then self-score and official score per criterion (KAD where the
+    criterion is not applicable, blank where there is no result)."""
+    official = m.score.astype(object)
+    official[~m.applicable] = NOT_APPLICABLE_SHORT
+    official[~m.present] = None
+    width = 2 + 2 * len(m.codes)
+    for i, d in enumerate(districts):
+        row: list[object] = [None] * width
+        row[0], row[1] = d.rank or None, printable(d.district, _MAX_CELL_TEXT)
+        row[2::2] = m.self_score[i].tolist()
+        row[3::2] = official[i].tolist()
+        yield row
 
 
 def _write_findings(ws: Any, fmt: _Formats, run: RunResult) -> None:
@@ -425,36 +435,40 @@ def _write_bad_files(ws: Any, fmt: _Formats, run: RunResult) -> None:
     _finish_table(ws, max(len(bad), 1), len(headers) - 1, freeze_cols=1)
 
 
-def criterion_stats(run: RunResult, rb: Rulebook) -> list[dict[str, Any]]:
+def criterion_stats(run: RunResult, rb: Rulebook, matrix: ScoreMatrix | None = None) -> list[dict[str, Any]]:
     """Per scored criterion: how many districts got full, partial or no points, and how many self-scored wrong.
 
-    Shows which criteria districts struggle with or misread, across the province.
+    Shows which criteria districts struggle with or misread, across the province. Counted over the whole
+    matrix at once: a national run has thousands of districts per criterion.
     """
-    by_district = [{c.code: c for c in d.criteria} for d in run.districts]
+    m = matrix if matrix is not None else score_matrix(run.districts, rb)
+    app, score = m.applicable, m.score
+    full_mask = app & (score >= m.maxima - _EPS)
+    zero_mask = app & (score < _EPS) & (score < m.maxima - _EPS)
+    n_app = app.sum(axis=0)
+    sums = np.where(app, score, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        wrong = (~np.isnan(m.self_score) & (np.abs(m.self_score - score) > _EPS) & m.present).sum(axis=0)
     out = []
-    for c in rb.scored_criteria:
-        results = [m[c.code] for m in by_district if c.code in m]
-        applicable = [r for r in results if r.applicable]
-        full = sum(1 for r in applicable if r.score >= c.max - _EPS)
-        zero = sum(1 for r in applicable if r.score < _EPS and r.score < c.max - _EPS)
+    for k, c in enumerate(rb.scored_criteria):
+        full, zero, applicable = int(full_mask[:, k].sum()), int(zero_mask[:, k].sum()), int(n_app[k])
         out.append({
             "code": c.code, "name": c.name, "group": c.group, "max": c.max,
-            "full": full, "partial": len(applicable) - full - zero, "zero": zero,
-            "not_applicable": len(results) - len(applicable),
-            "mean": sum(r.score for r in applicable) / len(applicable) if applicable else None,
-            "self_wrong": sum(1 for r in results
-                              if r.self_score is not None and abs(r.self_score - r.score) > _EPS),
+            "full": full, "partial": applicable - full - zero, "zero": zero,
+            "not_applicable": int(m.present[:, k].sum()) - applicable,
+            "mean": float(sums[k]) / applicable if applicable else None,
+            "self_wrong": int(wrong[k]),
         })
     return out
 
 
-def _write_stats(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
+def _write_stats(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, matrix: ScoreMatrix) -> None:
     """Sheet 5: criterion statistics across districts."""
     headers = [("Mã", 10), ("Tiêu chí", 60), ("Nhóm", 8), ("Điểm tối đa", 9), ("Số đơn vị đạt tối đa", 11),
                ("Số đơn vị đạt một phần", 11), ("Số đơn vị 0 điểm", 11), ("Không áp dụng", 11),
                ("Điểm trung bình", 11), ("Số đơn vị tự chấm sai", 11)]
     _write_header(ws, fmt, headers)
-    stats = criterion_stats(run, rb)
+    stats = criterion_stats(run, rb, matrix)
     keys = ("code", "name", "group", "max", "full", "partial", "zero", "not_applicable", "mean", "self_wrong")
     formats = (fmt.text, fmt.text, fmt.text, fmt.score, fmt.int, fmt.int, fmt.int, fmt.int, fmt.score, fmt.int)
     for i, s in enumerate(stats, 1):

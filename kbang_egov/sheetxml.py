@@ -16,8 +16,6 @@ from xml.sax.saxutils import escape
 
 from .layout import column_letter
 
-Cell = tuple[object, int]  # (value, xf style index): None blank, str text, int/float number
-
 MAX_ROWS = 1_048_576  # Excel's rows per sheet
 
 
@@ -26,20 +24,22 @@ def column_letters(count: int) -> list[str]:
     return [column_letter(col) for col in range(count)]
 
 
-def rows_xml(rows: Iterable[Sequence[Cell]], first_row: int, letters: Sequence[str]) -> bytes:
-    """<row> elements for rows starting at 0-based first_row; text is inline, so no shared-string table."""
+def rows_xml(rows: Iterable[Sequence[object]], first_row: int, letters: Sequence[str],
+             number_styles: Sequence[int], text_styles: Sequence[int]) -> bytes:
+    """<row> elements for rows of values starting at 0-based first_row. Column j's numbers (and blanks) take
+    the xf style number_styles[j], its text text_styles[j]; text is inline, so no shared-string table."""
     parts: list[str] = []
+    pre = [f'<c r="{letter}' for letter in letters]
     for i, cells in enumerate(rows, first_row + 1):
         parts.append(f'<row r="{i}">')
-        for j, (value, style) in enumerate(cells):
-            ref = f"{letters[j]}{i}"
-            if value is None or (isinstance(value, float) and not math.isfinite(value)):
-                parts.append(f'<c r="{ref}" s="{style}"/>')
+        for j, value in enumerate(cells):
+            if value is None or (value.__class__ is float and not math.isfinite(value)):
+                parts.append(f'{pre[j]}{i}" s="{number_styles[j]}"/>')
             elif isinstance(value, str):
                 space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
-                parts.append(f'<c r="{ref}" s="{style}" t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>')
+                parts.append(f'{pre[j]}{i}" s="{text_styles[j]}" t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>')
             else:
-                parts.append(f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>')
+                parts.append(f'{pre[j]}{i}" s="{number_styles[j]}"><v>{value!r}</v></c>')
         parts.append("</row>")
     return "".join(parts).encode("utf-8")
 

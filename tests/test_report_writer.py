@@ -222,6 +222,19 @@ def test_score_detail_sheet_highlights_each_gap(out_dir: Path, rb: Rulebook):
     assert ws.freeze_panes == "C2" and ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}4"
 
 
+def test_score_detail_rows_written_as_xml_keep_their_styles(out_dir: Path):
+    """Rows after the first are spliced in as XML: numbers keep 0.00, KAD stays italic grey, names are text."""
+    ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[SCORES_SHEET]
+    for row in range(2, ws.max_row + 1):
+        assert ws.cell(row, 2).data_type == "s"
+        for cell in ws[row][2:]:
+            if isinstance(cell.value, float):
+                assert cell.number_format == "0.00", cell.coordinate
+            elif cell.value == "KAD":
+                assert cell.font.i and cell.font.color.rgb.endswith("7F7F7F"), cell.coordinate
+    assert ws["B3"].value == FORMULA_NAME and ws["D3"].value == pytest.approx(0.5)
+
+
 def test_findings_sheet(sheets: dict[str, pd.DataFrame], run: RunResult):
     df = sheets[FINDINGS_SHEET]
     assert list(zip(df["Tệp"], df["Mã lỗi"], df["Ô"].fillna(""), strict=True)) == [
