@@ -39,10 +39,10 @@ def check_submission(sub: Submission, rb: Rulebook, district: str = "",
                      trust_self_scores: bool = False) -> Checked:
     """Score every criterion of a read submission and check its self-scores and declared subtotals."""
     findings: list[Finding] = []
-    results = [_check_criterion(sub, c, district, trust_self_scores, findings) for c in rb.scored_criteria]
-    subtotals = _subtotals(sub, rb, {r.code: r for r in results})
-    check_subtotals(sub, rb, subtotals, district, findings)
-    return Checked(results, subtotals, findings)
+    results = [check_criterion(sub, c, district, trust_self_scores, findings) for c in rb.scored_criteria]
+    totals = subtotals(sub, rb, {r.code: r for r in results})
+    check_subtotals(sub, rb, totals, district, findings)
+    return Checked(results, totals, findings)
 
 
 class _Ctx:
@@ -62,8 +62,10 @@ class _Ctx:
                                      self.c.code, **params))
 
 
-def _check_criterion(sub: Submission, c: Criterion, district: str, trust: bool,
-                     out: list[Finding]) -> CriterionResult:
+def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool,
+                    out: list[Finding]) -> CriterionResult:
+    """One criterion of one submission: its result, and its findings appended to out (the reference that
+    vectorized.check_many hands every cell it does not score itself)."""
     ctx = _Ctx(sub, c, district, out)
     self_score = _self_score(ctx)
     if not ctx.row:  # the row is missing: reported by the reader
@@ -237,7 +239,7 @@ def _sum(values: list[float]) -> float:
     return round_points(Fraction(sum(round(float(v) * _SCALE) for v in values), _SCALE))
 
 
-def _subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult]) -> dict[str, SubtotalResult]:
+def subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult]) -> dict[str, SubtotalResult]:
     """Sums per group, part (rescaled when criteria are not applicable) and total; declared values unread."""
     totals: dict[str, SubtotalResult] = {}
     part_totals: list[SubtotalResult] = []
