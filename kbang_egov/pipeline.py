@@ -17,6 +17,7 @@ from pathlib import Path
 from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
 from .districts import District, DistrictIndex
+from .fastpath import check_submission_fast
 from .findings import Finding, make_finding
 from .guard import far_cell
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
@@ -28,7 +29,6 @@ from .rulebook import Rulebook
 from .runlock import RunLock
 from .runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
 from .text import normalize_text, printable
-from .vectorized import check_many
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
 
@@ -79,19 +79,21 @@ class FileOutcome:
     result: DistrictResult | None = None
     findings: list[Finding] = field(default_factory=list)
     name_at: tuple[str, str] = ("", "")  # (sheet, A1 cell) of the unit name the district was read from
-    pending: Submission | None = None  # read and identified, not yet checked (see check_outcomes)
+    pending: Submission | None = None  # read and identified, not yet checked (see check_outcome)
 
 
 def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District] | DistrictIndex,
                  trust_self_scores: bool = False) -> FileOutcome:
     """Read, identify and check one workbook. Never raises for what is in the file."""
+    start = time.perf_counter()
     outcome = read_file(path, rel, rulebook, districts)
-    check_outcomes([outcome], rulebook, trust_self_scores)
+    check_outcome(outcome, rulebook, trust_self_scores)
+    outcome.record.seconds = round(time.perf_counter() - start, 4)
     return outcome
 
 
 def read_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District] | DistrictIndex) -> FileOutcome:
-    """Read and identify one workbook; a return for a listed district is left pending for check_outcomes."""
+    """Read and identify one workbook; a return for a listed district is left pending for check_outcome."""
     start = time.perf_counter()
     if not isinstance(districts, DistrictIndex):
         districts = DistrictIndex(districts)
@@ -126,18 +128,17 @@ def read_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District
     return outcome
 
 
-def check_outcomes(outcomes: list[FileOutcome], rulebook: Rulebook, trust_self_scores: bool = False) -> None:
-    """Check every pending return at once (vectorized.check_many) and give each its DistrictResult."""
-    pending = [o for o in outcomes if o.pending is not None and o.district is not None]
-    if not pending:
+def check_outcome(outcome: FileOutcome, rulebook: Rulebook, trust_self_scores: bool = False) -> None:
+    """Check a pending return and give it its DistrictResult."""
+    sub, district = outcome.pending, outcome.district
+    if sub is None or district is None:
         return
-    checked = check_many([(o.pending, o.district.name) for o in pending], rulebook, trust_self_scores)
-    for o, c in zip(pending, checked, strict=True):
-        sub, name = o.pending, o.district.name
-        findings = [dataclasses.replace(f, district=name) for f in o.findings] + c.findings
-        info = {k: _info_text(v) for k, v in sub.info.items()}
-        o.result = DistrictResult(name, sub.file, sub.sheet, c.criteria, c.subtotals, findings, info)
-        o.findings, o.pending = findings, None
+    checked = check_submission_fast(sub, rulebook, district.name, trust_self_scores)
+    findings = [dataclasses.replace(f, district=district.name) for f in outcome.findings] + checked.findings
+    info = {k: _info_text(v) for k, v in sub.info.items()}
+    outcome.result = DistrictResult(district.name, sub.file, sub.sheet, checked.criteria, checked.subtotals,
+                                    findings, info)
+    outcome.findings, outcome.pending = findings, None
 
 
 def _identify(sub: Submission, districts: DistrictIndex) -> tuple[District | None, Finding | None]:
@@ -196,40 +197,30 @@ def settle_duplicates(outcomes: list[FileOutcome]) -> None:
             o.record.status, o.record.reason, o.record.codes = SUPERSEDED, f.message, (f.code,)
 
 
-CHECK_CHUNK = 256  # returns checked together in the parent while the workers read on
-
-
 def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: list[District],
                trust_self_scores: bool = False, progress: Progress | None = None, workers: int | None = None,
                file_timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
-    """Read every path, each in a worker process (in parallel, one at a time per worker): a file that crashes
-    its reader or overruns file_timeout becomes a finding and the others go on. workers=0 reads in this
-    process, without that protection (for profiling). Returns are checked here, CHECK_CHUNK at a time,
-    vectorised across districts."""
+    """process_file for every path, each in a worker process (in parallel, one at a time per worker): a file
+    that crashes its reader or overruns file_timeout becomes a finding and the others go on. workers=0
+    reads in this process, without that protection (for profiling)."""
     items = [(str(p), p.relative_to(root).as_posix()) for p in paths]
-    func = functools.partial(_read_item, rulebook=rulebook, districts=DistrictIndex(districts))
+    func = functools.partial(_process_item, rulebook=rulebook, districts=DistrictIndex(districts),
+                             trust_self_scores=trust_self_scores)
     outcomes: list[FileOutcome | None] = [None] * len(items)
     results = (enumerate(map(func, items)) if workers == 0
                else run_isolated(func, items, workers=workers, timeout=file_timeout))
-    chunk: list[FileOutcome] = []
     for done, (i, got) in enumerate(results, 1):
         path, rel = items[i]
-        outcome = got if isinstance(got, FileOutcome) else _failed(Path(path), rel, got, file_timeout)
-        outcomes[i] = outcome
-        if outcome.pending is not None:
-            chunk.append(outcome)
-        if len(chunk) >= CHECK_CHUNK:
-            check_outcomes(chunk, rulebook, trust_self_scores)
-            chunk = []
+        outcomes[i] = got if isinstance(got, FileOutcome) else _failed(Path(path), rel, got, file_timeout)
         if progress is not None:
             progress(done, len(items), rel)
-    check_outcomes(chunk, rulebook, trust_self_scores)
     return [o for o in outcomes if o is not None]
 
 
-def _read_item(item: tuple[str, str], rulebook: Rulebook, districts: DistrictIndex) -> FileOutcome:
+def _process_item(item: tuple[str, str], rulebook: Rulebook, districts: DistrictIndex,
+                  trust_self_scores: bool) -> FileOutcome:
     path, rel = item
-    return read_file(Path(path), rel, rulebook, districts)
+    return process_file(Path(path), rel, rulebook, districts, trust_self_scores)
 
 
 def _failed(path: Path, rel: str, failure: Failure, timeout: float) -> FileOutcome:

@@ -110,7 +110,7 @@ class FileRecord:
     district: str = ""  # the listed district, or the name the file gives when it is not on the list
     reason: str = ""  # for REJECTED and SUPERSEDED: the message of the finding that decided it
     codes: tuple[str, ...] = ()  # finding codes that rejected the file
-    seconds: float = 0.0  # time spent reading it (returns are checked many at once, see vectorized.py)
+    seconds: float = 0.0  # time spent reading and checking it
 
 
 @dataclass
