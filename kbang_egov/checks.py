@@ -65,7 +65,7 @@ class _Ctx:
 def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool,
                     out: list[Finding]) -> CriterionResult:
     """One criterion of one submission: its result, and its findings appended to out (the reference that
-    vectorized.check_many hands every cell it does not score itself)."""
+    fastpath.check_submission_fast hands every criterion it does not score itself)."""
     ctx = _Ctx(sub, c, district, out)
     self_score = _self_score(ctx)
     if not ctx.row:  # the row is missing: reported by the reader

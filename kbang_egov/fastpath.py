@@ -3,8 +3,8 @@
 other criterion goes to checks.check_criterion, which stays the reference for every result and message.
 
 A criterion is taken here only when the reference would give status ok, source computed and no finding,
-and its points are the reference's own (scoring._score_ratio for counts; score_criterion once per distinct
-label or figure, cached). tests/test_fastpath.py compares the two on the samples and on random cells.
+and its points are the reference's own: scoring.score_criterion (once per distinct label or tier figure,
+cached). tests/test_fastpath.py compares the two on the samples and on random cells.
 
 Numbers across all districts were also tried (numpy per rule kind, in the parent): on 2 cores the parent's
 gathering of cells cost more than the workers saved, so each worker checks its own return, this way.
@@ -21,7 +21,7 @@ from .layout import PERCENT_UNIT
 from .reader import Row, Submission
 from .results import COMPUTED, CriterionResult
 from .rulebook import Criterion, Rulebook
-from .scoring import OK, CriterionInput, Score, _score_ratio, score_criterion
+from .scoring import OK, CriterionInput, Score, score_criterion
 
 _SAFE = 2**53  # counts above this are not exact in a float: the reference decides
 
@@ -57,7 +57,7 @@ def _clean(c: Criterion, row: Row) -> CriterionResult | None:
         num, den = cells.get("numerator"), cells.get("denominator")
         if not (_number(num) and _number(den)) or not 0 <= num <= den < _SAFE:  # num > den: a finding
             return None
-        score = _score_ratio(c, float(num), float(den))
+        score = score_criterion(c, CriterionInput(numerator=float(num), denominator=float(den)))
     elif c.kind == "tiers":
         figure = _tier_figure(cells.get("value"), c.value is not None and c.value.unit == PERCENT_UNIT)
         score = _scored(c, figure) if figure is not None else None

@@ -81,21 +81,11 @@ class FileOutcome:
     result: DistrictResult | None = None
     findings: list[Finding] = field(default_factory=list)
     name_at: tuple[str, str] = ("", "")  # (sheet, A1 cell) of the unit name the district was read from
-    pending: Submission | None = None  # read and identified, not yet checked (see check_outcome)
 
 
 def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District] | DistrictIndex,
                  trust_self_scores: bool = False) -> FileOutcome:
     """Read, identify and check one workbook. Never raises for what is in the file."""
-    start = time.perf_counter()
-    outcome = read_file(path, rel, rulebook, districts)
-    check_outcome(outcome, rulebook, trust_self_scores)
-    outcome.record.seconds = round(time.perf_counter() - start, 4)
-    return outcome
-
-
-def read_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District] | DistrictIndex) -> FileOutcome:
-    """Read and identify one workbook; a return for a listed district is left pending for check_outcome."""
     start = time.perf_counter()
     if not isinstance(districts, DistrictIndex):
         districts = DistrictIndex(districts)
@@ -116,31 +106,24 @@ def read_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District
         district, finding = _identify(sub, districts)
         if finding is not None:
             findings.append(finding)
-    outcome.findings = findings
     if district is None:
         rejecting = [f for f in findings if f.rejects]
         rec.status, rec.reason = REJECTED, rejecting[0].message if rejecting else ""
         rec.codes = tuple(f.code for f in rejecting)
         rec.district = str(sub.info.get("unit_name") or sub.meta.get("district") or "")
+        outcome.findings = findings
     else:
-        outcome.district, outcome.pending = district, sub
+        checked = check_submission_fast(sub, rulebook, district.name, trust_self_scores)
+        findings = [dataclasses.replace(f, district=district.name) for f in findings] + checked.findings
+        info = {k: _info_text(v) for k, v in sub.info.items()}
+        outcome.result = DistrictResult(district.name, rel, sub.sheet, checked.criteria, checked.subtotals,
+                                        findings, info)
+        outcome.district = district
         outcome.name_at = (sub.info_sheet or INFO_SHEET, sub.info_cells.get("unit_name", ""))
+        outcome.findings = findings
         rec.district = district.name
     rec.seconds = round(time.perf_counter() - start, 4)
     return outcome
-
-
-def check_outcome(outcome: FileOutcome, rulebook: Rulebook, trust_self_scores: bool = False) -> None:
-    """Check a pending return and give it its DistrictResult."""
-    sub, district = outcome.pending, outcome.district
-    if sub is None or district is None:
-        return
-    checked = check_submission_fast(sub, rulebook, district.name, trust_self_scores)
-    findings = [dataclasses.replace(f, district=district.name) for f in outcome.findings] + checked.findings
-    info = {k: _info_text(v) for k, v in sub.info.items()}
-    outcome.result = DistrictResult(district.name, sub.file, sub.sheet, checked.criteria, checked.subtotals,
-                                    findings, info)
-    outcome.findings, outcome.pending = findings, None
 
 
 def _identify(sub: Submission, districts: DistrictIndex) -> tuple[District | None, Finding | None]:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from .atomic import STAMP_FORMAT, write_replacing
+from .background import Background
 from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING
-from .isolation import Background
 from .matrix import ScoreMatrix, score_matrix
 from .results import (
     COMPUTED,

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from kbang_egov.isolation import CRASHED, ERROR, TIMEOUT, Background, Failure, run_isolated
-from kbang_egov.report_writer import OutputError
+from kbang_egov.isolation import CRASHED, ERROR, TIMEOUT, Failure, run_isolated
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and address-space limits are POSIX")
 
@@ -59,21 +58,3 @@ def test_one_worker_handles_items_in_order():
     got = [i for i, _ in run_isolated(_square_or_misbehave, [0, 1, 2], workers=1)]
     assert got == [0, 1, 2]
 
-
-def test_background_returns_its_value_from_another_process():
-    job = Background(lambda: (os.getpid(), [1, 2, 3]))
-    pid, value = job.result()
-    assert value == [1, 2, 3] and pid != os.getpid()
-
-
-def test_background_raises_its_exception_in_the_caller():
-    def fail():
-        raise OutputError("cannot write /x/scores.csv: Permission denied")
-
-    with pytest.raises(OutputError, match="scores.csv: Permission denied"):
-        Background(fail).result()
-
-
-def test_background_killed_is_an_error_not_a_hang():
-    with pytest.raises(RuntimeError, match="exit code -9"):
-        Background(lambda: os.kill(os.getpid(), 9)).result()

@@ -107,3 +107,17 @@ def test_unreadable_file_is_rejected_with_its_hash(tmp_path, rb, districts):
     assert o.record.status == REJECTED
     assert o.record.codes == ("file-wrong-type",)
     assert len(o.record.sha256) == 64 and o.record.size == 23
+
+
+def test_the_run_pauses_the_cyclic_collector_and_restores_it(tmp_path, rb, districts, monkeypatch):
+    """Millions of result objects at national scale: no cyclic collection while reading, back on after."""
+    import gc
+
+    from kbang_egov import pipeline
+
+    seen = []
+    real = pipeline.read_files
+    monkeypatch.setattr(pipeline, "read_files", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k))
+    run = pipeline.run_batch(pipeline.bundled_samples_dir(), tmp_path / "out", rb, districts, workers=0)
+    assert seen == [False] and gc.isenabled()
+    assert len(run.districts) == 17
