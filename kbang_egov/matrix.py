@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .results import NOT_APPLICABLE, DistrictResult
+from .results import DistrictResult
 from .rulebook import Rulebook
 
 
@@ -34,16 +34,18 @@ def score_matrix(districts: Sequence[DistrictResult], rb: Rulebook) -> ScoreMatr
     applicable = np.zeros((n, m), dtype=bool)
     present = np.zeros((n, m), dtype=bool)
     column = {code: k for k, code in enumerate(codes)}
+    aligned = tuple(codes)
     for i, d in enumerate(districts):
-        results = d.criteria
-        if [r.code for r in results] != codes:  # the usual case is aligned; a partial result is placed by code
-            ks = [column.get(r.code) for r in results]
-            results, ks = [r for r, k in zip(results, ks, strict=True) if k is not None], [k for k in ks if k is not None]
+        t = d.criteria
+        if t.frame.codes == aligned:  # the usual case; a partial result is placed by code
+            ks: slice | list[int] = slice(None)
+            rows: slice | list[int] = slice(None)
         else:
-            ks = list(range(m))
-        score[i, ks] = [r.score for r in results]
-        self_score[i, ks] = [np.nan if r.self_score is None else r.self_score for r in results]
-        applicable[i, ks] = [r.source != NOT_APPLICABLE for r in results]
+            found = [(j, column[code]) for j, code in enumerate(t.frame.codes) if code in column]
+            rows, ks = [j for j, _ in found], [k for _, k in found]
+        score[i, ks] = t.score[rows]
+        self_score[i, ks] = t.self_score[rows]
+        applicable[i, ks] = t.applicable[rows]
         present[i, ks] = True
     return ScoreMatrix(codes, np.array([c.max for c in criteria], dtype=float), score, self_score, applicable,
                        present)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ from .results import (
     NOT_APPLICABLE,
     REJECTED,
     SCORED,
+    SOURCES,
+    STATUSES,
     SUPERSEDED,
     TRUSTED,
     ZERO,
@@ -82,6 +85,7 @@ MAX_DETAIL_ROWS = MAX_ROWS - 1  # districts in Điểm chi tiết (below its hea
 NOT_APPLICABLE_SHORT = "KAD"  # "Không áp dụng", as the template's list names it
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _DATE_FORMAT = "dd/mm/yyyy hh:mm"
+_XML_BYTES_PER_CELL = 96  # more than a detail cell's XML takes (about 35 bytes; a long name in column B)
 
 
 
@@ -173,16 +177,22 @@ def score_rows(run: RunResult, rulebook: Rulebook) -> Iterator[list[str]]:
     """scores.csv's rows, already as CSV text: one per district and scored criterion, in rank then rulebook
     order. Millions of rows at national scale, so what is the same for every district is converted once."""
     per_criterion = [(c.code, _csv_value(c.max), c.group, c.part) for c in rulebook.scored_criteria]
+    statuses, sources = list(STATUSES), list(SOURCES)
     for d in run.districts:
-        by_code = {c.code: c for c in d.criteria}
+        t = d.criteria
+        at = {code: k for k, code in enumerate(t.frame.codes)}
+        score, own, status, source, row = (t.score.tolist(), t.self_score.tolist(), t.status.tolist(),
+                                           t.source.tolist(), t.row.tolist())
         district, file = _csv_value(d.district), _csv_value(d.file)
         for code, max_points, group, part in per_criterion:
-            r = by_code.get(code)
-            if r is None:
+            k = at.get(code)
+            if k is None:
                 yield [district, code, "", "", max_points, "", "", "", "", group, part, file, ""]
                 continue
-            yield [district, code, _csv_value(r.self_score), _csv_value(r.score), max_points, _csv_value(r.gap),
-                   r.source, r.status, _csv_value(r.detail), group, part, file, str(r.row) if r.row else ""]
+            s, o = score[k], own[k]
+            gap = "" if o != o else _csv_value(round(o - s, 2))  # nan: no self-score
+            yield [district, code, _csv_value(o), _csv_value(s), max_points, gap, sources[source[k]],
+                   statuses[status[k]], _csv_value(t.detail[k]), group, part, file, str(row[k]) if row[k] else ""]
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]], converted: bool = False) -> None:
@@ -246,8 +256,11 @@ class _Formats:
 def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
     import xlsxwriter  # lazy: importing it costs time the CLI's other commands need not pay
 
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False})
+    # xlsxwriter builds everything but the detail sheet's rows in memory (a few MB at national scale);
+    # those rows are then streamed into the file as it is copied to path.
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"strings_to_formulas": False, "strings_to_urls": False,
+                                      "strings_to_numbers": False, "in_memory": True})
     try:
         fmt = _Formats(wb)
         _write_ranking(wb, wb.add_worksheet(RANKING_SHEET), fmt, run, rb)
@@ -259,14 +272,9 @@ def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
         _write_stats(wb.add_worksheet(STATS_SHEET), fmt, run, rb, matrix)
         _write_run(wb.add_worksheet(RUN_SHEET), fmt, run, rb)
     finally:
-        try:
-            wb.close()
-        except xlsxwriter.exceptions.FileCreateError as exc:
-            # xlsxwriter wraps the OSError; unwrap it so the caller reports the OS reason.
-            cause = exc.__cause__ or exc.__context__
-            raise (cause if isinstance(cause, OSError) else OSError(str(exc))) from exc
-    rows, last_ref = scores_rest()
-    splice_rows(path, wb.worksheets().index(scores) + 1, rows, last_ref)
+        wb.close()
+    rows, last_ref, size_hint = scores_rest()
+    splice_rows(buffer, path, wb.worksheets().index(scores) + 1, rows, last_ref, size_hint)
 
 
 def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
@@ -373,25 +381,28 @@ def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook,
                 "type": "formula", "format": fmt.bad,
                 "criteria": f"=AND(ISNUMBER({own}2),ISNUMBER({official}2),ABS({own}2-{official}2)>{_EPS})"})
 
-    def rest() -> tuple[bytes, str]:
+    def rest() -> tuple[Iterator[bytes], str, int]:
         xml = rows_xml(rows, 2, letters, [f.xf_index or 0 for f in number], [f.xf_index or 0 for f in text])
-        return xml, f"{letters[-1]}{max(last, 1) + 1}"
+        return xml, f"{letters[-1]}{max(last, 1) + 1}", last * len(headers) * _XML_BYTES_PER_CELL
 
     return rest
 
 
 def _score_rows(districts: Sequence[DistrictResult], m: ScoreMatrix) -> Iterator[list[object]]:
     """The detail sheet's rows: rank, name, then self-score and official score per criterion (KAD where the
-    criterion is not applicable, blank where there is no result)."""
-    official = m.score.astype(object)
-    official[~m.applicable] = NOT_APPLICABLE_SHORT
-    official[~m.present] = None
+    criterion is not applicable, blank where there is no result). One row at a time: a national matrix
+    as Python objects would take hundreds of megabytes."""
     width = 2 + 2 * len(m.codes)
+    marked = ~m.applicable | ~m.present
     for i, d in enumerate(districts):
         row: list[object] = [None] * width
         row[0], row[1] = d.rank or None, printable(d.district, _MAX_CELL_TEXT)
         row[2::2] = m.self_score[i].tolist()
-        row[3::2] = official[i].tolist()
+        official = m.score[i].tolist()
+        if marked[i].any():
+            for k in np.flatnonzero(marked[i]).tolist():
+                official[k] = None if not m.present[i, k] else NOT_APPLICABLE_SHORT
+        row[3::2] = official
         yield row
 
 

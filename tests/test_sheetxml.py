@@ -1,0 +1,58 @@
+"""The detail sheet's rows written as XML in chunks and streamed into xlsxwriter's workbook."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import python_calamine
+import xlsxwriter
+
+from kbang_egov.sheetxml import ROWS_PER_CHUNK, column_letters, rows_xml, splice_rows
+
+
+def _workbook() -> io.BytesIO:
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    first = wb.add_worksheet("Đầu")
+    first.write(0, 0, "trang khác")
+    ws = wb.add_worksheet("Chi tiết")
+    for j, title in enumerate(("Hạng", "Đơn vị", "Điểm")):
+        ws.write(0, j, title)
+    wb.close()
+    return buffer
+
+
+def test_rows_come_in_chunks_and_splice_into_the_sheet(tmp_path):
+    n = 2 * ROWS_PER_CHUNK + 50
+    rows = [[i + 1, f"Huyện {i}", i / 4 if i % 3 else None] for i in range(n)]
+    rows[5][1] = " <&> "  # escaped, spaces kept
+    chunks = list(rows_xml(iter(rows), 1, column_letters(3), [0, 0, 0], [0, 0, 0]))
+    assert len(chunks) == 3  # 200, 200 and 50 rows: never the whole sheet at once
+    target = tmp_path / "out.xlsx"
+    splice_rows(_workbook(), target, 2, iter(chunks), f"C{n + 1}", size_hint=10**6)
+
+    wb = python_calamine.CalamineWorkbook.from_path(str(target))
+    got = wb.get_sheet_by_name("Chi tiết").to_python()
+    assert got[0] == ["Hạng", "Đơn vị", "Điểm"]
+    assert len(got) == n + 1
+    assert got[1] == [1.0, "Huyện 0", ""] and got[3] == [3.0, "Huyện 2", 0.5]
+    assert got[6][1] == " <&> "
+    assert wb.get_sheet_by_name("Đầu").to_python() == [["trang khác"]]
+    with zipfile.ZipFile(target) as z:
+        xml = z.read("xl/worksheets/sheet2.xml")
+        assert f'<dimension ref="A1:C{n + 1}"/>'.encode() in xml
+        assert z.getinfo("xl/worksheets/sheet2.xml").compress_type == zipfile.ZIP_DEFLATED
+        # A small member carries no ZIP64 record, which Excel is strict about.
+        assert z.getinfo("xl/worksheets/sheet2.xml").extra == b""
+
+
+def test_an_empty_sheet_gets_its_rows(tmp_path):
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    wb.add_worksheet("Trống")
+    wb.close()
+    target = tmp_path / "out.xlsx"
+    splice_rows(buffer, target, 1, rows_xml([[1, "a"]], 0, column_letters(2), [0, 0], [0, 0]), "B1")
+    got = python_calamine.CalamineWorkbook.from_path(str(target)).get_sheet_by_name("Trống").to_python()
+    assert got == [[1.0, "a"]]
