@@ -114,14 +114,24 @@ def best_of(cmd: list[str], repeat: int, ok_codes: tuple[int, ...], log_path: st
 # Inputs: generated once per size, cached under --work
 
 
+GENERATOR_SOURCES = ("template.py", "samples.py", "layout.py")
+
+
 def tool_stamp(count: int) -> dict:
     sys.path.insert(0, REPO)
+    import hashlib
+
     from kbang_egov import __version__
     from kbang_egov.rulebook import load_rulebook
 
     rb = load_rulebook(None)
+    # The inputs change when the template or the sample generator does, not only with the rulebook.
+    generator = hashlib.sha256()
+    for name in GENERATOR_SOURCES:
+        with open(os.path.join(REPO, "kbang_egov", name), "rb") as fh:
+            generator.update(fh.read())
     return {"tool_version": __version__, "rulebook_id": rb.id, "rulebook_version": rb.version,
-            "rulebook_hash": rb.hash, "count": count, "seed": SEED}
+            "rulebook_hash": rb.hash, "generator": generator.hexdigest()[:16], "count": count, "seed": SEED}
 
 
 def scored_criteria_count() -> int:

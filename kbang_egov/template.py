@@ -132,7 +132,10 @@ def _build_workbook(rb: Rulebook, path: Path, district: District | None, distric
     lists = wb.add_worksheet(LISTS_SHEET)
     meta = wb.add_worksheet(META_SHEET)
 
-    names = _write_lists(wb, lists, rb, districts)
+    # The unit-name dropdown is for the blank template only (a district's copy has its name written in),
+    # and only for a list a clerk can choose from: every return carries the list, and 10,000 names made
+    # each file three times larger and four times slower to read.
+    names = _write_lists(wb, lists, rb, districts, district is None and 0 < len(districts) <= UNIT_LIST_LIMIT)
     info_name_cell = _write_info(info, fmt, rb, district, names, filled)
     unit_name = ""
     if filled:  # the sheet title's cached text, so a viewer that does not recalculate shows the unit
@@ -182,10 +185,14 @@ class _Formats:
                                     "valign": "top"})
 
 
-def _write_lists(wb, ws, rb: Rulebook, districts: list[District]) -> dict[object, str]:  # noqa: ANN001
+UNIT_LIST_LIMIT = 1000  # names offered in the blank template's unit dropdown: the ~700 district-level units fit
+
+
+def _write_lists(wb, ws, rb: Rulebook, districts: list[District], offer_units: bool) -> dict[object, str]:  # noqa: ANN001
     """Dropdown lists on the hidden sheet, each behind a defined name (no 255-character limit, and labels
-    may contain commas). Returns {list key: defined name}: "KAD" (not applicable only), "DVHC" (districts)
-    and, for option lists, the tuple of labels itself, so two different lists can never share a name."""
+    may contain commas). Returns {list key: defined name}: "KAD" (not applicable only), "DVHC" (districts,
+    when offer_units) and, for option lists, the tuple of labels itself, so two different lists can never
+    share a name."""
     lists: dict[object, tuple[str, list[str]]] = {"KAD": ("KAD", [NOT_APPLICABLE])}
     used = {"KAD"}
     for c in rb.criteria:
@@ -199,7 +206,7 @@ def _write_lists(wb, ws, rb: Rulebook, districts: list[District]) -> dict[object
                     key = f"{base}_{n}"
                 used.add(key)
                 lists[labels] = (key, list(labels))
-    if districts:
+    if offer_units:
         lists["DVHC"] = ("DVHC", [d.name for d in districts])
     names: dict[object, str] = {}
     for col, (lookup, (key, labels)) in enumerate(lists.items()):

@@ -257,3 +257,33 @@ def test_option_lists_with_the_same_prefix_keep_their_own_labels(tmp_path: Path)
     assert _list_labels(wb, got["KQ.I.28"]) == ["Cập nhật kịp thời, đầy đủ danh sách và thông tin", "Thiếu",
                                                 NOT_APPLICABLE]
     assert _list_labels(wb, got["KQ.I.27"])[1] == "Thiếu hoặc không có"
+
+
+def _unit_dropdown(path: Path) -> list[str] | None:
+    """The names the unit-name cell offers, None without a dropdown there."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb[INFO_SHEET]
+    label = dict(INFO_FIELDS)["unit_name"]
+    row = next(c.row for r in ws.iter_rows() for c in r if c.value == label)
+    dv = _validations(ws).get(f"B{row}")  # the value sits right of its label
+    if dv is None or dv.type != "list":
+        return None
+    return _list_labels(wb, dv.formula1)
+
+
+def test_the_unit_dropdown_is_in_the_blank_template_only(blank: Path, kbang: Path):
+    from kbang_egov.districts import load_districts
+
+    assert _unit_dropdown(blank) == [d.name for d in load_districts(None)]
+    # A district's copy has its name written in: it does not carry the list (every return would).
+    assert _unit_dropdown(kbang) is None
+    assert "DS_DVHC" not in openpyxl.load_workbook(kbang).defined_names
+
+
+def test_a_list_too_long_to_choose_from_gets_no_dropdown(rb, tmp_path: Path):
+    from kbang_egov.districts import District
+    from kbang_egov.template import UNIT_LIST_LIMIT, write_template
+
+    many = [District(f"Xã Số {i}") for i in range(UNIT_LIST_LIMIT + 1)]
+    assert _unit_dropdown(write_template(rb, tmp_path / "a", None, many[:UNIT_LIST_LIMIT])) is not None
+    assert _unit_dropdown(write_template(rb, tmp_path / "b", None, many)) is None
