@@ -4,6 +4,7 @@ sum groups, parts and the total, and yield a finding for every slip, located by 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -231,34 +232,62 @@ def _expected(c: Criterion) -> str:
 
 
 _SCALE = 10**9  # points are summed as integer billionths: exact for every decimal a person types
+_HUNDREDTH = _SCALE // 100
 
 
-def _sum(values: list[float]) -> float:
-    """The sum as Excel shows it at 2 decimals, without binary drift (0.1 + 0.2 is 0.3); one Fraction per sum,
-    not per value, since this runs for every group, part and total of every return."""
-    return round_points(Fraction(sum(round(float(v) * _SCALE) for v in values), _SCALE))
+def _points(n: int) -> float:
+    """Integer billionths as points rounded to 2 decimals, half away from zero: scoring.round_points of
+    n / 10**9, done in integers (this runs for every group, part and total of every return)."""
+    q, r = divmod(abs(n), _HUNDREDTH)
+    if 2 * r >= _HUNDREDTH:
+        q += 1
+    return -(q / 100) if n < 0 else q / 100
+
+
+def _sum(values: Iterable[float]) -> float:
+    """The sum as Excel shows it at 2 decimals, without binary drift (0.1 + 0.2 is 0.3)."""
+    return _points(sum(round(float(v) * _SCALE) for v in values))
 
 
 def subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult]) -> dict[str, SubtotalResult]:
-    """Sums per group, part (rescaled when criteria are not applicable) and total; declared values unread."""
+    """Sums per group, part (rescaled when criteria are not applicable) and total; declared values unread.
+
+    A group sums its criteria; a part's achieved points are its groups' (as shown, to 2 decimals) and the
+    total's its parts'; maxima and self-scores are summed over the criteria. Each criterion's figures are
+    turned into billionths once and the levels add the integers."""
     totals: dict[str, SubtotalResult] = {}
     part_totals: list[SubtotalResult] = []
+    all_applicable = all_own = 0
     for part in rb.parts:
         group_totals = []
+        part_applicable = part_own = 0
         for group in part.groups:
-            rs = [by_code[c.code] for c in group.criteria if c.scored]
-            achieved = _sum([r.score for r in rs if r.applicable])
-            g = _subtotal(sub, group.code, GROUP, group.max, rs, achieved, achieved, [])
+            achieved = applicable = own = 0
+            for c in group.criteria:
+                if not c.scored:
+                    continue
+                r = by_code[c.code]
+                if r.source != NOT_APPLICABLE:
+                    achieved += round(r.score * _SCALE)
+                    applicable += round(r.max * _SCALE)
+                if r.self_score is not None:
+                    own += round(r.self_score * _SCALE)
+            points = _points(achieved)
+            g = _subtotal(sub, group.code, GROUP, group.max, applicable, points, points, own, [])
             totals[group.code] = g
             group_totals.append(g)
-        rs = [by_code[c.code] for group in part.groups for c in group.criteria if c.scored]
-        achieved = _sum([g.achieved for g in group_totals])
-        p = _subtotal(sub, part.code, PART, part.max, rs, achieved, achieved, group_totals)
+            part_applicable += applicable
+            part_own += own
+        achieved_points = _sum([g.achieved for g in group_totals])
+        p = _subtotal(sub, part.code, PART, part.max, part_applicable, achieved_points, achieved_points, part_own,
+                      group_totals)
         p.scaled = _rescaled(p)
         totals[part.code] = p
         part_totals.append(p)
-    t = _subtotal(sub, rb.total_code, TOTAL, rb.total_max, list(by_code.values()),
-                  _sum([p.achieved for p in part_totals]), _sum([p.scaled for p in part_totals]), part_totals)
+        all_applicable += part_applicable
+        all_own += part_own
+    t = _subtotal(sub, rb.total_code, TOTAL, rb.total_max, all_applicable, _sum([p.achieved for p in part_totals]),
+                  _sum([p.scaled for p in part_totals]), all_own, part_totals)
     totals[rb.total_code] = t
     return totals
 
@@ -296,12 +325,11 @@ def _rescaled(s: SubtotalResult) -> float:
     return round_points(Fraction(repr(s.achieved)) / Fraction(repr(s.applicable_max)) * Fraction(repr(s.max)))
 
 
-def _subtotal(sub: Submission, code: str, level: str, mx: float, rs: list[CriterionResult], achieved: float,
-              scaled: float, below: list[SubtotalResult]) -> SubtotalResult:
-    applicable = _sum([r.max for r in rs if r.applicable])
-    self_sum = _sum([r.self_score for r in rs if r.self_score is not None])
+def _subtotal(sub: Submission, code: str, level: str, mx: float, applicable: int, achieved: float, scaled: float,
+              own: int, below: list[SubtotalResult]) -> SubtotalResult:
+    """applicable and own are billionths: the applicable maximum and the sum of the self-scores."""
     # The declared subtotal is parsed and checked in _check_subtotal.
-    return SubtotalResult(code, level, float(mx), applicable, achieved, scaled, self_sum, None,
+    return SubtotalResult(code, level, float(mx), _points(applicable), achieved, scaled, _points(own), None,
                           sub.cell(code, "self_score"), tuple(b.code for b in below))
 
 

@@ -260,3 +260,21 @@ def test_declared_subtotal_forms(rb, raw, code):
     checked = check_submission(sub, rb)
     found = [(f.code, f.cell) for f in checked.findings]
     assert found == ([(code, sub.cell("SS.I", "self_score"))] if code else [])
+
+
+def test_subtotal_rounding_in_integers_matches_round_points():
+    """checks._points rounds integer billionths as scoring.round_points rounds the exact fraction: half away
+    from zero, ties exactly at x.xx5 included."""
+    import random
+    from fractions import Fraction
+
+    from kbang_egov.checks import _points
+    from kbang_egov.scoring import round_points
+
+    rng = random.Random(5)
+    cases = [0, 1, -1, 5_000_000, -5_000_000, 4_999_999, 15_000_000, -15_000_000, 170 * 10**9, 87_885_000_000]
+    cases += [rng.randint(-10**13, 10**13) for _ in range(20000)]
+    cases += [rng.randint(-400, 400) * 5_000_000 + rng.choice((-1, 0, 1)) for _ in range(20000)]
+    for n in cases:
+        assert _points(n) == round_points(Fraction(n, 10**9)), n
+    assert _points(87_885_000_000) == 87.89 and _points(-5_000_000) == -0.01
