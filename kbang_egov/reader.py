@@ -269,10 +269,8 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
     if missing:
         return
     sub.columns = cols
-    known = {normalize_text(c.code).upper(): c.code for c in rb.criteria}
-    for code in rb.subtotal_codes:
-        known[normalize_text(code).upper()] = code
-    wanted = [n for n in ("value", "numerator", "denominator", "self_score", "evidence") if n in cols]
+    known = _code_keys(rb)
+    wanted = [(n, cols[n]) for n in ("value", "numerator", "denominator", "self_score", "evidence") if n in cols]
     code_col = cols["code"]
     seen: dict[str, list[int]] = {}
     for i in range(header + 1, len(grid)):
@@ -280,12 +278,14 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
         raw = row[code_col] if code_col < len(row) else None
         if not isinstance(raw, str) or not raw:
             continue
-        code = known.get(normalize_text(raw).upper())
+        code = known.get(raw)  # as the template wrote it, nearly always
         if code is None:
-            continue
+            code = known.get(normalize_text(raw).upper())
+            if code is None:
+                continue
         seen.setdefault(code, []).append(i + 1)
         if code not in sub.rows:
-            sub.rows[code] = Row(i + 1, {n: _cell(row, cols[n]) for n in wanted})
+            sub.rows[code] = Row(i + 1, {n: _cell(row, j) for n, j in wanted})
     for code, rows in seen.items():
         if len(rows) > 1:
             for r in rows[1:]:
@@ -297,6 +297,21 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
             sub.findings.append(make_finding("row-missing", sub.file, sheet=sub.sheet, subject=c.code))
     if g.merged:
         _check_merged(g.merged, sub)
+
+
+_CODE_KEYS: dict[str, dict[str, str]] = {}
+
+
+def _code_keys(rb: Rulebook) -> dict[str, str]:
+    """{code as typed: rulebook code} for criteria and subtotal rows: each code as written and normalised
+    (case, spaces, Unicode). Made once per rulebook, not per return."""
+    keys = _CODE_KEYS.get(rb.hash)
+    if keys is None:
+        codes = [c.code for c in rb.criteria] + list(rb.subtotal_codes)
+        keys = {normalize_text(code).upper(): code for code in codes}
+        keys.update({code: code for code in codes})
+        _CODE_KEYS[rb.hash] = keys
+    return keys
 
 
 def _check_merged(merged: list, sub: Submission) -> None:
