@@ -121,6 +121,11 @@ class Criterion:
     tiers: tuple[Tier, ...] = ()
     note: str | None = None
 
+    def __hash__(self) -> int:
+        # By code only (equal criteria have equal codes): scoring caches per criterion and value, and the
+        # generated hash walked every option and tier on each lookup.
+        return hash(self.code)
+
     def scale_text(self) -> str:
         """The scoring rule as shown in the template's Thang điểm column."""
         if self.kind == "ratio":
