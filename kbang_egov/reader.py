@@ -7,7 +7,10 @@ LibreOffice, WPS or old Excel (.xls, .ods): the reader finds everything by title
 
 from __future__ import annotations
 
+import functools
 import io
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .findings import Finding, make_finding
@@ -211,7 +214,12 @@ def _check_meta(sub: Submission, rb: Rulebook) -> None:
 
 
 def _title_key(text: object) -> str:
-    return strip_diacritics(normalize_text(str(text))) if text is not None else ""
+    return _text_key(text) if text.__class__ is str else strip_diacritics(normalize_text(str(text))) if text is not None else ""
+
+
+@functools.lru_cache(maxsize=4096)  # titles and labels repeat in every return
+def _text_key(text: str) -> str:
+    return strip_diacritics(normalize_text(text))
 
 
 _TITLE_TO_NAME: dict[str, str] = {}
@@ -272,6 +280,9 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
     known = _code_keys(rb)
     wanted = [(n, cols[n]) for n in ("value", "numerator", "denominator", "self_score", "evidence") if n in cols]
     code_col = cols["code"]
+    names = [n for n, _ in wanted]
+    last = max(j for _, j in wanted)
+    pick = _picker([j for _, j in wanted])
     seen: dict[str, list[int]] = {}
     for i in range(header + 1, len(grid)):
         row = grid[i]
@@ -285,7 +296,10 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
                 continue
         seen.setdefault(code, []).append(i + 1)
         if code not in sub.rows:
-            sub.rows[code] = Row(i + 1, {n: _cell(row, j) for n, j in wanted})
+            if len(row) > last:  # calamine's grid is rectangular: nearly always
+                sub.rows[code] = Row(i + 1, {n: None if v == "" else v for n, v in zip(names, pick(row), strict=True)})
+            else:
+                sub.rows[code] = Row(i + 1, {n: _cell(row, j) for n, j in wanted})
     for code, rows in seen.items():
         if len(rows) > 1:
             for r in rows[1:]:
@@ -327,6 +341,12 @@ def _check_merged(merged: list, sub: Submission) -> None:
                 sub.findings.append(make_finding("cell-merged", sub.file, sheet=sub.sheet, cell=a1(r + 1, hit[0]),
                                                  subject=code, range=rng, first=a1(r0 + 1, c0)))
                 break
+
+
+def _picker(columns: list[int]) -> Callable[[list], tuple]:
+    """A function giving a row's cells at these columns as a tuple (operator.itemgetter, always a tuple)."""
+    get = operator.itemgetter(*columns)
+    return get if len(columns) > 1 else lambda row: (get(row),)
 
 
 def _cell(row: list, j: int) -> object:

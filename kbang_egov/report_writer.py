@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,7 @@ def write_csvs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
     ranking = ranking_columns(rulebook)
     tables = (
         (RANKING_CSV, ranking, lambda: ([rec[k] for k in ranking] for rec in ranking_records(run, rulebook)), False),
-        (SCORES_CSV, SCORES_COLUMNS, lambda: score_rows(run, rulebook), True),
+        (SCORES_CSV, SCORES_COLUMNS, lambda: score_lines(run, rulebook), True),
         (FINDINGS_CSV, FINDINGS_COLUMNS, lambda: (list(f.record().values()) for f in run.findings), False),
     )
     paths = []
@@ -173,40 +174,69 @@ def ranking_records(run: RunResult, rulebook: Rulebook) -> list[dict[str, Any]]:
     return out
 
 
-def score_rows(run: RunResult, rulebook: Rulebook) -> Iterator[list[str]]:
-    """scores.csv's rows, already as CSV text: one per district and scored criterion, in rank then rulebook
-    order. Millions of rows at national scale, so what is the same for every district is converted once."""
-    per_criterion = [(c.code, _csv_value(c.max), c.group, c.part) for c in rulebook.scored_criteria]
-    statuses, sources = list(STATUSES), list(SOURCES)
+def score_lines(run: RunResult, rulebook: Rulebook) -> Iterator[str]:
+    """scores.csv's rows as CSV lines: one per district and scored criterion, in rank then rulebook order.
+    Millions of rows at national scale: what is the same for every district is converted once, and the
+    numbers and details that repeat across districts are converted once each."""
+    per_criterion = [(_csv_field(c.code), _csv_field(_csv_value(c.max)), _csv_field(c.group), _csv_field(c.part))
+                     for c in rulebook.scored_criteria]
+    statuses, sources = [_csv_field(x) for x in STATUSES], [_csv_field(x) for x in SOURCES]
+    numbers: dict[float, str] = {}
+    details: dict[str, str] = {}
+
+    def number(v: float) -> str:
+        text = numbers.get(v)
+        if text is None:
+            text = numbers[v] = _csv_field(_csv_value(v))
+        return text
+
+    def detail(v: str) -> str:
+        text = details.get(v)
+        if text is None:
+            text = details[v] = _csv_field(_csv_value(v))
+            if len(details) > 100_000:  # free text in details: keep the memo bounded
+                details.clear()
+        return text
+
     for d in run.districts:
         t = d.criteria
         at = {code: k for k, code in enumerate(t.frame.codes)}
         score, own, status, source, row = (t.score.tolist(), t.self_score.tolist(), t.status.tolist(),
                                            t.source.tolist(), t.row.tolist())
-        district, file = _csv_value(d.district), _csv_value(d.file)
-        for code, max_points, group, part in per_criterion:
-            k = at.get(code)
+        head, tail = _csv_field(_csv_value(d.district)) + ",", "," + _csv_field(_csv_value(d.file)) + ","
+        for k_code, (code, max_points, group, part) in zip(rulebook.scored_criteria, per_criterion, strict=True):
+            k = at.get(k_code.code)
             if k is None:
-                yield [district, code, "", "", max_points, "", "", "", "", group, part, file, ""]
+                yield f"{head}{code},,,{max_points},,,,,{group},{part}{tail}{_LINE_END}"
                 continue
             s, o = score[k], own[k]
-            gap = "" if o != o else _csv_value(round(o - s, 2))  # nan: no self-score
-            yield [district, code, _csv_value(o), _csv_value(s), max_points, gap, sources[source[k]],
-                   statuses[status[k]], _csv_value(t.detail[k]), group, part, file, str(row[k]) if row[k] else ""]
+            own_text, gap = ("", "") if o != o else (number(o), number(round(o - s, 2)))  # nan: no self-score
+            yield (f"{head}{code},{own_text},{number(s)},{max_points},{gap},{sources[source[k]]},"
+                   f"{statuses[status[k]]},{detail(t.detail[k])},{group},{part}{tail}{row[k] or ''}{_LINE_END}")
 
 
-def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]], converted: bool = False) -> None:
-    """A UTF-8 CSV with a header; `converted` rows are CSV text already (see score_rows)."""
+_LINE_END = "\r\n"  # as the csv module ends lines
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _csv_field(text: str) -> str:
+    """One field as the csv module writes it (QUOTE_MINIMAL): quoted, with quotes doubled, only when needed."""
+    return '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]] | Iterable[str],
+               lines: bool = False) -> None:
+    """A UTF-8 CSV with a header; with `lines`, rows are CSV lines already (see score_lines)."""
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
-        if converted:
-            writer.writerows(rows)
+        if lines:
+            fh.writelines(rows)  # type: ignore[arg-type]
         else:
-            writer.writerows([_csv_value(v) for v in row] for row in rows)
+            writer.writerows([_csv_value(v) for v in row] for row in rows)  # type: ignore[union-attr]
 
 
-def _csv_value(v: object) -> object:
+def _csv_value(v: object) -> str:
     """Numbers as plain decimals with a point (54.34, 60), blank for None or a non-finite number."""
     if v is None:
         return ""

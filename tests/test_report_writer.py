@@ -24,6 +24,7 @@ from kbang_egov.report_writer import (
     SHEETS,
     STATS_SHEET,
     OutputError,
+    _csv_value,
     write_csvs,
     write_outputs,
     write_ranking_workbook,
@@ -328,3 +329,32 @@ def test_failed_rename_leaves_no_temp_file(run: RunResult, rb: Rulebook, tmp_pat
     with pytest.raises(OutputError, match="ranking.csv"):
         write_csvs(run, rb, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scores_csv_is_what_the_csv_module_writes(run: RunResult, rb: Rulebook, tmp_path: Path):
+    """scores.csv is written as pre-formatted lines: byte for byte what csv.writer makes of the same rows,
+    with details that need quoting (commas, quotes, line breaks) and a district with a comma in its name."""
+    import csv
+    import io
+
+    from kbang_egov.results import CriterionTable
+
+    d = dataclasses.replace(run.districts[1], district='Huyện "Mới", Gia Lai', file="thư mục/b,1.xlsx")
+    t = d.criteria
+    tricky = ('a, b', 'nói "có"', "dòng 1\ndòng 2", "=1+1", " cách ", "\r")
+    d.criteria = CriterionTable(t.frame, t.score, t.self_score, t.status, t.source,
+                                tuple(tricky[k % len(tricky)] for k in range(len(t))), t.row)
+    run = dataclasses.replace(run, districts=[run.districts[0], d])
+    write_csvs(run, rb, tmp_path)
+
+    want = io.StringIO(newline="")
+    writer = csv.writer(want)
+    writer.writerow(["district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
+                     "group", "part", "file", "row"])
+    for dist in run.districts:  # the values as every other CSV writes them (_csv_value), row by row
+        writer.writerows([_csv_value(v) for v in (dist.district, r.code, r.self_score, r.score, r.max, r.gap,
+                                                   r.source, r.status, r.detail, r.group, r.part, dist.file,
+                                                   r.row or None)] for r in dist.criteria)
+    got = (tmp_path / "scores.csv").read_bytes().decode("utf-8")
+    assert got == want.getvalue()
+    assert '"nói ""có"""' in got and "'=1+1" in got and '"Huyện ""Mới"", Gia Lai"' in got
