@@ -94,8 +94,10 @@ class TreeSampler:
         self._thread.join()
 
 
-def measure(cmd: list[str], log_path: str | None = None, sample_memory: bool = True) -> dict:
-    """Run cmd from the repository root; wall time, exit code, peak tree RSS, maxrss (wait4 and RUSAGE_CHILDREN)."""
+def measure(cmd: list[str], log_path: str | None = None, sample_memory: bool = True,
+            env: dict[str, str] | None = None) -> dict:
+    """Run cmd from the repository root (in `env`, else this environment); wall time, exit code, peak tree
+    RSS, maxrss (wait4 and RUSAGE_CHILDREN)."""
     import resource
     import subprocess
     import time
@@ -109,7 +111,7 @@ def measure(cmd: list[str], log_path: str | None = None, sample_memory: bool = T
         read_fd, write_fd = os.pipe()
         launcher = [sys.executable, "-S", os.path.abspath(__file__), "_spawn", str(write_fd), *cmd]
         proc = subprocess.Popen(launcher, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                pass_fds=(write_fd,))
+                                pass_fds=(write_fd,), env=env)
         os.close(write_fd)
         sampler = TreeSampler(proc.pid).start() if sample_memory else None
         with os.fdopen(read_fd, "rb") as fh:

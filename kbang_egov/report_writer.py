@@ -182,7 +182,7 @@ def score_lines(run: RunResult, rulebook: Rulebook) -> Iterator[str]:
                      for c in rulebook.scored_criteria]
     statuses, sources = [_csv_field(x) for x in STATUSES], [_csv_field(x) for x in SOURCES]
     numbers: dict[float, str] = {}
-    details: dict[str, str] = {}
+    detail_texts: dict[str, str] = {}
 
     def number(v: float) -> str:
         text = numbers.get(v)
@@ -191,11 +191,11 @@ def score_lines(run: RunResult, rulebook: Rulebook) -> Iterator[str]:
         return text
 
     def detail(v: str) -> str:
-        text = details.get(v)
+        text = detail_texts.get(v)
         if text is None:
-            text = details[v] = _csv_field(_csv_value(v))
-            if len(details) > 100_000:  # free text in details: keep the memo bounded
-                details.clear()
+            text = detail_texts[v] = _csv_field(_csv_value(v))
+            if len(detail_texts) > 100_000:  # free text in details: keep the memo bounded
+                detail_texts.clear()
         return text
 
     for d in run.districts:
@@ -203,6 +203,7 @@ def score_lines(run: RunResult, rulebook: Rulebook) -> Iterator[str]:
         at = {code: k for k, code in enumerate(t.frame.codes)}
         score, own, status, source, row = (t.score.tolist(), t.self_score.tolist(), t.status.tolist(),
                                            t.source.tolist(), t.row.tolist())
+        details = t.detail
         head, tail = _csv_field(_csv_value(d.district)) + ",", "," + _csv_field(_csv_value(d.file)) + ","
         for k_code, (code, max_points, group, part) in zip(rulebook.scored_criteria, per_criterion, strict=True):
             k = at.get(k_code.code)
@@ -212,7 +213,7 @@ def score_lines(run: RunResult, rulebook: Rulebook) -> Iterator[str]:
             s, o = score[k], own[k]
             own_text, gap = ("", "") if o != o else (number(o), number(round(o - s, 2)))  # nan: no self-score
             yield (f"{head}{code},{own_text},{number(s)},{max_points},{gap},{sources[source[k]]},"
-                   f"{statuses[status[k]]},{detail(t.detail[k])},{group},{part}{tail}{row[k] or ''}{_LINE_END}")
+                   f"{statuses[status[k]]},{detail(details[k])},{group},{part}{tail}{row[k] or ''}{_LINE_END}")
 
 
 _LINE_END = "\r\n"  # as the csv module ends lines

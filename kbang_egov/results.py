@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -86,17 +85,27 @@ class CriterionTable(Sequence[CriterionResult]):
     access); the report writer reads the columns directly.
     """
 
-    __slots__ = ("frame", "score", "self_score", "status", "source", "detail", "row")
+    __slots__ = ("frame", "score", "self_score", "status", "source", "_detail", "_joined", "row")
 
     def __init__(self, frame: CriterionFrame, score: np.ndarray, self_score: np.ndarray, status: np.ndarray,
-                 source: np.ndarray, detail: tuple[str, ...], row: np.ndarray) -> None:
+                 source: np.ndarray, detail: tuple[str, ...] | str, row: np.ndarray) -> None:
         self.frame = frame
         self.score = score  # float64 official points
         self.self_score = self_score  # float64, nan where the district wrote none
         self.status = status  # uint8 index into STATUSES
         self.source = source  # uint8 index into SOURCES
-        self.detail = detail
+        # The details, or all of them joined by _SEPARATOR as they crossed from a worker (one object instead
+        # of 170 per district), split when first read.
+        self._detail, self._joined = (None, detail) if isinstance(detail, str) else (detail, None)
         self.row = row  # int32 sheet row, 0 when missing
+
+    @property
+    def detail(self) -> tuple[str, ...]:
+        """The details; split anew from the joined string on each call, so that writing millions of rows
+        does not keep every district's details as separate strings (read it once per district)."""
+        if self._detail is not None:
+            return self._detail
+        return tuple(self._joined.split(_SEPARATOR)) if len(self.frame.codes) else ()
 
     @classmethod
     def of(cls, results: Sequence[CriterionResult]) -> CriterionTable:
@@ -127,15 +136,21 @@ class CriterionTable(Sequence[CriterionResult]):
     def __getitem__(self, i: slice) -> list[CriterionResult]: ...
     def __getitem__(self, i: int | slice) -> CriterionResult | list[CriterionResult]:
         if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        f = self.frame
-        own = float(self.self_score[i])
-        return CriterionResult(f.codes[i], f.groups[i], f.parts[i], f.maxima[i], float(self.score[i]),
-                               None if own != own else own, STATUSES[self.status[i]], SOURCES[self.source[i]],
-                               self.detail[i], int(self.row[i]))
+            return self._results(self.detail, range(*i.indices(len(self))))
+        return self._results(self.detail, (i,))[0]
 
     def __iter__(self) -> Iterator[CriterionResult]:
-        return (self[k] for k in range(len(self)))
+        return iter(self._results(self.detail, range(len(self))))
+
+    def _results(self, detail: tuple[str, ...], ks: Sequence[int]) -> list[CriterionResult]:
+        f = self.frame
+        out = []
+        for i in ks:
+            own = float(self.self_score[i])
+            out.append(CriterionResult(f.codes[i], f.groups[i], f.parts[i], f.maxima[i], float(self.score[i]),
+                                       None if own != own else own, STATUSES[self.status[i]],
+                                       SOURCES[self.source[i]], detail[i], int(self.row[i])))
+        return out
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CriterionTable | list | tuple):
@@ -148,21 +163,27 @@ class CriterionTable(Sequence[CriterionResult]):
         return f"CriterionTable({len(self)} criteria)"
 
     def __reduce__(self) -> tuple:
-        # Raw bytes and a frame that unpickles to the shared one: a worker's result crosses cheaply.
+        # Raw bytes, the details as one string and a frame that unpickles to the shared one: a worker's
+        # result crosses cheaply.
+        detail: tuple[str, ...] | str = self._joined if self._joined is not None else self._detail
+        if not isinstance(detail, str):
+            joined = _SEPARATOR.join(detail)
+            if joined.count(_SEPARATOR) == max(len(detail) - 1, 0):  # no detail holds the separator itself
+                detail = joined
         return _table, (self.frame, self.score.tobytes(), self.self_score.tobytes(), self.status.tobytes(),
-                        self.source.tobytes(), self.detail, self.row.tobytes())
+                        self.source.tobytes(), detail, self.row.tobytes())
 
 
+_SEPARATOR = "\x1f"  # the unit separator: never in a rulebook label, a fraction or cleaned text
 _STATUS_INDEX = {s: i for i, s in enumerate(STATUSES)}
 _SOURCE_INDEX = {s: i for i, s in enumerate(SOURCES)}
 
 
 def _table(frame: CriterionFrame, score: bytes, self_score: bytes, status: bytes, source: bytes,
-           detail: tuple[str, ...], row: bytes) -> CriterionTable:
-    # Details repeat across districts ("Có", "3/4", a tier): one string each, not one per district.
+           detail: tuple[str, ...] | str, row: bytes) -> CriterionTable:
     return CriterionTable(frame, np.frombuffer(score, np.float64), np.frombuffer(self_score, np.float64),
-                          np.frombuffer(status, np.uint8), np.frombuffer(source, np.uint8),
-                          tuple(sys.intern(d) for d in detail), np.frombuffer(row, np.int32))
+                          np.frombuffer(status, np.uint8), np.frombuffer(source, np.uint8), detail,
+                          np.frombuffer(row, np.int32))
 
 
 @dataclass

@@ -3,6 +3,7 @@ the checker makes, across a pickle (a worker's answer) and with one shared frame
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -48,8 +49,17 @@ def test_a_pickled_table_is_the_same_and_shares_its_frame():
     back = pickle.loads(pickle.dumps(table))
     assert back == table
     assert back.frame is table.frame  # one frame per process, however many districts
-    again = pickle.loads(pickle.dumps(table))
-    assert again.detail[0] is back.detail[0]  # repeated details are one string
+    assert back.detail == table.detail
+
+
+def test_details_holding_the_separator_cross_too():
+    results = _results()
+    results[0] = dataclasses.replace(results[0], detail="a\x1fb")
+    table = CriterionTable.of(results)
+    back = pickle.loads(pickle.dumps(table))
+    assert back.detail == table.detail and back[0].detail == "a\x1fb"
+    empty = pickle.loads(pickle.dumps(CriterionTable.of([])))
+    assert len(empty) == 0 and empty.detail == ()
 
 
 def test_a_district_result_holds_its_criteria_as_a_table():
