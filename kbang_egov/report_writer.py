@@ -20,7 +20,8 @@ import numpy as np
 
 from .atomic import STAMP_FORMAT, write_replacing
 from .background import Background
-from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING
+from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
+from .layout import column_letter
 from .matrix import ScoreMatrix, score_matrix
 from .results import (
     COMPUTED,
@@ -36,7 +37,7 @@ from .results import (
     RunResult,
 )
 from .rulebook import Part, Rulebook, format_points
-from .sheetxml import MAX_ROWS, column_letters, rows_xml, splice_rows
+from .sheetxml import MAX_ROWS, Spliced, column_letters, rows_xml, splice_rows
 from .text import printable
 
 RANKING_XLSX = "ranking.xlsx"
@@ -86,6 +87,7 @@ MAX_DETAIL_ROWS = MAX_ROWS - 1  # districts in Điểm chi tiết (below its hea
 NOT_APPLICABLE_SHORT = "KAD"  # "Không áp dụng", as the template's list names it
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _DATE_FORMAT = "dd/mm/yyyy hh:mm"
+_XML_BYTES_PER_FINDING = 2 * (9 * 64 + 4 * 1000)  # a finding's row: nine cells, texts clipped to 1,000 characters
 _XML_BYTES_PER_CELL = 96  # more than a detail cell's XML takes (about 35 bytes; a long name in column B)
 
 
@@ -287,8 +289,8 @@ class _Formats:
 def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
     import xlsxwriter  # lazy: importing it costs time the CLI's other commands need not pay
 
-    # xlsxwriter builds everything but the detail sheet's rows in memory (a few MB at national scale);
-    # those rows are then streamed into the file as it is copied to path.
+    # xlsxwriter builds everything but the long sheets' rows in memory (a few MB at national scale); those
+    # rows are then formatted as XML and streamed into the file as it is copied to path.
     buffer = io.BytesIO()
     wb = xlsxwriter.Workbook(buffer, {"strings_to_formulas": False, "strings_to_urls": False,
                                       "strings_to_numbers": False, "in_memory": True})
@@ -298,14 +300,15 @@ def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
         scores = wb.add_worksheet(SCORES_SHEET)
         matrix = score_matrix(run.districts, rb)
         scores_rest = _write_scores(scores, fmt, run, rb, matrix)
-        _write_findings(wb.add_worksheet(FINDINGS_SHEET), fmt, run)
+        findings = wb.add_worksheet(FINDINGS_SHEET)
+        findings_rest = _write_findings(findings, fmt, run)
         _write_bad_files(wb.add_worksheet(FILES_SHEET), fmt, run)
         _write_stats(wb.add_worksheet(STATS_SHEET), fmt, run, rb, matrix)
         _write_run(wb.add_worksheet(RUN_SHEET), fmt, run, rb)
     finally:
         wb.close()
-    rows, last_ref, size_hint = scores_rest()
-    splice_rows(buffer, path, wb.worksheets().index(scores) + 1, rows, last_ref, size_hint)
+    sheets = wb.worksheets()
+    splice_rows(buffer, path, {sheets.index(scores) + 1: scores_rest(), sheets.index(findings) + 1: findings_rest()})
 
 
 def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
@@ -382,7 +385,7 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
 
 
 def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook,
-                  matrix: ScoreMatrix) -> Callable[[], tuple[bytes, str]]:
+                  matrix: ScoreMatrix) -> Callable[[], Spliced]:
     """Sheet 2: one row per ranked district; for every scored criterion its self-score beside its official
     score, the official one highlighted where they differ. The long form (source, detail, row in the
     district's file) is scores.csv.
@@ -412,9 +415,11 @@ def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook,
                 "type": "formula", "format": fmt.bad,
                 "criteria": f"=AND(ISNUMBER({own}2),ISNUMBER({official}2),ABS({own}2-{official}2)>{_EPS})"})
 
-    def rest() -> tuple[Iterator[bytes], str, int]:
-        xml = rows_xml(rows, 2, letters, [f.xf_index or 0 for f in number], [f.xf_index or 0 for f in text])
-        return xml, f"{letters[-1]}{max(last, 1) + 1}", last * len(headers) * _XML_BYTES_PER_CELL
+    number_xf, text_xf = _xf_indices(number), _xf_indices(text)
+
+    def rest() -> Spliced:
+        xml = rows_xml(rows, 2, letters, number_xf, text_xf)
+        return Spliced(xml, f"{letters[-1]}{max(last, 1) + 1}", last * len(headers) * _XML_BYTES_PER_CELL)
 
     return rest
 
@@ -437,18 +442,27 @@ def _score_rows(districts: Sequence[DistrictResult], m: ScoreMatrix) -> Iterator
         yield row
 
 
-def _write_findings(ws: Any, fmt: _Formats, run: RunResult) -> None:
-    """Sheet 3: every finding, with the file, sheet and cell where a person fixes it."""
+def _write_findings(ws: Any, fmt: _Formats, run: RunResult) -> Callable[[], Spliced]:
+    """Sheet 3: every finding, with the file, sheet and cell where a person fixes it.
+
+    Tens of thousands of rows at national scale: xlsxwriter writes the header and the first finding (which
+    registers the formats); the returned function gives the other rows for sheetxml.splice_rows."""
     headers = [("Tệp", 28), ("Trang tính", 14), ("Ô", 7), ("Đơn vị", 22), ("Mã", 10), ("Mã lỗi", 26),
                ("Loại lỗi", 30), ("Mức độ", 10), ("Nội dung", 90)]
     _write_header(ws, fmt, headers)
-    for i, f in enumerate(run.findings, 1):
+    styles = [fmt.text] * 8 + [fmt.wrap]
+    message_width = headers[8][1]
+
+    def row_of(f: Finding) -> list[object]:
         t = REGISTRY.get(f.code)
         values = (f.file, f.sheet, f.cell, f.district, f.subject, f.code, t.title if t else "",
                   SEVERITY_VI.get(f.severity, f.severity), f.message)
-        for j, v in enumerate(values):
-            _put(ws, i, j, v, fmt.wrap if j == 8 else fmt.text)
-        ws.set_row(i, _wrapped_height(f.message, headers[8][1]))
+        return [printable(v, _MAX_CELL_TEXT) or None for v in values]  # blank, not an empty string
+
+    if run.findings:
+        for j, v in enumerate(row_of(run.findings[0])):
+            _put(ws, 1, j, v, styles[j])
+        ws.set_row(1, _wrapped_height(run.findings[0].message, message_width))
     last = len(run.findings)
     _finish_table(ws, last, len(headers) - 1, freeze_cols=0)
     if last:
@@ -456,6 +470,16 @@ def _write_findings(ws: Any, fmt: _Formats, run: RunResult) -> None:
         for severity, cell_fmt in ((ERROR, fmt.bad), (WARNING, fmt.warn)):
             ws.conditional_format(1, 0, last, len(headers) - 1, {
                 "type": "formula", "criteria": f'=$H2="{SEVERITY_VI[severity]}"', "format": cell_fmt})
+
+    xf = _xf_indices(styles)
+
+    def rest() -> Spliced:
+        rows = (row_of(f) for f in run.findings[1:])
+        xml = rows_xml(rows, 2, column_letters(len(headers)), xf, xf,
+                       height=lambda cells: _wrapped_height(str(cells[8] or ""), message_width))
+        return Spliced(xml, f"{column_letter(len(headers) - 1)}{max(last, 1) + 1}", last * _XML_BYTES_PER_FINDING)
+
+    return rest
 
 
 def _write_bad_files(ws: Any, fmt: _Formats, run: RunResult) -> None:
@@ -589,6 +613,14 @@ def _put(ws: Any, row: int, col: int, value: object, cell_fmt: Any = None) -> No
         ws.write_datetime(row, col, _naive(value), cell_fmt)
     else:
         ws.write_string(row, col, printable(str(value), _MAX_CELL_TEXT), cell_fmt)
+
+
+def _xf_indices(formats: Sequence[Any]) -> list[int]:
+    """The style numbers of formats used in rows spliced in as XML, taken before the workbook is closed.
+    xlsxwriter numbers a format when a cell it writes first uses it, and writes styles.xml with those
+    only; a format only the spliced rows use (KAD's grey italic when no other cell has it) would otherwise
+    have no number. _get_xf_index is what xlsxwriter itself calls for each cell it writes."""
+    return [f._get_xf_index() for f in formats]
 
 
 def _naive(when: dt.datetime) -> dt.datetime:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from xml.sax.saxutils import escape
@@ -26,16 +27,28 @@ def column_letters(count: int) -> list[str]:
     return [column_letter(col) for col in range(count)]
 
 
+@dataclass
+class Spliced:
+    """Rows to append to one sheet of a workbook xlsxwriter wrote: XML chunks from rows_xml, the address of
+    the sheet's last cell, and an upper bound of the rows' bytes (see splice_rows)."""
+
+    rows: Iterable[bytes]
+    last_ref: str
+    size_hint: int = 0
+
+
 def rows_xml(rows: Iterable[Sequence[object]], first_row: int, letters: Sequence[str],
-             number_styles: Sequence[int], text_styles: Sequence[int]) -> Iterator[bytes]:
+             number_styles: Sequence[int], text_styles: Sequence[int],
+             height: Callable[[Sequence[object]], float | None] | None = None) -> Iterator[bytes]:
     """<row> elements for rows of values starting at 0-based first_row, in chunks of ROWS_PER_CHUNK rows (a
     national matrix is hundreds of megabytes of XML: it is never held whole). Column j's numbers (and
     blanks) take the xf style number_styles[j], its text text_styles[j]; text is inline, so no
-    shared-string table."""
+    shared-string table. `height` gives a row's height in points (None: Excel's default)."""
     parts: list[str] = []
     pre = [f'<c r="{letter}' for letter in letters]
     for i, cells in enumerate(rows, first_row + 1):
-        parts.append(f'<row r="{i}">')
+        ht = height(cells) if height is not None else None
+        parts.append(f'<row r="{i}" ht="{ht:g}" customHeight="1">' if ht else f'<row r="{i}">')
         for j, value in enumerate(cells):
             if value is None or (value.__class__ is float and not math.isfinite(value)):
                 parts.append(f'{pre[j]}{i}" s="{number_styles[j]}"/>')
@@ -52,29 +65,30 @@ def rows_xml(rows: Iterable[Sequence[object]], first_row: int, letters: Sequence
         yield "".join(parts).encode("utf-8")
 
 
-def splice_rows(source: BinaryIO, target: Path, sheet_number: int, rows: Iterable[bytes], last_ref: str,
-                size_hint: int = 0) -> None:
-    """Copy the .xlsx in `source` to `target`, appending `rows` to the end of sheet `sheet_number`'s data
-    (1-based, in the order xlsxwriter added the sheets) and setting its dimension to A1:last_ref. The rows
-    are streamed into the compressed member as they come.
+def splice_rows(source: BinaryIO, target: Path, sheets: dict[int, Spliced]) -> None:
+    """Copy the .xlsx in `source` to `target`, appending to each sheet in `sheets` (by its 1-based number in
+    the order xlsxwriter added the sheets) its rows after the ones xlsxwriter wrote, and setting the sheet's
+    dimension to A1:last_ref. The rows are streamed into the compressed member as they come.
 
-    size_hint is an upper bound of the rows' bytes: ZIP64 is used only when it may pass 4 GB, because
-    Excel is strict about ZIP64 records it does not need."""
-    member = f"xl/worksheets/sheet{sheet_number}.xml"
+    ZIP64 is used only for a member whose size_hint says it may pass 4 GB, because Excel is strict about
+    ZIP64 records it does not need."""
+    members = {f"xl/worksheets/sheet{n}.xml": spliced for n, spliced in sheets.items()}
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
-            if info.filename != member:
+            spliced = members.get(info.filename)
+            if spliced is None:
                 zout.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
                 continue
             head, sep, tail = data.rpartition(b"</sheetData>")
             if not sep:  # xlsxwriter writes <sheetData/> for an empty sheet
                 head, sep, tail = data.partition(b"<sheetData/>")
                 head, sep = head + b"<sheetData>", b"</sheetData>"
-            head = re.sub(rb'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{last_ref}"/>'.encode(), head, count=1)
-            large = len(data) + size_hint >= ZIP64_FROM
+            head = re.sub(rb'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{spliced.last_ref}"/>'.encode(), head,
+                          count=1)
+            large = len(data) + spliced.size_hint >= ZIP64_FROM
             with zout.open(info.filename, "w", force_zip64=large) as out:
                 out.write(head)
-                for chunk in rows:
+                for chunk in spliced.rows:
                     out.write(chunk)
                 out.write(sep + tail)

@@ -358,3 +358,26 @@ def test_scores_csv_is_what_the_csv_module_writes(run: RunResult, rb: Rulebook, 
     got = (tmp_path / "scores.csv").read_bytes().decode("utf-8")
     assert got == want.getvalue()
     assert '"nói ""có"""' in got and "'=1+1" in got and '"Huyện ""Mới"", Gia Lai"' in got
+
+
+def test_spliced_rows_keep_a_style_no_written_cell_uses(run: RunResult, rb: Rulebook, tmp_path: Path):
+    """KAD's grey italic is used only by spliced rows when the first district has no KAD and every listed
+    district submitted: it must still reach styles.xml."""
+    later = dataclasses.replace(run, districts=[run.districts[1], run.districts[0]], not_submitted=[])
+    path = write_ranking_workbook(later, rb, tmp_path / "ranking.xlsx")
+    ws = openpyxl.load_workbook(path)[SCORES_SHEET]
+    kad = [c for c in ws[3] if c.value == "KAD"]
+    assert kad and all(c.font.i and c.font.color.rgb.endswith("7F7F7F") for c in kad)
+
+
+def test_findings_rows_are_spliced_with_wrapped_messages(run: RunResult, rb: Rulebook, tmp_path: Path):
+    long = make_finding("file-unreadable", "x.xlsx", reason="lý do rất dài " * 40)
+    more = dataclasses.replace(run, findings=run.findings + [long])
+    path = write_ranking_workbook(more, rb, tmp_path / "ranking.xlsx")
+    ws = openpyxl.load_workbook(path)[FINDINGS_SHEET]
+    last = ws.max_row
+    assert last == len(more.findings) + 1
+    assert ws.cell(last, 9).value == long.message and ws.cell(last, 9).alignment.wrap_text
+    assert ws.row_dimensions[last].height >= 60  # several wrapped lines
+    assert ws.cell(last, 2).value is None  # a whole-file finding has no sheet: a blank cell
+    assert [ws.cell(r, 6).value for r in range(2, last + 1)] == [f.code for f in more.findings]

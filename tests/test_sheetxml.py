@@ -8,7 +8,7 @@ import zipfile
 import python_calamine
 import xlsxwriter
 
-from kbang_egov.sheetxml import ROWS_PER_CHUNK, column_letters, rows_xml, splice_rows
+from kbang_egov.sheetxml import ROWS_PER_CHUNK, Spliced, column_letters, rows_xml, splice_rows
 
 
 def _workbook() -> io.BytesIO:
@@ -30,7 +30,7 @@ def test_rows_come_in_chunks_and_splice_into_the_sheet(tmp_path):
     chunks = list(rows_xml(iter(rows), 1, column_letters(3), [0, 0, 0], [0, 0, 0]))
     assert len(chunks) == 3  # 200, 200 and 50 rows: never the whole sheet at once
     target = tmp_path / "out.xlsx"
-    splice_rows(_workbook(), target, 2, iter(chunks), f"C{n + 1}", size_hint=10**6)
+    splice_rows(_workbook(), target, {2: Spliced(iter(chunks), f"C{n + 1}", size_hint=10**6)})
 
     wb = python_calamine.CalamineWorkbook.from_path(str(target))
     got = wb.get_sheet_by_name("Chi tiết").to_python()
@@ -53,6 +53,22 @@ def test_an_empty_sheet_gets_its_rows(tmp_path):
     wb.add_worksheet("Trống")
     wb.close()
     target = tmp_path / "out.xlsx"
-    splice_rows(buffer, target, 1, rows_xml([[1, "a"]], 0, column_letters(2), [0, 0], [0, 0]), "B1")
+    splice_rows(buffer, target, {1: Spliced(rows_xml([[1, "a"]], 0, column_letters(2), [0, 0], [0, 0]), "B1")})
     got = python_calamine.CalamineWorkbook.from_path(str(target)).get_sheet_by_name("Trống").to_python()
     assert got == [[1.0, "a"]]
+
+
+def test_rows_with_heights_and_two_sheets_spliced_at_once(tmp_path):
+    rows = [["ngắn"], ["dài " * 50]]
+    height = lambda cells: 45.0 if len(cells[0]) > 10 else None  # noqa: E731
+    target = tmp_path / "out.xlsx"
+    splice_rows(_workbook(), target, {
+        1: Spliced(rows_xml([["đầu"]], 1, ["A"], [0], [0]), "A2"),
+        2: Spliced(rows_xml(rows, 1, ["A"], [0], [0], height=height), "A3"),
+    })
+    with zipfile.ZipFile(target) as z:
+        xml = z.read("xl/worksheets/sheet2.xml").decode()
+    assert '<row r="2">' in xml and '<row r="3" ht="45" customHeight="1">' in xml
+    wb = python_calamine.CalamineWorkbook.from_path(str(target))
+    assert wb.get_sheet_by_name("Đầu").to_python() == [["trang khác"], ["đầu"]]
+    assert wb.get_sheet_by_name("Chi tiết").to_python()[2][0] == "dài " * 50
