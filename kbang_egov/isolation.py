@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 CRASHED, TIMEOUT, ERROR = "crashed", "timeout", "error"
 DEFAULT_TIMEOUT = 60.0  # seconds per item
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes of address space per worker (POSIX); 0 for none
+QUEUE_DEPTH = 2  # items in a worker's pipe at once: the one it works on and the next
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,20 @@ def run_isolated(func: Callable[[Any], Any], items: Sequence[Any], *, workers: i
     """Yield (index, func(item)) or (index, Failure) for every item, in completion order.
 
     `func` must be picklable where processes are spawned (a module-level function or a partial of one);
-    with fork (Linux) it is inherited. A worker handles items one at a time, so a failure is pinned to the
-    item that caused it.
+    with fork (Linux) it is inherited. A worker handles items one at a time, in the order they were sent
+    (it holds the next one in its pipe), so a failure is pinned to the item that caused it and the items
+    queued behind it go to the worker that replaces it.
     """
     if not items:
         return
     n = max(1, min(workers or default_workers(), len(items)))
     with _Pool(func, n, memory_limit) as pool:
         todo = iter(range(len(items)))
-        for w in pool.workers:
-            pool.assign(w, todo, items)
+        for depth in (1, QUEUE_DEPTH):  # one item each first, so that a short list is shared out evenly
+            for w in pool.workers:
+                pool.assign(w, todo, items, depth)
         while pool.busy():
-            for w, outcome in pool.wait(timeout):
+            for w, outcome in pool.wait(timeout, items):
                 yield outcome
                 pool.assign(w, todo, items)
 
@@ -72,9 +76,9 @@ class _Worker:
         self.proc = ctx.Process(target=_serve, args=(child, func, memory_limit, self.stderr_path), daemon=True)
         self.proc.start()
         child.close()
-        self.index: int | None = None
-        self.started = 0.0
-        self.mark = 0  # size of the stderr file when the current item was sent: its words start there
+        self.queue: deque[int] = deque()  # items sent and not yet answered, the one being worked on first
+        self.started = 0.0  # when the worker began the first item of the queue
+        self.mark = 0  # size of the stderr file when it began that item: its words start there
 
     def stop(self, kill: bool = False) -> None:
         if kill and self.proc.is_alive():
@@ -123,54 +127,73 @@ class _Pool:
             w.stop(kill=exc[0] is not None)
 
     def busy(self) -> bool:
-        return any(w.index is not None for w in self.workers)
+        return any(w.queue for w in self.workers)
 
-    def assign(self, w: _Worker, todo: Iterator[int], items: Sequence[Any]) -> None:
-        i = next(todo, None)
-        if i is None:
-            w.index = None
-            return
-        w.index, w.started = i, time.monotonic()
-        try:
-            w.mark = os.path.getsize(w.stderr_path)
-        except OSError:
-            w.mark = 0
+    def assign(self, w: _Worker, todo: Iterator[int], items: Sequence[Any], depth: int = QUEUE_DEPTH) -> None:
+        """Top the worker's queue up to `depth` items: the next item is already in its pipe when it answers
+        one, so it never waits for this process to read the answer."""
+        while len(w.queue) < depth:
+            i = next(todo, None)
+            if i is None:
+                return
+            self._send(w, i, items)
+
+    def _send(self, w: _Worker, i: int, items: Sequence[Any]) -> None:
+        w.queue.append(i)
+        if len(w.queue) == 1:
+            _begin(w)
         try:
             w.conn.send((i, items[i]))
         except OSError:
             pass  # the worker is dead: wait() sees its sentinel and reports the item
 
-    def _replace(self, w: _Worker) -> _Worker:
+    def _replace(self, w: _Worker, items: Sequence[Any]) -> _Worker:
+        """A fresh worker in w's place, given the items w had queued behind the one that failed."""
         w.stop(kill=True)
         fresh = _Worker(self.ctx, self.func, self.memory_limit)
         self.workers[self.workers.index(w)] = fresh
+        for i in w.queue:
+            self._send(fresh, i, items)
         return fresh
 
-    def wait(self, timeout: float) -> list[tuple[_Worker, tuple[int, Any]]]:
+    def wait(self, timeout: float, items: Sequence[Any]) -> list[tuple[_Worker, tuple[int, Any]]]:
         """Block until some worker answers, dies or overruns; return (worker to reuse, (index, outcome))."""
-        active = [w for w in self.workers if w.index is not None]
+        active = [w for w in self.workers if w.queue]
         now = time.monotonic()
         deadline = min(w.started + timeout for w in active)
         waitables: list[Any] = [w.conn for w in active] + [w.proc.sentinel for w in active]
         ready = multiprocessing.connection.wait(waitables, timeout=max(0.0, deadline - now))
         done: list[tuple[_Worker, tuple[int, Any]]] = []
         for w in active:
-            i = w.index
-            assert i is not None
             if w.conn in ready:
                 try:
                     got_i, outcome = w.conn.recv()
-                    done.append((w, (got_i, outcome)))
-                    continue
                 except (EOFError, OSError):
                     pass  # died while answering: reported as a crash below
+                else:
+                    w.queue.popleft()  # answers come in the order the items were sent
+                    if w.queue:
+                        _begin(w)
+                    done.append((w, (got_i, outcome)))
+                    continue
             if w.conn in ready or w.proc.sentinel in ready:
                 w.proc.join(5)
                 detail = _exit_detail(w.proc.exitcode, w.last_words())
-                done.append((self._replace(w), (i, Failure(CRASHED, detail))))
+                i = w.queue.popleft()  # the item it was working on; the ones behind it go to the new worker
+                done.append((self._replace(w, items), (i, Failure(CRASHED, detail))))
             elif time.monotonic() - w.started >= timeout:
-                done.append((self._replace(w), (i, Failure(TIMEOUT, f"{timeout:g} s"))))
+                i = w.queue.popleft()
+                done.append((self._replace(w, items), (i, Failure(TIMEOUT, f"{timeout:g} s"))))
         return done
+
+
+def _begin(w: _Worker) -> None:
+    """Note that w begins the first item of its queue: the time limit and its stderr words start now."""
+    w.started = time.monotonic()
+    try:
+        w.mark = os.path.getsize(w.stderr_path)
+    except OSError:
+        w.mark = 0
 
 
 def _exit_detail(code: int | None, words: str) -> str:

@@ -58,3 +58,13 @@ def test_one_worker_handles_items_in_order():
     got = [i for i, _ in run_isolated(_square_or_misbehave, [0, 1, 2], workers=1)]
     assert got == [0, 1, 2]
 
+
+
+def test_items_queued_behind_a_failure_go_to_the_new_worker():
+    """One worker holds the next item in its pipe while it works: when it crashes or hangs, the item it was
+    working on fails and the ones queued behind it are done by its replacement, once each."""
+    got = list(run_isolated(_square_or_misbehave, [2, 3, 4, 5, 6], workers=1, timeout=1.0))
+    assert [i for i, _ in got] == [0, 1, 2, 3, 4]
+    values = [v for _, v in got]
+    assert values[0] == 4 and values[2] == 16 and values[4] == 36
+    assert values[1].kind == CRASHED and values[3] == Failure(TIMEOUT, "1 s")
