@@ -214,7 +214,9 @@ def _check_meta(sub: Submission, rb: Rulebook) -> None:
 
 
 def _title_key(text: object) -> str:
-    return _text_key(text) if text.__class__ is str else strip_diacritics(normalize_text(str(text))) if text is not None else ""
+    if text is None:
+        return ""
+    return _text_key(text if text.__class__ is str else str(text))
 
 
 @functools.lru_cache(maxsize=4096)  # titles and labels repeat in every return

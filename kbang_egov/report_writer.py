@@ -190,6 +190,8 @@ def score_lines(run: RunResult, rulebook: Rulebook) -> Iterator[str]:
         text = numbers.get(v)
         if text is None:
             text = numbers[v] = _csv_field(_csv_value(v))
+            if len(numbers) > 100_000:  # typed self-scores vary: keep the memo bounded
+                numbers.clear()
         return text
 
     def detail(v: str) -> str:
@@ -390,9 +392,9 @@ def _write_scores(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook,
     score, the official one highlighted where they differ. The long form (source, detail, row in the
     district's file) is scores.csv.
 
-    A national run has millions of cells here: xlsxwriter writes the header and the first district (which
-    registers the formats) and the returned function, called after the workbook is closed, gives the
-    other rows as XML for sheetxml.splice_rows, with the last cell's address.
+    A national run has millions of cells here: xlsxwriter writes the header and the first district, and the
+    returned function, called after the workbook is closed, gives the other rows as XML for
+    sheetxml.splice_rows, with the last cell's address (their styles are numbered by _xf_indices).
     """
     criteria = rb.scored_criteria
     headers = [("Hạng", 7), ("Đơn vị", 24)] + [
@@ -445,8 +447,8 @@ def _score_rows(districts: Sequence[DistrictResult], m: ScoreMatrix) -> Iterator
 def _write_findings(ws: Any, fmt: _Formats, run: RunResult) -> Callable[[], Spliced]:
     """Sheet 3: every finding, with the file, sheet and cell where a person fixes it.
 
-    Tens of thousands of rows at national scale: xlsxwriter writes the header and the first finding (which
-    registers the formats); the returned function gives the other rows for sheetxml.splice_rows."""
+    Tens of thousands of rows at national scale: xlsxwriter writes the header and the first finding; the
+    returned function, called after the workbook is closed, gives the other rows for sheetxml.splice_rows."""
     headers = [("Tệp", 28), ("Trang tính", 14), ("Ô", 7), ("Đơn vị", 22), ("Mã", 10), ("Mã lỗi", 26),
                ("Loại lỗi", 30), ("Mức độ", 10), ("Nội dung", 90)]
     _write_header(ws, fmt, headers)
