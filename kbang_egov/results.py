@@ -14,6 +14,7 @@ from typing import overload
 import numpy as np
 
 from .findings import ERROR, WARNING, Finding
+from .scoring import DENOMINATOR_ZERO, INVALID, MISSING, NOT_APPLICABLE_STATUS, OK
 
 # How a criterion's official score was obtained.
 COMPUTED = "computed"  # from the district's raw figures, by the rule
@@ -53,8 +54,8 @@ class CriterionResult:
         return None if self.self_score is None else round(self.self_score - self.score, 2)
 
 
-# Scoring statuses (scoring.OK, ...), the order of CriterionTable's status column.
-STATUSES = ("ok", "not-applicable", "missing", "invalid", "denominator-zero")
+# Scoring statuses, the order of CriterionTable's status column.
+STATUSES = (OK, NOT_APPLICABLE_STATUS, MISSING, INVALID, DENOMINATOR_ZERO)
 SOURCES = (COMPUTED, TRUSTED, ZERO, NOT_APPLICABLE)
 
 
@@ -81,7 +82,7 @@ def criterion_frame(codes: tuple[str, ...], groups: tuple[str, ...], parts: tupl
 
 class CriterionTable(Sequence[CriterionResult]):
     """One district's criterion results as columns: a national run holds millions of results, and as objects
-    they took 82 KB per district against about 5 KB here. Reads as a sequence of CriterionResult (made on
+    they took 82 KB per district against about 6 KB here. Reads as a sequence of CriterionResult (made on
     access); the report writer reads the columns directly.
     """
 
@@ -95,7 +96,7 @@ class CriterionTable(Sequence[CriterionResult]):
         self.status = status  # uint8 index into STATUSES
         self.source = source  # uint8 index into SOURCES
         # The details, or all of them joined by _SEPARATOR as they crossed from a worker (one object instead
-        # of 170 per district), split when first read.
+        # of 170 per district), split each time they are read (see `detail`).
         self._detail, self._joined = (None, detail) if isinstance(detail, str) else (detail, None)
         self.row = row  # int32 sheet row, 0 when missing
 
