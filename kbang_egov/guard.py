@@ -123,10 +123,10 @@ def _inspect_zip(data: bytes, file: str, suffix: str) -> Finding | None:
             size = max(size, _inflated_size(data, info, MEMBER_LIMIT))  # the declared size may lie
         total += size
         if size > MEMBER_LIMIT or total > TOTAL_LIMIT:
-            return make_finding("file-too-large", file, sheet=_sheet_of(zf, info.filename), member=info.filename,
+            return make_finding("file-too-large", file, sheet=_sheet_of(zf, data, info.filename), member=info.filename,
                                 size=_mb(size), limit=_mb(MEMBER_LIMIT if size > MEMBER_LIMIT else TOTAL_LIMIT))
         if info.filename.endswith((".xml", ".rels")) and _declares_entities(data, info):
-            return make_finding("file-unsafe-xml", file, sheet=_sheet_of(zf, info.filename), member=info.filename)
+            return make_finding("file-unsafe-xml", file, sheet=_sheet_of(zf, data, info.filename), member=info.filename)
     return None
 
 
@@ -136,6 +136,17 @@ def _member_data(data: bytes, info: zipfile.ZipInfo) -> bytes:
     name_len, extra_len = struct.unpack_from("<HH", data, off + 26)
     start = off + 30 + name_len + extra_len
     return data[start:start + info.compress_size]
+
+
+def _read(zf: zipfile.ZipFile, data: bytes, name: str) -> bytes:
+    """A member's bytes, inflated straight from the archive's bytes (zipfile's read also computes the CRC,
+    which calamine checks again: a third of the time), and never more than MEMBER_LIMIT of them."""
+    info = zf.getinfo(name)
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        return zlib.decompressobj(-15).decompress(_member_data(data, info), MEMBER_LIMIT)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return _member_data(data, info)
+    return zf.read(name)  # another method: zipfile's own reader (calamine then reports the file)
 
 
 def _inflated_size(data: bytes, info: zipfile.ZipInfo, limit: int) -> int:
@@ -237,11 +248,11 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
         return data, {}
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-        members = _sheet_members(zf)
+        members = _sheet_members(zf, data)
         changed: dict[str, bytes] = {}
         far: dict[str, str] = {}
         for member, sheet in members.items():
-            xml = zf.read(member)
+            xml = _read(zf, data, member)
             if not _has_far_mark(xml):
                 continue  # the usual case: one scan, no cell parsed
             cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]
@@ -256,7 +267,7 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zw:
             for info in zf.infolist():
-                zw.writestr(info.filename, changed.get(info.filename) or zf.read(info.filename))
+                zw.writestr(info.filename, changed.get(info.filename) or _read(zf, data, info.filename))
         return out.getvalue(), far
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
         return data, {}  # the reader reports what is wrong with it
@@ -301,10 +312,10 @@ def far_cell(data: bytes) -> tuple[str, str] | None:
     files that passed inspect_file, so every member's size is bounded."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-        names = _sheet_members(zf)
+        names = _sheet_members(zf, data)
         corners = []
         for member, sheet in names.items():
-            refs = _CELL_REF.findall(zf.read(member))
+            refs = _CELL_REF.findall(_read(zf, data, member))
             if refs:
                 ref = _farthest(refs)
                 col = ref.rstrip("0123456789")
@@ -314,22 +325,22 @@ def far_cell(data: bytes) -> tuple[str, str] | None:
         return None
 
 
-def _sheet_of(zf: zipfile.ZipFile, member: str) -> str:
+def _sheet_of(zf: zipfile.ZipFile, data: bytes, member: str) -> str:
     """The sheet a zip member holds, for locating a finding ("" for shared strings, styles, ...)."""
     try:
-        return _sheet_members(zf).get(member, "")
+        return _sheet_members(zf, data).get(member, "")
     except (KeyError, zipfile.BadZipFile, OSError, ValueError, zlib.error):
         return ""
 
 
-def _sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
+def _sheet_members(zf: zipfile.ZipFile, data: bytes) -> dict[str, str]:
     """Worksheet member path -> sheet name, from workbook.xml and its relationships."""
     rels = {}
-    for element in _REL_ELEMENT.findall(zf.read("xl/_rels/workbook.xml.rels")):
+    for element in _REL_ELEMENT.findall(_read(zf, data, "xl/_rels/workbook.xml.rels")):
         attrs = _attributes(element)
         rels[attrs.get(b"Id", b"")] = attrs.get(b"Target", b"")
     out = {}
-    for element in _SHEET_ELEMENT.findall(zf.read("xl/workbook.xml")):
+    for element in _SHEET_ELEMENT.findall(_read(zf, data, "xl/workbook.xml")):
         attrs = _attributes(element)
         rid = next((v for k, v in attrs.items() if k.endswith(b":id")), b"")
         target = rels.get(rid, b"").decode()
