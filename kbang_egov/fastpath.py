@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 
 from .checks import TOLERANCE, Checked, check_criterion, check_subtotals, subtotals
 from .findings import Finding
@@ -31,43 +32,79 @@ def check_submission_fast(sub: Submission, rb: Rulebook, district: str = "",
     """checks.check_submission's result, with clean criteria scored on the fast path."""
     findings: list[Finding] = []
     results = []
-    for c in rb.scored_criteria:
-        row = sub.rows.get(c.code)
-        r = _clean(c, row) if row is not None else None
+    rows = sub.rows
+    for c, plan in _plans(rb):
+        row = rows.get(c.code)
+        r = _clean(c, plan, row) if row is not None else None
         results.append(r if r is not None else check_criterion(sub, c, district, trust_self_scores, findings))
     totals = subtotals(sub, rb, {r.code: r for r in results})
     check_subtotals(sub, rb, totals, district, findings)
     return Checked(results, totals, findings)
 
 
+_RATIO, _TIERS, _OPTIONS = 0, 1, 2
+_PLANS: dict[str, list[tuple[Criterion, tuple]]] = {}
+
+
+def _plans(rb: Rulebook) -> list[tuple[Criterion, tuple]]:
+    """(criterion, plan) for every scored criterion, made once per rulebook. A plan is what _clean needs:
+    (kind, highest self-score accepted, the maximum as an integer ratio for ratios, percent unit for tiers)."""
+    plans = _PLANS.get(rb.hash)
+    if plans is None:
+        plans = []
+        for c in rb.scored_criteria:
+            kind = {"ratio": _RATIO, "tiers": _TIERS}.get(c.kind, _OPTIONS)
+            top, bottom = Fraction(repr(float(c.max))).as_integer_ratio()  # the maximum as written
+            percent = c.value is not None and c.value.unit == PERCENT_UNIT
+            plans.append((c, (kind, c.max + TOLERANCE, top * 100, bottom, percent)))
+        _PLANS[rb.hash] = plans
+    return plans
+
+
+def _clean(c: Criterion, plan: tuple, row: Row) -> CriterionResult | None:
+    """The criterion's result when it needs no finding, else None."""
+    kind, highest, top, bottom, percent = plan
+    cells = row.cells
+    own = cells.get("self_score")
+    if (own.__class__ is not float and own.__class__ is not int) or not 0 <= own <= highest:
+        return None  # text, a date, bool, NaN, infinite, negative or over the maximum: the reference decides
+    if kind == _RATIO:
+        num, den = cells.get("numerator"), cells.get("denominator")
+        if cells.get("value").__class__ is str:  # "Không áp dụng" there: the reference decides
+            return None
+        if (num.__class__ is not float and num.__class__ is not int) or \
+                (den.__class__ is not float and den.__class__ is not int) or not 0 <= num <= den < _SAFE:
+            return None  # not numbers, NaN, infinite, negative or num > den (a finding)
+        if den and (num.__class__ is int or num.is_integer()) and (den.__class__ is int or den.is_integer()):
+            # scoring._score_ratio's exact integer rounding, inlined: counts, nearly always
+            a, b = int(num) * top, int(den) * bottom
+            points = (2 * a + b) // (2 * b) / 100
+            detail = f"{int(num)}/{int(den)}"
+        else:
+            score = score_criterion(c, CriterionInput(numerator=float(num), denominator=float(den)))
+            if score.status != OK:
+                return None
+            points, detail = score.points, score.detail
+    else:
+        if cells.get("numerator").__class__ is str or cells.get("denominator").__class__ is str:
+            return None
+        value = cells.get("value")
+        if kind == _TIERS:
+            figure = _tier_figure(value, percent)
+            score = _scored(c, figure) if figure is not None else None
+        else:
+            score = _scored(c, value) if value.__class__ is str and len(value) <= 100 else None
+        if score is None or score.status != OK:
+            return None
+        points, detail = score.points, score.detail
+    if points is None or abs(own - points) > TOLERANCE:
+        return None
+    return CriterionResult(c.code, c.group, c.part, c.max, float(points), float(own), OK, COMPUTED, detail,
+                           row.row)
+
+
 def _number(v: object) -> bool:
     return (v.__class__ is float or v.__class__ is int) and math.isfinite(v)  # not bool, text, dates
-
-
-def _clean(c: Criterion, row: Row) -> CriterionResult | None:
-    """The criterion's result when it needs no finding, else None."""
-    cells = row.cells
-    others = ("value",) if c.kind == "ratio" else ("numerator", "denominator")
-    if any(cells.get(x).__class__ is str for x in others):  # "Không áp dụng" there: the reference decides
-        return None
-    own = cells.get("self_score")
-    if not _number(own) or own < 0 or own > c.max + TOLERANCE:
-        return None
-    if c.kind == "ratio":
-        num, den = cells.get("numerator"), cells.get("denominator")
-        if not (_number(num) and _number(den)) or not 0 <= num <= den < _SAFE:  # num > den: a finding
-            return None
-        score = score_criterion(c, CriterionInput(numerator=float(num), denominator=float(den)))
-    elif c.kind == "tiers":
-        figure = _tier_figure(cells.get("value"), c.value is not None and c.value.unit == PERCENT_UNIT)
-        score = _scored(c, figure) if figure is not None else None
-    else:
-        value = cells.get("value")
-        score = _scored(c, value) if value.__class__ is str and len(value) <= 100 else None
-    if score is None or score.status != OK or score.points is None or abs(own - score.points) > TOLERANCE:
-        return None
-    return CriterionResult(c.code, c.group, c.part, c.max, float(score.points), float(own), OK, COMPUTED,
-                           score.detail, row.row)
 
 
 def _tier_figure(v: object, percent: bool) -> float | None:
