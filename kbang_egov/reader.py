@@ -285,29 +285,31 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
     names = [n for n, _ in wanted]
     last = max(j for _, j in wanted)
     pick = _picker([j for _, j in wanted])
-    seen: dict[str, list[int]] = {}
+    rows = sub.rows
+    again: dict[str, list[int]] = {}  # code -> the rows after the first that hold it
     for i in range(header + 1, len(grid)):
         row = grid[i]
         raw = row[code_col] if code_col < len(row) else None
-        if not isinstance(raw, str) or not raw:
+        if raw.__class__ is not str or not raw:
             continue
         code = known.get(raw)  # as the template wrote it, nearly always
         if code is None:
             code = known.get(normalize_text(raw).upper())
             if code is None:
                 continue
-        seen.setdefault(code, []).append(i + 1)
-        if code not in sub.rows:
-            if len(row) > last:  # calamine's grid is rectangular: nearly always
-                sub.rows[code] = Row(i + 1, {n: None if v == "" else v for n, v in zip(names, pick(row), strict=True)})
-            else:
-                sub.rows[code] = Row(i + 1, {n: _cell(row, j) for n, j in wanted})
-    for code, rows in seen.items():
-        if len(rows) > 1:
-            for r in rows[1:]:
-                sub.findings.append(make_finding(
-                    "row-duplicated", sub.file, sheet=sub.sheet, cell=a1(r, code_col), subject=code,
-                    rows=", ".join(map(str, rows)), used=rows[0]))
+        if code in rows:
+            again.setdefault(code, []).append(i + 1)
+        elif len(row) > last:  # calamine's grid is rectangular: nearly always
+            rows[code] = Row(i + 1, {n: None if v == "" else v for n, v in zip(names, pick(row), strict=True)})
+        else:
+            rows[code] = Row(i + 1, {n: _cell(row, j) for n, j in wanted})
+    for code in sorted(again, key=lambda c: rows[c].row):  # in the order the codes first appear
+        later, used = again[code], rows[code].row
+        listed = ", ".join(map(str, [used, *later]))
+        for r in later:
+            sub.findings.append(make_finding(
+                "row-duplicated", sub.file, sheet=sub.sheet, cell=a1(r, code_col), subject=code,
+                rows=listed, used=used))
     for c in rb.criteria:
         if c.scored and c.code not in sub.rows:
             sub.findings.append(make_finding("row-missing", sub.file, sheet=sub.sheet, subject=c.code))

@@ -244,3 +244,23 @@ def test_calamine_errors_map_to_their_codes(rb, monkeypatch, error, message, cod
     monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", fail)
     sub = read_submission(KBANG.read_bytes(), "x.xls", rb)
     assert [f.code for f in sub.findings] == [code]
+
+
+def test_duplicated_rows_are_reported_in_the_order_their_codes_first_appear(tmp_path, rb):
+    def edit(wb):
+        ws = wb[CRITERIA_SHEET]
+        rows = _codes_rows(ws)
+        below = rows["KQ.IV.5"] + 5
+        ws.cell(below, 1, "KQ.I.1")  # a later code, copied first
+        ws.cell(below + 1, 1, "SS.I.1")
+        ws.cell(below + 2, 1, "KQ.I.1")
+
+    sub = read_submission(_edit(tmp_path, edit), "e.xlsx", rb)
+    first = {code: sub.rows[code].row for code in ("SS.I.1", "KQ.I.1")}
+    below = sub.rows["KQ.IV.5"].row + 5
+    got = [(f.code, f.subject, f.cell, f.params["rows"]) for f in sub.findings]
+    assert got == [
+        ("row-duplicated", "SS.I.1", f"A{below + 1}", f"{first['SS.I.1']}, {below + 1}"),
+        ("row-duplicated", "KQ.I.1", f"A{below}", f"{first['KQ.I.1']}, {below}, {below + 2}"),
+        ("row-duplicated", "KQ.I.1", f"A{below + 2}", f"{first['KQ.I.1']}, {below}, {below + 2}"),
+    ]
