@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Entry point: `python batch.py --help`. All the work is in the kbang_egov package."""
 
-from kbang_egov.cli import main
+from kbang_egov.cli import run_program
 
 if __name__ == "__main__":
-    main()
+    run_program()

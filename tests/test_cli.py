@@ -63,3 +63,38 @@ def test_template_default_writes_blank_only(tmp_path: Path):
     result = CliRunner().invoke(main, ["template", "--out", str(tmp_path)])
     assert result.exit_code == 0
     assert [p.name for p in tmp_path.iterdir()] == ["CQDT_2020_mau.xlsx"]
+
+
+def _exit_code_of_run_program(monkeypatch, raised: BaseException | None) -> int:
+    from kbang_egov import cli
+
+    def fake_main() -> None:
+        if raised is not None:
+            raise raised
+
+    codes: list[int] = []
+    monkeypatch.setattr(cli, "main", fake_main)
+    monkeypatch.setattr(cli.os, "_exit", codes.append)
+    cli.run_program()
+    return codes[0]
+
+
+def test_the_program_ends_with_mains_exit_code(monkeypatch, capsys):
+    assert _exit_code_of_run_program(monkeypatch, None) == 0
+    assert _exit_code_of_run_program(monkeypatch, SystemExit(1)) == 1
+    assert _exit_code_of_run_program(monkeypatch, SystemExit(None)) == 0
+    assert _exit_code_of_run_program(monkeypatch, SystemExit("hỏng")) == 1
+    assert capsys.readouterr().err == "hỏng\n"  # as the interpreter prints sys.exit("...")
+
+
+def test_the_program_prints_everything_before_it_ends(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(tmp_path / "out"), "--json"], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1  # the bundled samples carry planted slips
+    summary = json.loads(done.stdout)  # the whole JSON document: nothing is lost when the process ends
+    assert summary["exit_code"] == 1
+    assert all(Path(p).is_file() for p in summary["outputs"])
