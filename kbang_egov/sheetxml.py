@@ -20,6 +20,7 @@ from .layout import column_letter
 MAX_ROWS = 1_048_576  # Excel's rows per sheet
 ZIP64_FROM = 2**32 - 2**26  # bytes of one member (with a margin) from which ZIP64 is needed
 ROWS_PER_CHUNK = 200  # rows of XML formatted before they are compressed and let go
+_REPRS_KEPT = 100_000  # formatted numbers remembered while writing one sheet
 
 
 def column_letters(count: int) -> list[str]:
@@ -46,17 +47,32 @@ def rows_xml(rows: Iterable[Sequence[object]], first_row: int, letters: Sequence
     shared-string table. `height` gives a row's height in points (None: Excel's default)."""
     parts: list[str] = []
     pre = [f'<c r="{letter}' for letter in letters]
+    blank = [f'" s="{style}"/>' for style in number_styles]
+    number = [f'" s="{style}"><v>' for style in number_styles]
+    text = [f'" s="{style}" t="inlineStr"><is><t' for style in text_styles]
+    reprs: dict[float, str] = {}  # a matrix of points holds few distinct values: each is formatted once
     for i, cells in enumerate(rows, first_row + 1):
         ht = height(cells) if height is not None else None
-        parts.append(f'<row r="{i}" ht="{ht:g}" customHeight="1">' if ht else f'<row r="{i}">')
+        r = str(i)
+        parts.append(f'<row r="{r}" ht="{ht:g}" customHeight="1">' if ht else f'<row r="{r}">')
         for j, value in enumerate(cells):
-            if value is None or (value.__class__ is float and not math.isfinite(value)):
-                parts.append(f'{pre[j]}{i}" s="{number_styles[j]}"/>')
+            if value.__class__ is float:
+                shown = reprs.get(value)
+                if shown is None:
+                    if not math.isfinite(value):
+                        parts.append(pre[j] + r + blank[j])
+                        continue
+                    if len(reprs) >= _REPRS_KEPT:
+                        reprs.clear()
+                    shown = reprs[value] = repr(value)
+                parts.append(pre[j] + r + number[j] + shown + "</v></c>")
+            elif value is None:
+                parts.append(pre[j] + r + blank[j])
             elif isinstance(value, str):
                 space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
-                parts.append(f'{pre[j]}{i}" s="{text_styles[j]}" t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>')
+                parts.append(f"{pre[j]}{r}{text[j]}{space}>{escape(value)}</t></is></c>")
             else:
-                parts.append(f'{pre[j]}{i}" s="{number_styles[j]}"><v>{value!r}</v></c>')
+                parts.append(f"{pre[j]}{r}{number[j]}{value!r}</v></c>")
         parts.append("</row>")
         if (i - first_row) % ROWS_PER_CHUNK == 0:
             yield "".join(parts).encode("utf-8")
