@@ -202,22 +202,34 @@ def score_lines(run: RunResult, rulebook: Rulebook) -> Iterator[str]:
                 detail_texts.clear()
         return text
 
+    codes = tuple(c.code for c in rulebook.scored_criteria)
+    zero = number(0.0)
     for d in run.districts:
         t = d.criteria
-        at = {code: k for k, code in enumerate(t.frame.codes)}
         score, own, status, source, row = (t.score.tolist(), t.self_score.tolist(), t.status.tolist(),
                                            t.source.tolist(), t.row.tolist())
         details = t.detail
         head, tail = _csv_field(_csv_value(d.district)) + ",", "," + _csv_field(_csv_value(d.file)) + ","
-        for k_code, (code, max_points, group, part) in zip(rulebook.scored_criteria, per_criterion, strict=True):
-            k = at.get(k_code.code)
+        if t.frame.codes == codes:  # the usual case: every criterion, in rulebook order
+            at: Sequence[int | None] = range(len(codes))
+        else:
+            index = {code: k for k, code in enumerate(t.frame.codes)}
+            at = [index.get(code) for code in codes]
+        for k, (code, max_points, group, part) in zip(at, per_criterion, strict=True):
             if k is None:
                 yield f"{head}{code},,,{max_points},,,,,{group},{part}{tail}{_LINE_END}"
                 continue
             s, o = score[k], own[k]
-            own_text, gap = ("", "") if o != o else (number(o), number(round(o - s, 2)))  # nan: no self-score
-            yield (f"{head}{code},{own_text},{number(s)},{max_points},{gap},{sources[source[k]]},"
-                   f"{statuses[status[k]]},{detail(details[k])},{group},{part}{tail}{row[k] or ''}{_LINE_END}")
+            official = numbers.get(s) or number(s)
+            if o != o:  # nan: no self-score
+                own_text = gap = ""
+            else:
+                own_text = numbers.get(o) or number(o)
+                gap = zero if o == s else number(round(o - s, 2))
+            text = details[k]
+            shown = detail_texts.get(text) or detail(text)
+            yield (f"{head}{code},{own_text},{official},{max_points},{gap},{sources[source[k]]},"
+                   f"{statuses[status[k]]},{shown},{group},{part}{tail}{row[k] or ''}{_LINE_END}")
 
 
 _LINE_END = "\r\n"  # as the csv module ends lines

@@ -360,6 +360,23 @@ def test_scores_csv_is_what_the_csv_module_writes(run: RunResult, rb: Rulebook, 
     assert '"nói ""có"""' in got and "'=1+1" in got and '"Huyện ""Mới"", Gia Lai"' in got
 
 
+def test_scores_csv_places_a_partial_result_by_code(run: RunResult, rb: Rulebook):
+    """A district whose results come in another order, one criterion short, gets the same lines as the full
+    one in rulebook order, and a line with only the code, maximum, group and part for the missing one."""
+    from kbang_egov.report_writer import score_lines
+    from kbang_egov.results import CriterionTable
+
+    full = run.districts[0]
+    dropped = rb.scored_criteria[5]
+    partial = dataclasses.replace(full, criteria=CriterionTable.of(
+        [r for r in reversed(list(full.criteria)) if r.code != dropped.code]))
+    want = list(score_lines(dataclasses.replace(run, districts=[full]), rb))
+    got = list(score_lines(dataclasses.replace(run, districts=[partial]), rb))
+    assert len(got) == len(want) == len(rb.scored_criteria)
+    assert [g for g, w in zip(got, want, strict=True) if g != w] == [
+        f"{full.district},{dropped.code},,,{dropped.max:g},,,,,{dropped.group},{dropped.part},{full.file},\r\n"]
+
+
 def test_spliced_rows_keep_a_style_no_written_cell_uses(run: RunResult, rb: Rulebook, tmp_path: Path):
     """KAD's grey italic is used only by spliced rows when the first district has no KAD and every listed
     district submitted: it must still reach styles.xml."""
