@@ -78,15 +78,15 @@ def test_each_kind_of_value_becomes_its_cell(monkeypatch):
     from kbang_egov import sheetxml
 
     rows = [[0.1 + 0.2, float("nan"), None, 7, " KAD", "a<b & c"], [0.1 + 0.2, float("inf"), 2.5e16, True, "", 1.0]]
-    want = ('<row r="3">'
-            '<c r="A3" s="1"><v>0.30000000000000004</v></c><c r="B3" s="2"/><c r="C3" s="3"/>'
-            '<c r="D3" s="4"><v>7</v></c>'
-            '<c r="E3" s="15" t="inlineStr"><is><t xml:space="preserve"> KAD</t></is></c>'
-            '<c r="F3" s="16" t="inlineStr"><is><t>a&lt;b &amp; c</t></is></c></row>'
-            '<row r="4">'
-            '<c r="A4" s="1"><v>0.30000000000000004</v></c><c r="B4" s="2"/><c r="C4" s="3"><v>2.5e+16</v></c>'
-            '<c r="D4" s="4"><v>True</v></c>'
-            '<c r="E4" s="15" t="inlineStr"><is><t></t></is></c><c r="F4" s="6"><v>1.0</v></c></row>').encode()
+    want = (b'<row r="3">'
+            b'<c r="A3" s="1"><v>0.30000000000000004</v></c><c r="B3" s="2"/><c r="C3" s="3"/>'
+            b'<c r="D3" s="4"><v>7</v></c>'
+            b'<c r="E3" s="15" t="inlineStr"><is><t xml:space="preserve"> KAD</t></is></c>'
+            b'<c r="F3" s="16" t="inlineStr"><is><t>a&lt;b &amp; c</t></is></c></row>'
+            b'<row r="4">'
+            b'<c r="A4" s="1"><v>0.30000000000000004</v></c><c r="B4" s="2"/><c r="C4" s="3"><v>2.5e+16</v></c>'
+            b'<c r="D4" s="4"><v>True</v></c>'
+            b'<c r="E4" s="15" t="inlineStr"><is><t></t></is></c><c r="F4" s="6"><v>1.0</v></c></row>')
     args = (2, column_letters(6), [1, 2, 3, 4, 5, 6], [11, 12, 13, 14, 15, 16])
     assert b"".join(rows_xml(rows, *args)) == want
     monkeypatch.setattr(sheetxml, "_REPRS_KEPT", 1)  # the remembered numbers are let go: the same XML
