@@ -48,7 +48,8 @@ _PLANS: dict[str, list[tuple[Criterion, tuple]]] = {}
 
 def _plans(rb: Rulebook) -> list[tuple[Criterion, tuple]]:
     """(criterion, plan) for every scored criterion, made once per rulebook. A plan is what _clean needs:
-    (kind, highest self-score accepted, the maximum as an integer ratio for ratios, percent unit for tiers)."""
+    (kind, highest self-score accepted, the maximum as the integer ratio top / bottom with top already
+    multiplied by 100 for points in hundredths, whether a tier's figure is a percent)."""
     plans = _PLANS.get(rb.hash)
     if plans is None:
         plans = []
