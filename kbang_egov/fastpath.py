@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-from fractions import Fraction
 
 from .checks import TOLERANCE, Checked, check_criterion, check_subtotals, subtotals
 from .findings import Finding
@@ -22,7 +21,7 @@ from .layout import PERCENT_UNIT
 from .reader import Row, Submission
 from .results import COMPUTED, CriterionResult
 from .rulebook import Criterion, Rulebook
-from .scoring import OK, CriterionInput, Score, score_criterion
+from .scoring import OK, CriterionInput, Score, count_points, max_ratio, score_criterion
 
 _SAFE = 2**53  # counts above this are not exact in a float: the reference decides
 
@@ -48,16 +47,15 @@ _PLANS: dict[str, list[tuple[Criterion, tuple]]] = {}
 
 def _plans(rb: Rulebook) -> list[tuple[Criterion, tuple]]:
     """(criterion, plan) for every scored criterion, made once per rulebook. A plan is what _clean needs:
-    (kind, highest self-score accepted, the maximum as the integer ratio top / bottom with top already
-    multiplied by 100 for points in hundredths, whether a tier's figure is a percent)."""
+    (kind, highest self-score accepted, the maximum as an integer ratio (scoring.max_ratio), whether a
+    tier's figure is a percent)."""
     plans = _PLANS.get(rb.hash)
     if plans is None:
         plans = []
         for c in rb.scored_criteria:
             kind = {"ratio": _RATIO, "tiers": _TIERS}.get(c.kind, _OPTIONS)
-            top, bottom = Fraction(repr(float(c.max))).as_integer_ratio()  # the maximum as written
             percent = c.value is not None and c.value.unit == PERCENT_UNIT
-            plans.append((c, (kind, c.max + TOLERANCE, top * 100, bottom, percent)))
+            plans.append((c, (kind, c.max + TOLERANCE, *max_ratio(c), percent)))
         _PLANS[rb.hash] = plans
     return plans
 
@@ -77,10 +75,8 @@ def _clean(c: Criterion, plan: tuple, row: Row) -> CriterionResult | None:
                 (den.__class__ is not float and den.__class__ is not int) or not 0 <= num <= den < _SAFE:
             return None  # not numbers, NaN, infinite, negative or num > den (a finding)
         if den and (num.__class__ is int or num.is_integer()) and (den.__class__ is int or den.is_integer()):
-            # scoring._score_ratio's exact integer rounding, inlined: counts, nearly always
-            a, b = int(num) * top, int(den) * bottom
-            points = (2 * a + b) // (2 * b) / 100
-            detail = f"{int(num)}/{int(den)}"
+            points = count_points(int(num), int(den), top, bottom)  # counts, nearly always
+            detail = f"{int(num)}/{int(den)}"  # scoring._show of whole numbers
         else:
             score = score_criterion(c, CriterionInput(numerator=float(num), denominator=float(den)))
             if score.status != OK:

@@ -91,11 +91,21 @@ def _score_ratio(c: Criterion, num: float | None, den: float | None) -> Score:
     detail = f"{_show(num)}/{_show(den)}"
     if float(num).is_integer() and float(den).is_integer():  # counts, nearly always: exact in integers
         n, d = int(min(num, den)), int(den)  # capped: Tối đa <= Điểm tối đa
-        top, bottom = _exact(c.max).as_integer_ratio()
-        a, b = n * top * 100, d * bottom  # the points x 100 = a / b, rounded half up below
-        return Score((2 * a + b) // (2 * b) / 100, OK, detail)
+        return Score(count_points(n, d, *max_ratio(c)), OK, detail)
     ratio = min(_exact(num) / _exact(den), Fraction(1))
     return Score(round_points(ratio * _exact(c.max)), OK, detail)
+
+
+def max_ratio(c: Criterion) -> tuple[int, int]:
+    """The criterion's maximum as written, as an integer ratio (top, bottom): 0.5 is (1, 2)."""
+    return _exact(c.max).as_integer_ratio()
+
+
+def count_points(n: int, d: int, top: int, bottom: int) -> float:
+    """Points for n of d counted (0 <= n <= d, d > 0) on a maximum of top / bottom, rounded half up to
+    hundredths exactly, in integers."""
+    a, b = n * top * 100, d * bottom  # the points x 100 = a / b
+    return (2 * a + b) // (2 * b) / 100
 
 
 def _score_option(c: Criterion, value: float | str | None) -> Score:
