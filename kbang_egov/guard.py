@@ -37,16 +37,22 @@ _KIND_BY_PART = (
 def inspect_file(data: bytes, file: str, suffix: str) -> Finding | None:
     """The finding that rejects these bytes before parsing (empty, encrypted, not a spreadsheet, a zip bomb,
     an XML entity declaration), or None when they may be given to the reader."""
+    return screen(data, file, suffix)[0]
+
+
+def screen(data: bytes, file: str, suffix: str) -> tuple[Finding | None, bytes, dict[str, str]]:
+    """inspect_file and trim_far_cells in one pass over the archive: (the finding that rejects the bytes,
+    or None; the bytes to give the reader, far cells cut; each trimmed sheet's farthest cell)."""
     if not data:
-        return make_finding("file-empty", file)
+        return make_finding("file-empty", file), data, {}
     if data.startswith(OLE_MAGIC):
-        return _inspect_ole(data, file, suffix)
+        return _inspect_ole(data, file, suffix), data, {}
     if data.startswith(ZIP_MAGIC):
-        return _inspect_zip(data, file, suffix)
+        return _screen_zip(data, file, suffix)
     kind = _sniff_text(data)
     if kind is not None:
-        return make_finding("file-wrong-type", file, suffix=suffix, kind=kind)
-    return None  # unknown bytes: the reader says what it makes of them
+        return make_finding("file-wrong-type", file, suffix=suffix, kind=kind), data, {}
+    return None, data, {}  # unknown bytes: the reader says what it makes of them
 
 
 def _inspect_ole(data: bytes, file: str, suffix: str) -> Finding | None:
@@ -102,12 +108,38 @@ def _ole_fat(data: bytes, sector_size: int) -> list[int]:
     return fat
 
 
-def _inspect_zip(data: bytes, file: str, suffix: str) -> Finding | None:
+def _screen_zip(data: bytes, file: str, suffix: str) -> tuple[Finding | None, bytes, dict[str, str]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as exc:
-        return make_finding("file-truncated", file, reason=_short(exc))
+        return make_finding("file-truncated", file, reason=_short(exc)), data, {}
+    rejected = _inspect_sizes(zf, infos, data, file, suffix)
+    if rejected is not None:
+        return rejected, data, {}
+    try:
+        sheets = _sheet_members(zf, data)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
+        sheets = {}  # no sheet to be found: the reader reports the workbook
+    for info in infos:  # a sheet's DTD is looked for in the part of it that is read below
+        if info.filename.endswith((".xml", ".rels")) and info.filename not in sheets \
+                and _declares_entities(data, info):
+            return make_finding("file-unsafe-xml", file, member=info.filename), data, {}
+    heads = {}
+    try:
+        for member, sheet in sheets.items():
+            heads[member] = head = _sheet_head(data, zf.getinfo(member))
+            if _has_dtd(head[:_DTD_PEEK]):
+                return make_finding("file-unsafe-xml", file, sheet=sheet, member=member), data, {}
+    except (KeyError, zlib.error):
+        return None, data, {}  # a damaged member: the reader reports it
+    trimmed, far = _trimmed_zip(zf, data, sheets, heads)
+    return None, trimmed, far
+
+
+def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: bytes, file: str,
+                   suffix: str) -> Finding | None:
+    """Too many members, no workbook part, or a member (or all of them) inflating past the limits."""
     if len(infos) > MAX_MEMBERS:
         return make_finding("file-too-large", file, member=f"{len(infos)} thành phần",
                             size=f"{len(infos)} thành phần", limit=f"{MAX_MEMBERS} thành phần")
@@ -125,8 +157,6 @@ def _inspect_zip(data: bytes, file: str, suffix: str) -> Finding | None:
         if size > MEMBER_LIMIT or total > TOTAL_LIMIT:
             return make_finding("file-too-large", file, sheet=_sheet_of(zf, data, info.filename), member=info.filename,
                                 size=_mb(size), limit=_mb(MEMBER_LIMIT if size > MEMBER_LIMIT else TOTAL_LIMIT))
-        if info.filename.endswith((".xml", ".rels")) and _declares_entities(data, info):
-            return make_finding("file-unsafe-xml", file, sheet=_sheet_of(zf, data, info.filename), member=info.filename)
     return None
 
 
@@ -180,6 +210,10 @@ def _declares_entities(data: bytes, info: zipfile.ZipInfo) -> bool:
         head = raw if info.compress_type == zipfile.ZIP_STORED else zlib.decompressobj(-15).decompress(raw, _DTD_PEEK)
     except (zlib.error, struct.error):
         return False
+    return _has_dtd(head)
+
+
+def _has_dtd(head: bytes) -> bool:
     return b"<!DOCTYPE" in head or b"<!ENTITY" in head
 
 
@@ -234,10 +268,15 @@ _CELL_ELEMENT = re.compile(rb'<c r="([A-Z]{1,3})[0-9]{1,7}"[^>]*?(?:/>|>.*?</c>)
 # cell (a value at J1048576 costs 330 MB, at XFD1048576 it aborts), so such cells are cut before it reads.
 ROW_LIMIT = 5000
 COLUMN_LIMIT = 256  # IV, the last column of an .xls sheet
-# One scan of a sheet for anything that may lie beyond the limits: a row number as long as ROW_LIMIT's, or a
-# cell in column IW (257) or beyond. Only a sheet with a mark has its cells parsed (_beyond decides).
-_FAR_MARK = re.compile(rb'<row r="([1-9][0-9]{%d,})"|<c r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z])[0-9]'
-                       % (len(str(ROW_LIMIT)) - 1))
+# One scan of a sheet for anything that may lie beyond the limits: a row, or a cell's row, numbered with as
+# many digits as ROW_LIMIT, or a cell in column IW (257) or beyond. Only a sheet with a mark has its cells
+# parsed (_beyond decides).
+_FAR_MARK = re.compile(rb'r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z]|[A-Z]{0,2}[1-9][0-9]{%d})' % (len(str(ROW_LIMIT)) - 1))
+# calamine reads a sheet's cells up to the end of its sheetData: what follows (data validations, merged
+# ranges, conditional formats: two thirds of the template's criteria sheet) adds no cell to its grid.
+_SHEET_DATA_END = re.compile(rb"</(?:\w+:)?sheetData\s*>")
+_HEAD_STEP = 64 * 1024  # bytes inflated at a time while looking for that end
+_END_TAG_MAX = 80  # bytes an end tag may span (a namespace prefix, spaces)
 
 
 def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
@@ -248,13 +287,66 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
         return data, {}
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-        members = _sheet_members(zf, data)
-        changed: dict[str, bytes] = {}
-        far: dict[str, str] = {}
-        for member, sheet in members.items():
-            xml = _read(zf, data, member)
-            if not _has_far_mark(xml):
+        sheets = _sheet_members(zf, data)
+        heads = {member: _sheet_head(data, zf.getinfo(member)) for member in sheets}
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
+        return data, {}  # the reader reports what is wrong with it
+    return _trimmed_zip(zf, data, sheets, heads)
+
+
+def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """A sheet member's XML up to the end of its first sheetData (all of it when there is none), inflated
+    no further than that and never past MEMBER_LIMIT.
+
+    That is where calamine stops reading cells in any file a spreadsheet program wrote. A file crafted to
+    hide cells from this scan (a `</sheetData>` inside a comment or an attribute value; attributes in
+    another order) gains nothing: its worker meets its memory limit, and the file is reported at its
+    farthest cell (far_cell reads every byte)."""
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
+    inflater = zlib.decompressobj(-15)
+    parts: list[bytes] = []
+    size, tail, carry = 0, _member_data(data, info), b""
+    while size < MEMBER_LIMIT:
+        chunk = inflater.decompress(tail, _HEAD_STEP)
+        tail = inflater.unconsumed_tail
+        if not chunk:
+            break
+        window = carry + chunk  # carry: the output's last bytes, for an end tag cut between chunks
+        end = _sheet_data_end(window)
+        if end > 0:
+            parts.append(chunk[:end - len(carry)])
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+        carry = window[-_END_TAG_MAX:]
+    return b"".join(parts)[:MEMBER_LIMIT]
+
+
+def _sheet_data_end(xml: bytes) -> int:
+    """Where the first sheetData end tag ends, or -1. Found by its name, which a sheet holds twice: a regex
+    tried at every '<' took as long as the far-mark scan."""
+    i = xml.find(b"sheetData")
+    while i != -1:
+        lt = xml.rfind(b"<", max(0, i - _END_TAG_MAX), i)
+        m = _SHEET_DATA_END.match(xml, lt) if lt != -1 else None
+        if m is not None and m.end() > i:
+            return m.end()
+        i = xml.find(b"sheetData", i + 9)
+    return -1
+
+
+def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
+                 heads: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
+    """The archive's bytes with far cells cut from every sheet whose head has a far mark (unchanged when
+    none has), and each such sheet's farthest valued cell."""
+    changed: dict[str, bytes] = {}
+    far: dict[str, str] = {}
+    try:
+        for member, sheet in sheets.items():
+            if not _has_far_mark(heads[member]):
                 continue  # the usual case: one scan, no cell parsed
+            xml = _read(zf, data, member)
             cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]
             if not cut:
                 continue  # formatted empty rows only: calamine skips them
@@ -274,7 +366,7 @@ def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 def _has_far_mark(xml: bytes) -> bool:
-    return any(m.group(1) is None or int(m.group(1)) > ROW_LIMIT for m in _FAR_MARK.finditer(xml))
+    return _FAR_MARK.search(xml) is not None
 
 
 def _beyond(cell: re.Match[bytes]) -> bool:
@@ -294,7 +386,7 @@ def _trimmed(xml: bytes) -> bytes:
     def row(m: re.Match[bytes]) -> bytes:
         if int(m.group(1)) > ROW_LIMIT:
             return b""
-        return _CELL_ELEMENT.sub(lambda c: b"" if column_index(c.group(1)) > COLUMN_LIMIT else c.group(0), m.group(0))
+        return _CELL_ELEMENT.sub(lambda c: b"" if _beyond(c) else c.group(0), m.group(0))
 
     xml = _ROW_ELEMENT.sub(row, xml)
     return re.sub(rb'<dimension ref="[^"]*"/>', b"", xml, count=1)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .findings import Finding, make_finding
-from .guard import ROW_LIMIT, inspect_file, trim_far_cells
+from .guard import ROW_LIMIT, screen
 from .layout import (
     COLUMN_TITLES,
     CRITERIA_SHEET,
@@ -121,11 +121,10 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
     """Read one workbook's bytes: criteria rows, information and metadata, with file-level findings."""
     sub = Submission(file)
     suffix = "." + file.rsplit(".", 1)[-1].lower() if "." in file else ""
-    rejected = inspect_file(data, file, suffix)
+    rejected, data, far = screen(data, file, suffix)
     if rejected is not None:
         sub.findings.append(rejected)
         return sub
-    data, far = trim_far_cells(data)
     try:
         wb = open_workbook(data)
         sheets = _sheet_names(wb)

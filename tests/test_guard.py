@@ -1,11 +1,23 @@
-"""The guard's own reading of zip members: the same bytes as zipfile's, never more than the member limit."""
+"""The guard's own reading of zip members (the same bytes as zipfile's, never more than the member limit) and
+its look at the cells calamine would read."""
 
 from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
+
+import pytest
 
 from kbang_egov import guard
+from kbang_egov.layout import CRITERIA_SHEET
+from kbang_egov.reader import read_submission
+from kbang_egov.rulebook import load_rulebook
+
+
+@pytest.fixture(scope="module")
+def rb():
+    return load_rulebook()
 
 
 def _zip(members: dict[str, bytes], method: int) -> bytes:
@@ -30,3 +42,76 @@ def test_a_member_is_never_inflated_past_the_limit(monkeypatch):
     data = _zip({"xl/workbook.xml": b" " * (8 * 2**20)}, zipfile.ZIP_DEFLATED)
     zf = zipfile.ZipFile(io.BytesIO(data))
     assert len(guard._read(zf, data, "xl/workbook.xml")) == 2**20
+
+
+# --- what calamine would read of a sheet: its cells up to the end of sheetData -----------------------------
+
+SAMPLE = Path(__file__).resolve().parent.parent / "kbang_egov" / "data" / "samples" / "CQDT_2020_Huyen_Kbang.xlsx"
+
+
+def _edit_sheet(data: bytes, sheet: str, edit) -> bytes:
+    """The workbook's bytes with one sheet's XML passed through edit (bytes -> bytes)."""
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    member = next(m for m, name in guard._sheet_members(zf, data).items() if name == sheet)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zw:
+        for info in zf.infolist():
+            body = zf.read(info.filename)
+            zw.writestr(info.filename, edit(body) if info.filename == member else body)
+    return out.getvalue()
+
+
+def _after_first_cell(xml: bytes, extra: bytes) -> bytes:
+    at = xml.index(b"</c>", xml.index(b"<sheetData")) + len(b"</c>")
+    return xml[:at] + extra + xml[at:]
+
+
+def test_a_cell_whose_own_reference_is_far_is_cut_and_located(rb):
+    """Inside a near row, a cell's reference alone can place it at row 1,048,576: calamine goes by the cell's."""
+    data = _edit_sheet(SAMPLE.read_bytes(), CRITERIA_SHEET,
+                       lambda xml: _after_first_cell(xml, b'<c r="J1048576" t="inlineStr"><is><t>x</t></is></c>'))
+    rejected, trimmed, far = guard.screen(data, "f.xlsx", ".xlsx")
+    assert rejected is None and far == {CRITERIA_SHEET: "J1048576"}
+    assert b"J1048576" not in zipfile.ZipFile(io.BytesIO(trimmed)).read(
+        next(m for m, n in guard._sheet_members(zipfile.ZipFile(io.BytesIO(trimmed)), trimmed).items()
+             if n == CRITERIA_SHEET))
+    sub = read_submission(data, "f.xlsx", rb)
+    assert [(f.code, f.sheet, f.cell) for f in sub.findings] == [("sheet-oversized", CRITERIA_SHEET, "J1048576")]
+    assert not sub.rejected
+
+
+@pytest.mark.parametrize("end", [b"</sheetData>", b"</x:sheetData >"])
+def test_a_sheet_is_inflated_up_to_the_end_of_its_cells(monkeypatch, end):
+    """However the inflate steps fall across the end tag, the head stops right after it."""
+    body = b'<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row>' + end + b"<mergeCells/>" * 500
+    body += b"</worksheet>"
+    data = _zip({"xl/worksheets/sheet1.xml": body}, zipfile.ZIP_DEFLATED)
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml")
+    for step in (5, 7, 64, 1 << 16):
+        monkeypatch.setattr(guard, "_HEAD_STEP", step)
+        assert guard._sheet_head(data, info) == body[:body.index(end) + len(end)]
+
+
+def test_a_sheet_without_an_end_of_cells_is_read_whole():
+    body = b'<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row>' + b" " * 5000
+    data = _zip({"xl/worksheets/sheet1.xml": body}, zipfile.ZIP_DEFLATED)
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml")
+    assert guard._sheet_head(data, info) == body
+
+
+def test_what_follows_the_cells_is_not_scanned():
+    """calamine builds its grid from the cells before </sheetData> only: a reference after it is no far cell
+    (the bytes come back untouched), while the same reference before it is cut."""
+    src = SAMPLE.read_bytes()
+    extra = b'<c r="XFD1048576"><v>1</v></c>'
+    after = _edit_sheet(src, CRITERIA_SHEET, lambda xml: xml.replace(b"</worksheet>", b"<!--" + extra + b"--></worksheet>"))
+    assert guard.screen(after, "a.xlsx", ".xlsx")[1:] == (after, {})
+    before = _edit_sheet(src, CRITERIA_SHEET, lambda xml: _after_first_cell(xml, extra))
+    assert guard.screen(before, "b.xlsx", ".xlsx")[2] == {CRITERIA_SHEET: "XFD1048576"}
+
+
+def test_a_dtd_in_a_sheet_is_refused_and_located():
+    data = _edit_sheet(SAMPLE.read_bytes(), CRITERIA_SHEET,
+                       lambda xml: xml.replace(b"<worksheet", b'<!DOCTYPE w [<!ENTITY a "aaaa">]><worksheet', 1))
+    rejected = guard.inspect_file(data, "d.xlsx", ".xlsx")
+    assert (rejected.code, rejected.sheet) == ("file-unsafe-xml", CRITERIA_SHEET)
