@@ -46,34 +46,36 @@ def rows_xml(rows: Iterable[Sequence[object]], first_row: int, letters: Sequence
     blanks) take the xf style number_styles[j], its text text_styles[j]; text is inline, so no
     shared-string table. `height` gives a row's height in points (None: Excel's default)."""
     parts: list[str] = []
-    pre = [f'<c r="{letter}' for letter in letters]
-    blank = [f'" s="{style}"/>' for style in number_styles]
-    number = [f'" s="{style}"><v>' for style in number_styles]
-    text = [f'" s="{style}" t="inlineStr"><is><t' for style in text_styles]
+    append = parts.append
+    columns = list(zip([f'<c r="{letter}' for letter in letters],
+                       [f'" s="{style}"/>' for style in number_styles],
+                       [f'" s="{style}"><v>' for style in number_styles],
+                       [f'" s="{style}" t="inlineStr"><is><t' for style in text_styles], strict=False))
     reprs: dict[float, str] = {}  # a matrix of points holds few distinct values: each is formatted once
     for i, cells in enumerate(rows, first_row + 1):
         ht = height(cells) if height is not None else None
         r = str(i)
-        parts.append(f'<row r="{r}" ht="{ht:g}" customHeight="1">' if ht else f'<row r="{r}">')
-        for j, value in enumerate(cells):
+        append(f'<row r="{r}" ht="{ht:g}" customHeight="1">' if ht else f'<row r="{r}">')
+        # Each cell's XML is one f-string (one allocation), not a chain of concatenations.
+        for (pre, blank, number, text), value in zip(columns, cells, strict=True):
             if value.__class__ is float:
                 shown = reprs.get(value)
                 if shown is None:
                     if not math.isfinite(value):
-                        parts.append(pre[j] + r + blank[j])
+                        append(f"{pre}{r}{blank}")
                         continue
                     if len(reprs) >= _REPRS_KEPT:
                         reprs.clear()
                     shown = reprs[value] = repr(value)
-                parts.append(pre[j] + r + number[j] + shown + "</v></c>")
+                append(f"{pre}{r}{number}{shown}</v></c>")
             elif value is None:
-                parts.append(pre[j] + r + blank[j])
+                append(f"{pre}{r}{blank}")
             elif isinstance(value, str):
                 space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
-                parts.append(f"{pre[j]}{r}{text[j]}{space}>{escape(value)}</t></is></c>")
+                append(f"{pre}{r}{text}{space}>{escape(value)}</t></is></c>")
             else:
-                parts.append(f"{pre[j]}{r}{number[j]}{value!r}</v></c>")
-        parts.append("</row>")
+                append(f"{pre}{r}{number}{value!r}</v></c>")
+        append("</row>")
         if (i - first_row) % ROWS_PER_CHUNK == 0:
             yield "".join(parts).encode("utf-8")
             parts.clear()
