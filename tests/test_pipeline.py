@@ -121,3 +121,30 @@ def test_the_run_pauses_the_cyclic_collector_and_restores_it(tmp_path, rb, distr
     run = pipeline.run_batch(pipeline.bundled_samples_dir(), tmp_path / "out", rb, districts, workers=0)
     assert seen == [False] and gc.isenabled()
     assert len(run.districts) == 17
+
+
+def test_the_collector_comes_back_without_walking_the_runs_objects_as_young():
+    """What the run made while the collector was off is handed to the oldest generation, not left in the
+    youngest for the first collection after the run to walk."""
+    import gc
+
+    from kbang_egov import pipeline
+
+    if not gc.isenabled():
+        pytest.skip("the collector is off in this process")
+    young: list[int] = []
+
+    def first_collection(phase: str, info: dict) -> None:
+        if phase == "start" and not young:
+            young.append(len(gc.get_objects(generation=0)))
+
+    gc.collect()  # counts at zero: no collection before the block, and none in it (the collector is off)
+    gc.callbacks.append(first_collection)
+    try:
+        with pipeline._no_cyclic_gc():
+            made = [[i] for i in range(50_000)]
+        while not young:
+            _ = [[i] for i in range(1_000)]  # allocations until the collector runs
+    finally:
+        gc.callbacks.remove(first_collection)
+    assert young[0] < 10_000 and len(made) == 50_000
