@@ -115,3 +115,13 @@ def test_a_dtd_in_a_sheet_is_refused_and_located():
                        lambda xml: xml.replace(b"<worksheet", b'<!DOCTYPE w [<!ENTITY a "aaaa">]><worksheet', 1))
     rejected = guard.inspect_file(data, "d.xlsx", ".xlsx")
     assert (rejected.code, rejected.sheet) == ("file-unsafe-xml", CRITERIA_SHEET)
+
+
+def test_a_far_cell_hidden_from_the_guard_is_still_reported(rb):
+    """A `</sheetData>` inside a comment ends the guard's look early; calamine reads on, and the reader
+    reports the cell from the grid's end."""
+    hidden = b'<!-- </sheetData> --><c r="J6000" t="inlineStr"><is><t>x</t></is></c>'
+    data = _edit_sheet(SAMPLE.read_bytes(), CRITERIA_SHEET, lambda xml: _after_first_cell(xml, hidden))
+    assert guard.screen(data, "h.xlsx", ".xlsx")[1:] == (data, {})  # not cut: the guard did not see it
+    sub = read_submission(data, "h.xlsx", rb)
+    assert [(f.code, f.sheet, f.cell) for f in sub.findings] == [("sheet-oversized", CRITERIA_SHEET, "J6000")]
