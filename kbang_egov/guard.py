@@ -300,7 +300,8 @@ def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
 
     That is where calamine stops reading cells in any file a spreadsheet program wrote. A file crafted to
     hide cells from this scan (a `</sheetData>` inside a comment or an attribute value; attributes in
-    another order) gains nothing: its worker meets its memory limit, and the file is reported at its
+    another order) is still reported: by the reader, at the end of the grid calamine built
+    (sheet-oversized), or, when that grid passes the worker's memory limit, as file-crashed at its
     farthest cell (far_cell reads every byte)."""
     if info.compress_type != zipfile.ZIP_DEFLATED:
         return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
