@@ -1,5 +1,6 @@
 """Looking at a file's bytes before any parser does: what it really is, whether it is encrypted, and whether
-it is safe to inflate. A returned finding rejects the file; None lets the reader open it.
+it is safe to inflate (screen). A returned finding rejects the file; None lets the reader open it, with
+the cells of a sheet that lie far beyond the template's table cut first.
 
 python-calamine (and openpyxl) inflate whole zip members into memory, and nothing in them checks sizes
 first: a 1 MB .xlsx can inflate to 1 GB. So the zip's central directory is checked here, and a member whose
@@ -13,6 +14,7 @@ import re
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 
 from .findings import Finding, make_finding
 from .layout import column_index
@@ -34,15 +36,11 @@ _KIND_BY_PART = (
 )
 
 
-def inspect_file(data: bytes, file: str, suffix: str) -> Finding | None:
-    """The finding that rejects these bytes before parsing (empty, encrypted, not a spreadsheet, a zip bomb,
-    an XML entity declaration), or None when they may be given to the reader."""
-    return screen(data, file, suffix)[0]
-
-
 def screen(data: bytes, file: str, suffix: str) -> tuple[Finding | None, bytes, dict[str, str]]:
-    """inspect_file and trim_far_cells in one pass over the archive: (the finding that rejects the bytes,
-    or None; the bytes to give the reader, far cells cut; each trimmed sheet's farthest cell)."""
+    """What the reader may be given, in one pass over the archive: (the finding that rejects the bytes
+    before parsing (empty, encrypted, not a spreadsheet, a zip bomb, an XML entity declaration) or None;
+    the bytes to read, with the cells beyond ROW_LIMIT rows or COLUMN_LIMIT columns cut; for each sheet
+    that had such cells, its farthest one, for a located warning)."""
     if not data:
         return make_finding("file-empty", file), data, {}
     if data.startswith(OLE_MAGIC):
@@ -186,21 +184,29 @@ def _inflated_size(data: bytes, info: zipfile.ZipInfo, limit: int) -> int:
         return len(raw)
     if info.compress_type != zipfile.ZIP_DEFLATED:
         return 0  # calamine reads only stored and deflated members
-    inflater = zlib.decompressobj(-15)
-    total, pos, step = 0, 0, 64 * 1024
+    total = 0
     try:
-        while total <= limit:
-            if inflater.unconsumed_tail:
-                chunk = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
-            elif pos < len(raw):
-                chunk = inflater.decompress(raw[pos:pos + step], 1 << 20)
-                pos += step
-            else:
-                break
+        for chunk in _inflated_chunks(raw, 1 << 20):
             total += len(chunk)
+            if total > limit:
+                break
     except zlib.error:
         pass  # corrupt data: the reader reports it
     return total
+
+
+def _inflated_chunks(raw: bytes, step: int) -> Iterator[bytes]:
+    """A raw deflate stream inflated at most `step` bytes at a time, until it ends (zlib.error when it is
+    corrupt): whoever stops early never holds more than one step."""
+    inflater = zlib.decompressobj(-15)
+    tail = raw
+    while True:
+        chunk = inflater.decompress(tail, step)
+        tail = inflater.unconsumed_tail
+        if chunk:
+            yield chunk
+        elif not tail:
+            return
 
 
 def _declares_entities(data: bytes, info: zipfile.ZipInfo) -> bool:
@@ -279,21 +285,6 @@ _HEAD_STEP = 64 * 1024  # bytes inflated at a time while looking for that end
 _END_TAG_MAX = 80  # bytes an end tag may span (a namespace prefix, spaces)
 
 
-def trim_far_cells(data: bytes) -> tuple[bytes, dict[str, str]]:
-    """An .xlsx's bytes without the cells beyond ROW_LIMIT rows or COLUMN_LIMIT columns, and for each sheet
-    that had some, its farthest cell (for a located warning). Unchanged bytes and {} for any other file
-    or a workbook without such cells; only for bytes that passed inspect_file (bounded members)."""
-    if not data.startswith(ZIP_MAGIC):
-        return data, {}
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        sheets = _sheet_members(zf, data)
-        heads = {member: _sheet_head(data, zf.getinfo(member)) for member in sheets}
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
-        return data, {}  # the reader reports what is wrong with it
-    return _trimmed_zip(zf, data, sheets, heads)
-
-
 def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
     """A sheet member's XML up to the end of its first sheetData (all of it when there is none), inflated
     no further than that and never past MEMBER_LIMIT.
@@ -305,13 +296,10 @@ def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
     farthest cell (far_cell reads every byte)."""
     if info.compress_type != zipfile.ZIP_DEFLATED:
         return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
-    inflater = zlib.decompressobj(-15)
     parts: list[bytes] = []
-    size, tail, carry = 0, _member_data(data, info), b""
-    while size < MEMBER_LIMIT:
-        chunk = inflater.decompress(tail, _HEAD_STEP)
-        tail = inflater.unconsumed_tail
-        if not chunk:
+    size, carry = 0, b""
+    for chunk in _inflated_chunks(_member_data(data, info), _HEAD_STEP):
+        if size >= MEMBER_LIMIT:
             break
         window = carry + chunk  # carry: the output's last bytes, for an end tag cut between chunks
         end = _sheet_data_end(window)
@@ -402,7 +390,7 @@ _ATTRIBUTE = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 def far_cell(data: bytes) -> tuple[str, str] | None:
     """(sheet name, A1 address) of the farthest cell of an .xlsx's sheets, to say where a workbook that
     crashed its reader went wrong (a cell at XFD1048576 makes calamine allocate the whole grid). Only for
-    files that passed inspect_file, so every member's size is bounded."""
+    files that passed screen, so every member's size is bounded."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         names = _sheet_members(zf, data)

@@ -113,7 +113,7 @@ def test_what_follows_the_cells_is_not_scanned():
 def test_a_dtd_in_a_sheet_is_refused_and_located():
     data = _edit_sheet(SAMPLE.read_bytes(), CRITERIA_SHEET,
                        lambda xml: xml.replace(b"<worksheet", b'<!DOCTYPE w [<!ENTITY a "aaaa">]><worksheet', 1))
-    rejected = guard.inspect_file(data, "d.xlsx", ".xlsx")
+    rejected = guard.screen(data, "d.xlsx", ".xlsx")[0]
     assert (rejected.code, rejected.sheet) == ("file-unsafe-xml", CRITERIA_SHEET)
 
 
