@@ -1,6 +1,7 @@
 """Looking at a file's bytes before any parser does: what it really is, whether it is encrypted, and whether
 it is safe to inflate (screen). A returned finding rejects the file; None lets the reader open it, with
-the cells of a sheet that lie far beyond the template's table cut first.
+the cells of a sheet that lie far beyond the template's table cut first, and hands it the same workbook with
+its sheets arranged for calamine to read each in one pass (onepass), since the sheets are inflated here anyway.
 
 python-calamine (and openpyxl) inflate whole zip members into memory, and nothing in them checks sizes
 first: a 1 MB .xlsx can inflate to 1 GB. So the zip's central directory is checked here, and a member whose
@@ -15,9 +16,11 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from .findings import Finding, make_finding
 from .layout import column_index
+from .onepass import SheetHead, reordered, with_stored_members
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: .xls, .doc, and encrypted .xlsx
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -36,21 +39,28 @@ _KIND_BY_PART = (
 )
 
 
-def screen(data: bytes, file: str, suffix: str) -> tuple[Finding | None, bytes, dict[str, str]]:
-    """What the reader may be given, in one pass over the archive: (the finding that rejects the bytes
-    before parsing (empty, encrypted, not a spreadsheet, a zip bomb, an XML entity declaration) or None;
-    the bytes to read, with the cells beyond ROW_LIMIT rows or COLUMN_LIMIT columns cut; for each sheet
-    that had such cells, its farthest one, for a located warning)."""
+class Screened(NamedTuple):
+    """What the guard makes of a file's bytes before any parser sees them."""
+
+    finding: Finding | None  # rejects the bytes (empty, encrypted, not a spreadsheet, a zip bomb, a DTD)
+    data: bytes  # the bytes to read: the cells beyond ROW_LIMIT rows or COLUMN_LIMIT columns cut
+    far: dict[str, str]  # sheet -> its farthest cut cell, for a located warning
+    quick: bytes | None = None  # `data` with its sheets arranged for calamine's one pass (onepass), if any
+
+
+def screen(data: bytes, file: str, suffix: str) -> Screened:
+    """What the reader may be given, in one pass over the archive (see Screened): the finding that rejects
+    the bytes, or the bytes to read with far cells cut, and the same arranged for a quicker read."""
     if not data:
-        return make_finding("file-empty", file), data, {}
+        return Screened(make_finding("file-empty", file), data, {})
     if data.startswith(OLE_MAGIC):
-        return _inspect_ole(data, file, suffix), data, {}
+        return Screened(_inspect_ole(data, file, suffix), data, {})
     if data.startswith(ZIP_MAGIC):
         return _screen_zip(data, file, suffix)
     kind = _sniff_text(data)
     if kind is not None:
-        return make_finding("file-wrong-type", file, suffix=suffix, kind=kind), data, {}
-    return None, data, {}  # unknown bytes: the reader says what it makes of them
+        return Screened(make_finding("file-wrong-type", file, suffix=suffix, kind=kind), data, {})
+    return Screened(None, data, {})  # unknown bytes: the reader says what it makes of them
 
 
 def _inspect_ole(data: bytes, file: str, suffix: str) -> Finding | None:
@@ -106,15 +116,15 @@ def _ole_fat(data: bytes, sector_size: int) -> list[int]:
     return fat
 
 
-def _screen_zip(data: bytes, file: str, suffix: str) -> tuple[Finding | None, bytes, dict[str, str]]:
+def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as exc:
-        return make_finding("file-truncated", file, reason=_short(exc)), data, {}
+        return Screened(make_finding("file-truncated", file, reason=_short(exc)), data, {})
     rejected = _inspect_sizes(zf, infos, data, file, suffix)
     if rejected is not None:
-        return rejected, data, {}
+        return Screened(rejected, data, {})
     try:
         sheets = _sheet_members(zf, data)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
@@ -122,17 +132,27 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> tuple[Finding | None, by
     for info in infos:  # a sheet's DTD is looked for in the part of it that is read below
         if info.filename.endswith((".xml", ".rels")) and info.filename not in sheets \
                 and _declares_entities(data, info):
-            return make_finding("file-unsafe-xml", file, member=info.filename), data, {}
+            return Screened(make_finding("file-unsafe-xml", file, member=info.filename), data, {})
     heads = {}
     try:
         for member, sheet in sheets.items():
             heads[member] = head = _sheet_head(data, zf.getinfo(member))
-            if _has_dtd(head[:_DTD_PEEK]):
-                return make_finding("file-unsafe-xml", file, sheet=sheet, member=member), data, {}
+            if _has_dtd(head.xml[:_DTD_PEEK]):
+                return Screened(make_finding("file-unsafe-xml", file, sheet=sheet, member=member), data, {})
     except (KeyError, zlib.error):
-        return None, data, {}  # a damaged member: the reader reports it
+        return Screened(None, data, {})  # a damaged member: the reader reports it
     trimmed, far = _trimmed_zip(zf, data, sheets, heads)
-    return None, trimmed, far
+    return Screened(None, trimmed, far, _one_pass(data, heads) if trimmed is data else None)
+
+
+def _one_pass(data: bytes, heads: dict[str, SheetHead]) -> bytes | None:
+    """The archive with every sheet that allows it arranged for calamine to read in one pass (see onepass),
+    or None when none does."""
+    try:
+        replaced = {member: xml for member, head in heads.items() if (xml := reordered(head)) is not None}
+    except zlib.error:
+        return None  # a damaged tail: calamine reads the file as it is, and says so
+    return with_stored_members(data, replaced) if replaced else None
 
 
 def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: bytes, file: str,
@@ -285,9 +305,9 @@ _HEAD_STEP = 64 * 1024  # bytes inflated at a time while looking for that end
 _END_TAG_MAX = 80  # bytes an end tag may span (a namespace prefix, spaces)
 
 
-def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
+def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> SheetHead:
     """A sheet member's XML up to the end of its first sheetData (all of it when there is none), inflated
-    no further than that and never past MEMBER_LIMIT.
+    no further than that and never past MEMBER_LIMIT; with what was inflated beyond it, and the rest to come.
 
     That is where calamine stops reading cells in any file a spreadsheet program wrote. A file crafted to
     hide cells from this scan (a `</sheetData>` inside a comment or an attribute value; attributes in
@@ -295,21 +315,26 @@ def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
     (sheet-oversized), or, when that grid passes the worker's memory limit, as file-crashed at its
     farthest cell (far_cell reads every byte)."""
     if info.compress_type != zipfile.ZIP_DEFLATED:
-        return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
+        xml = _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
+        end = _sheet_data_end(xml)
+        return SheetHead(xml[:end], True, xml[end:]) if end > 0 else SheetHead(xml, False)
     parts: list[bytes] = []
     size, carry = 0, b""
-    for chunk in _inflated_chunks(_member_data(data, info), _HEAD_STEP):
+    chunks = _inflated_chunks(_member_data(data, info), _HEAD_STEP)
+    for chunk in chunks:
         if size >= MEMBER_LIMIT:
             break
         window = carry + chunk  # carry: the output's last bytes, for an end tag cut between chunks
         end = _sheet_data_end(window)
         if end > 0:
-            parts.append(chunk[:end - len(carry)])
-            return b"".join(parts)
+            cut = end - len(carry)
+            parts.append(chunk[:cut])
+            last = len(chunk) < _HEAD_STEP  # zlib gave less than asked: the input is all inflated
+            return SheetHead(b"".join(parts), True, chunk[cut:], None if last else chunks)
         parts.append(chunk)
         size += len(chunk)
         carry = window[-_END_TAG_MAX:]
-    return b"".join(parts)[:MEMBER_LIMIT]
+    return SheetHead(b"".join(parts)[:MEMBER_LIMIT], False)
 
 
 def _sheet_data_end(xml: bytes) -> int:
@@ -326,14 +351,14 @@ def _sheet_data_end(xml: bytes) -> int:
 
 
 def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
-                 heads: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
+                 heads: dict[str, SheetHead]) -> tuple[bytes, dict[str, str]]:
     """The archive's bytes with far cells cut from every sheet whose head has a far mark (unchanged when
     none has), and each such sheet's farthest valued cell."""
     changed: dict[str, bytes] = {}
     far: dict[str, str] = {}
     try:
         for member, sheet in sheets.items():
-            if not _has_far_mark(heads[member]):
+            if not _has_far_mark(heads[member].xml):
                 continue  # the usual case: one scan, no cell parsed
             xml = _read(zf, data, member)
             cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]

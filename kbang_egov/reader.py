@@ -119,23 +119,34 @@ def _error_code(exc: BaseException) -> str:
 
 def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
     """Read one workbook's bytes: criteria rows, information and metadata, with file-level findings."""
-    sub = Submission(file)
     suffix = "." + file.rsplit(".", 1)[-1].lower() if "." in file else ""
-    rejected, data, far = screen(data, file, suffix)
-    if rejected is not None:
-        sub.findings.append(rejected)
+    screened = screen(data, file, suffix)
+    if screened.finding is not None:
+        sub = Submission(file)
+        sub.findings.append(screened.finding)
         return sub
+    if screened.quick is not None:
+        sub, failed = _read_workbook(screened.quick, file, rulebook, screened.far)
+        if not failed:
+            return sub
+        # the arrangement is for speed only: what calamine makes of the file is said of the file itself
+    return _read_workbook(screened.data, file, rulebook, screened.far)[0]
+
+
+def _read_workbook(data: bytes, file: str, rulebook: Rulebook, far: dict[str, str]) -> tuple[Submission, bool]:
+    """The submission read from bytes the guard let through, and whether calamine failed on them."""
+    sub = Submission(file)
     try:
         wb = open_workbook(data)
         sheets = _sheet_names(wb)
         _read_meta(wb, sheets, sub)
         _check_meta(sub, rulebook)
         if sub.rejected:
-            return sub
+            return sub, False
         grid = _find_criteria(wb, sheets)
         if grid is None:
             sub.findings.append(make_finding("file-not-template", file, template=template_file_name(rulebook, None)))
-            return sub
+            return sub, False
         sub.sheet = grid.name
         for sheet, cell in far.items():
             sub.findings.append(make_finding("sheet-oversized", file, sheet=sheet, cell=cell, end=cell,
@@ -148,15 +159,17 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
                                              template=template_file_name(rulebook, None)))
         _read_criteria(grid, sub, rulebook)
         if sub.rejected:
-            return sub
+            return sub, False
         _read_info(wb, sheets, sub)
     except ReadError as exc:
         sub.findings.append(make_finding(exc.code, file, reason=str(exc)))
+        return sub, True
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's PanicException is a BaseException; one bad file
         sub.findings.append(make_finding("file-unreadable", file, reason=_reason(exc)))  # must not stop the run
-    return sub
+        return sub, True
+    return sub, False
 
 
 def _reason(exc: BaseException) -> str:
