@@ -297,7 +297,9 @@ COLUMN_LIMIT = 256  # IV, the last column of an .xls sheet
 # One scan of a sheet for anything that may lie beyond the limits: a row, or a cell's row, numbered with as
 # many digits as ROW_LIMIT, or a cell in column IW (257) or beyond. Only a sheet with a mark has its cells
 # parsed (_beyond decides).
-_FAR_MARK = re.compile(rb'r="(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z]|[A-Z]{0,2}[1-9][0-9]{%d})' % (len(str(ROW_LIMIT)) - 1))
+# The lookahead turns down a reference of one letter and at most three digits (nearly every one) in one step.
+_FAR_MARK = re.compile(rb'r="(?![A-Z]?[0-9]{1,%d}")(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z]|[A-Z]{0,2}[1-9][0-9]{%d})'
+                       % (len(str(ROW_LIMIT)) - 1, len(str(ROW_LIMIT)) - 1))
 # calamine reads a sheet's cells up to the end of its sheetData: what follows (data validations, merged
 # ranges, conditional formats: two thirds of the template's criteria sheet) adds no cell to its grid.
 _SHEET_DATA_END = re.compile(rb"</(?:\w+:)?sheetData\s*>")

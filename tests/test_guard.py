@@ -80,6 +80,19 @@ def test_a_cell_whose_own_reference_is_far_is_cut_and_located(rb):
     assert not sub.rejected
 
 
+def test_the_far_mark_misses_no_cell_beyond_the_limits():
+    columns = ["A", "I", "J", "Z", "AA", "IV", "IW", "IZ", "JA", "ZZ", "AAA", "XFD"]
+    rows = [1, 9, 10, 999, 1000, 4999, 5000, 5001, 9999, 10000, 1048576]
+    for col in columns:
+        for row in rows:
+            cell = f'<c r="{col}{row}"><v>1</v></c>'.encode()
+            if guard._beyond(guard._CELL_ELEMENT.match(cell)):
+                assert guard._has_far_mark(cell), cell
+            if guard.column_index(col) <= guard.COLUMN_LIMIT and row < 1000:
+                assert not guard._has_far_mark(cell), cell  # the usual cell costs no parse
+    assert guard._has_far_mark(b'<row r="5001">') and not guard._has_far_mark(b'<row r="999">')
+
+
 @pytest.mark.parametrize("end", [b"</sheetData>", b"</x:sheetData >"])
 def test_a_sheet_is_inflated_up_to_the_end_of_its_cells(monkeypatch, end):
     """However the inflate steps fall across the end tag, the head stops right after it."""
