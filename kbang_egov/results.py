@@ -6,7 +6,7 @@ The pipeline fills these; the report writer and the CLI only read them.
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -68,16 +68,41 @@ class CriterionFrame:
     groups: tuple[str, ...]
     parts: tuple[str, ...]
     maxima: tuple[float, ...]
+    key: int = field(default=-1, repr=False)  # its place in this process's _FRAMES
 
     def __reduce__(self) -> tuple:
+        if 0 <= self.key < _inherited:  # the process this one was forked from has it in the same place:
+            return _frame_at, (self.key,)  # a worker's result names it instead of carrying 510 strings
         return criterion_frame, (self.codes, self.groups, self.parts, self.maxima)
 
 
-@functools.lru_cache(maxsize=64)
+_FRAMES: list[CriterionFrame] = []  # every frame made in this process, never removed
+_FRAME_BY_CONTENT: dict[tuple, CriterionFrame] = {}
+_inherited = 0  # how many of _FRAMES the parent had when it forked this process (0: not forked)
+
+
+def _forked() -> None:
+    global _inherited
+    _inherited = len(_FRAMES)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def criterion_frame(codes: tuple[str, ...], groups: tuple[str, ...], parts: tuple[str, ...],
                     maxima: tuple[float, ...]) -> CriterionFrame:
     """The one frame for these criteria in this process: an unpickled table finds the frame already here."""
-    return CriterionFrame(codes, groups, parts, maxima)
+    content = (codes, groups, parts, maxima)
+    frame = _FRAME_BY_CONTENT.get(content)
+    if frame is None:
+        frame = _FRAME_BY_CONTENT[content] = CriterionFrame(codes, groups, parts, maxima, len(_FRAMES))
+        _FRAMES.append(frame)
+    return frame
+
+
+def _frame_at(key: int) -> CriterionFrame:
+    return _FRAMES[key]
 
 
 class CriterionTable(Sequence[CriterionResult]):
@@ -109,11 +134,13 @@ class CriterionTable(Sequence[CriterionResult]):
         return tuple(self._joined.split(_SEPARATOR)) if len(self.frame.codes) else ()
 
     @classmethod
-    def of(cls, results: Sequence[CriterionResult]) -> CriterionTable:
+    def of(cls, results: Sequence[CriterionResult], frame: CriterionFrame | None = None) -> CriterionTable:
+        """The results as a table; `frame`, when the caller knows it (the rulebook's), saves building it."""
         if isinstance(results, CriterionTable):
             return results
-        frame = criterion_frame(tuple(r.code for r in results), tuple(r.group for r in results),
-                                tuple(r.part for r in results), tuple(float(r.max) for r in results))
+        if frame is None or frame.codes != tuple(r.code for r in results):
+            frame = criterion_frame(tuple(r.code for r in results), tuple(r.group for r in results),
+                                    tuple(r.part for r in results), tuple(float(r.max) for r in results))
         return cls(
             frame,
             np.array([r.score for r in results], dtype=np.float64),
