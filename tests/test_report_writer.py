@@ -8,10 +8,12 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
 
+from kbang_egov import report_writer
 from kbang_egov.findings import make_finding
 from kbang_egov.report_writer import (
     FILES_SHEET,
@@ -198,6 +200,33 @@ def test_freeze_autofilter_and_chart(out_dir: Path):
     assert wb[RANKING_SHEET].auto_filter.ref.startswith(f"A{RANKING_HEADER_ROW + 1}:")
     with zipfile.ZipFile(out_dir / "ranking.xlsx") as z:
         assert "xl/charts/chart1.xml" in z.namelist()
+
+
+def test_ranking_rows_are_spliced_with_their_styles_and_the_chart_keeps_its_cache(out_dir: Path):
+    """The district rows are spliced in as XML after the workbook is closed: each column keeps its format,
+    the chart is given the names and totals it caches, and the sheet's dimension covers the rows."""
+    ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[RANKING_SHEET]
+    first = RANKING_HEADER_ROW + 2
+    names = [ws.cell(r, 2).value for r in range(first, first + 3)]
+    assert names == [KBANG, FORMULA_NAME, AN_KHE]
+    assert ws.cell(first, 1).number_format == "0" and ws.cell(first, 2).font.b
+    total = next(c.column for c in ws[RANKING_HEADER_ROW + 1] if str(c.value).startswith("Tổng điểm"))
+    assert ws.cell(first, total).number_format == "0.00" and ws.cell(first, total).font.b
+    assert (ws.cell(first + 4, 1).value, ws.cell(first + 4, 2).value) == ("Chưa nộp", NOT_SUBMITTED)
+    assert ws.cell(first + 4, 1).font.i and ws.cell(first + 3, 1).value is None  # after a blank row
+    with zipfile.ZipFile(out_dir / "ranking.xlsx") as z:
+        chart = z.read("xl/charts/chart1.xml").decode()
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    cached = re.findall(r"<c:pt idx=\"\d+\"><c:v>([^<]*)</c:v>", chart)
+    assert cached[:3] == names and [float(v) for v in cached[3:]] == pytest.approx([170.0, 85.0, 85.0])
+    assert f'<dimension ref="A1:{ws.cell(1, ws.max_column).column_letter}{first + 4}"/>' in sheet
+
+
+def test_spliced_values_are_written_as_put_writes_them():
+    assert report_writer._spliced(np.float64(1.5)).__class__ is float
+    assert report_writer._spliced(np.int64(3)).__class__ is int
+    assert (report_writer._spliced(True), report_writer._spliced("a\x00b"), report_writer._spliced(None)) \
+        == ("Có", "ab", None)
 
 
 def test_score_detail_sheet(sheets: dict[str, pd.DataFrame], rb: Rulebook):
