@@ -7,6 +7,7 @@ temporary name in its folder and renamed into place, so a reader never sees half
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -14,6 +15,7 @@ import itertools
 import math
 import numbers
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -323,10 +325,28 @@ def _build_workbook(run: RunResult, rb: Rulebook, path: Path) -> None:
         _write_stats(wb.add_worksheet(STATS_SHEET), fmt, run, rb, matrix)
         _write_run(wb.add_worksheet(RUN_SHEET), fmt, run, rb)
     finally:
-        wb.close()
+        with _stored_members():
+            wb.close()
     sheets = wb.worksheets()
     splice_rows(buffer, path, {sheets.index(ranking) + 1: ranking_rest(), sheets.index(scores) + 1: scores_rest(),
                                sheets.index(findings) + 1: findings_rest()})
+
+
+@contextlib.contextmanager
+def _stored_members() -> Iterator[None]:
+    """xlsxwriter deflates every member into the buffer and splice_rows then inflates and deflates each
+    again: packed stored, the buffer costs no compression (0.02 s at N = 1,000). xlsxwriter has no option
+    for it; it reads its module's ZIP_DEFLATED when it packs (a stored .xlsx is still valid)."""
+    import xlsxwriter.workbook as packer
+
+    if getattr(packer, "ZIP_DEFLATED", None) != zipfile.ZIP_DEFLATED:
+        yield  # another xlsxwriter: the buffer stays deflated, which costs only time
+        return
+    packer.ZIP_DEFLATED = zipfile.ZIP_STORED
+    try:
+        yield
+    finally:
+        packer.ZIP_DEFLATED = zipfile.ZIP_DEFLATED
 
 
 def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> Callable[[], Spliced]:

@@ -222,6 +222,22 @@ def test_ranking_rows_are_spliced_with_their_styles_and_the_chart_keeps_its_cach
     assert f'<dimension ref="A1:{ws.cell(1, ws.max_column).column_letter}{first + 4}"/>' in sheet
 
 
+def test_xlsxwriter_packs_stored_and_the_output_is_deflated(run: RunResult, rb: Rulebook, tmp_path: Path,
+                                                            monkeypatch):
+    """The intermediate buffer is not compressed (splice_rows compresses every member once); the workbook
+    written is, and xlsxwriter is left as it was."""
+    import xlsxwriter.workbook
+
+    seen = []
+    real = report_writer.splice_rows
+    monkeypatch.setattr(report_writer, "splice_rows", lambda source, target, sheets: (
+        seen.extend(i.compress_type for i in zipfile.ZipFile(source).infolist()), real(source, target, sheets)))
+    path = write_ranking_workbook(run, rb, tmp_path / "ranking.xlsx")
+    assert seen and set(seen) == {zipfile.ZIP_STORED}
+    assert {i.compress_type for i in zipfile.ZipFile(path).infolist()} == {zipfile.ZIP_DEFLATED}
+    assert xlsxwriter.workbook.ZIP_DEFLATED == zipfile.ZIP_DEFLATED
+
+
 def test_spliced_values_are_written_as_put_writes_them():
     assert report_writer._spliced(np.float64(1.5)).__class__ is float
     assert report_writer._spliced(np.int64(3)).__class__ is int
