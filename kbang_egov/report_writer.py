@@ -401,7 +401,7 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
         _highlight_positive(ws, h + 1, warn_col, last, warn_col, fmt.warn)
 
     def cells(d: DistrictResult) -> list[object]:
-        return [_spliced(c[3](d)) for c in columns]
+        return [_cell_value(c[3](d)) for c in columns]
 
     if run.districts:
         # The rows are spliced in after the workbook is closed, so the chart is given the values it caches
@@ -651,28 +651,24 @@ def _write_run(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
 
 
 def _put(ws: Any, row: int, col: int, value: object, cell_fmt: Any = None) -> None:
-    """Write one value by its type: text always as text (a district's '=...' or '+84...' stays text),
-    numbers as numbers, None or a non-finite number as a blank cell that keeps its format."""
-    if value is None:
-        ws.write_blank(row, col, None, cell_fmt)
-    elif isinstance(value, str):
-        ws.write_string(row, col, printable(value, _MAX_CELL_TEXT), cell_fmt)
-    elif isinstance(value, bool):
-        ws.write_string(row, col, "Có" if value else "Không", cell_fmt)
-    elif isinstance(value, (int, float)):
-        if math.isfinite(value):
-            ws.write_number(row, col, value, cell_fmt)
-        else:
-            ws.write_blank(row, col, None, cell_fmt)
-    elif isinstance(value, dt.datetime):
+    """Write one value by its type, as _cell_value gives it: text always as text (a district's '=...' or
+    '+84...' stays text), numbers as numbers, None or a non-finite number as a blank cell that keeps its
+    format; a date as a date."""
+    if isinstance(value, dt.datetime):
         ws.write_datetime(row, col, _naive(value), cell_fmt)
+        return
+    value = _cell_value(value)
+    if value is None or (value.__class__ is float and not math.isfinite(value)):
+        ws.write_blank(row, col, None, cell_fmt)
+    elif value.__class__ is str:
+        ws.write_string(row, col, value, cell_fmt)
     else:
-        ws.write_string(row, col, printable(str(value), _MAX_CELL_TEXT), cell_fmt)
+        ws.write_number(row, col, value, cell_fmt)
 
 
-def _spliced(value: object) -> object:
-    """A value as _put would write it, for rows spliced in by sheetxml.rows_xml: text made printable, a
-    bool as Có/Không, numbers as Python's own (a numpy float's repr is no number in XML)."""
+def _cell_value(value: object) -> object:
+    """A value as a cell holds it, for _put and for the rows spliced in by sheetxml.rows_xml: text made
+    printable, a bool as Có/Không, numbers as Python's own (a numpy float's repr is no number in XML)."""
     if value is None or value.__class__ is float or value.__class__ is int:
         return value
     if isinstance(value, bool | np.bool_):

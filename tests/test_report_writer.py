@@ -238,10 +238,10 @@ def test_xlsxwriter_packs_stored_and_the_output_is_deflated(run: RunResult, rb: 
     assert xlsxwriter.workbook.ZIP_DEFLATED == zipfile.ZIP_DEFLATED
 
 
-def test_spliced_values_are_written_as_put_writes_them():
-    assert report_writer._spliced(np.float64(1.5)).__class__ is float
-    assert report_writer._spliced(np.int64(3)).__class__ is int
-    assert (report_writer._spliced(True), report_writer._spliced("a\x00b"), report_writer._spliced(None)) \
+def test_cell_values_for_put_and_the_spliced_rows():
+    assert report_writer._cell_value(np.float64(1.5)).__class__ is float
+    assert report_writer._cell_value(np.int64(3)).__class__ is int
+    assert (report_writer._cell_value(True), report_writer._cell_value("a\x00b"), report_writer._cell_value(None)) \
         == ("Có", "ab", None)
 
 
