@@ -104,6 +104,7 @@ def rules(obj: dict, fmt: str) -> None:
             click.echo(f"  {group.code:<8} {format_points(group.max):>4}  {group.name}")
             for c in group.criteria:
                 flag = "" if c.scored else "  (không tính điểm)"
+                flag += "  (chấp nhận 'Không áp dụng')" if c.not_applicable else ""
                 click.echo(f"    {c.code:<10} {format_points(c.max):>3}  {c.kind:<6} {rule_summary(c)}{flag}")
                 click.echo(f"{'':<26}{c.name}")
     click.echo(f"\n{rb.total_code:<10} {format_points(rb.total_max):>4}  {rb.total_name}")

@@ -28,7 +28,7 @@ _PART_FIELDS = {"code", "name", "total_name", "max", "note"}
 _GROUP_FIELDS = {"code", "part", "number", "name", "max", "note"}
 _CRITERION_FIELDS = {
     "code", "group", "number", "section", "name", "max", "kind", "scored", "scale",
-    "numerator", "denominator", "options", "value", "tiers", "note",
+    "numerator", "denominator", "options", "value", "tiers", "note", "not_applicable",
 }
 _KIND_FIELDS = {
     "ratio": {"scale", "numerator", "denominator"},
@@ -37,6 +37,7 @@ _KIND_FIELDS = {
     "tiers": {"value", "tiers"},
 }
 _VALUE_FIELDS = {"unit", "integer", "min", "max"}
+_NOT_APPLICABLE_FIELDS = {"accepted", "note"}
 # Points are compared as exact decimals so 0.1 + 0.2 style float noise never breaks a sum check.
 _EPS = Fraction(1, 10**9)
 
@@ -120,6 +121,8 @@ class Criterion:
     value: ValueSpec | None = None
     tiers: tuple[Tier, ...] = ()
     note: str | None = None
+    not_applicable: bool = False  # "Không áp dụng" accepted: the criterion then leaves the maximum
+    not_applicable_note: str | None = None  # the ground, in Vietnamese: shown to officers and clerks
 
     def __hash__(self) -> int:
         # By code only (equal criteria have equal codes): scoring caches per criterion and value, and the
@@ -351,12 +354,37 @@ def _build_criterion(raw: Any, index: int, groups: dict[str, dict]) -> Criterion
     for name in ("scale", "numerator", "denominator", "section", "note"):
         if name in raw and not isinstance(raw[name], str):
             raise RulebookError("must be text", entry, name)
+    accepted, na_note = _build_not_applicable(raw, entry, scored)
     return Criterion(
         code=code, group=group, part=str(groups[group]["part"]), number=number,
         name=_text(raw, "name", entry), max=mx, kind=kind, scored=scored, section=raw.get("section"),
         scale=raw.get("scale"), numerator=raw.get("numerator"), denominator=raw.get("denominator"),
         options=options, value=value, tiers=tiers, note=raw.get("note"),
+        not_applicable=accepted, not_applicable_note=na_note,
     )
+
+
+def _build_not_applicable(raw: dict, entry: str, scored: bool) -> tuple[bool, str | None]:
+    """Whether "Không áp dụng" is accepted and on what ground. Absent: not accepted. Present: a mapping
+    {accepted, note}, the note required either way (why a district may, or may not, leave it out)."""
+    if "not_applicable" not in raw:
+        return False, None
+    v = raw["not_applicable"]
+    if not isinstance(v, dict):
+        raise RulebookError("must be a mapping {accepted: true or false, note: the ground}", entry,
+                            "not_applicable")
+    for key in v:
+        if key not in _NOT_APPLICABLE_FIELDS:
+            raise RulebookError(f"unknown field '{key}'; use accepted and note", entry, f"not_applicable.{key}")
+    accepted = v.get("accepted")
+    if not isinstance(accepted, bool):
+        raise RulebookError(f"must be true or false, got {accepted!r}", entry, "not_applicable.accepted")
+    note = v.get("note")
+    if not isinstance(note, str) or not note.strip():
+        raise RulebookError("must give the ground as text", entry, "not_applicable.note")
+    if accepted and not scored:
+        raise RulebookError("an unscored criterion has no maximum to take out", entry, "not_applicable.accepted")
+    return accepted, " ".join(note.split())
 
 
 def _build_options(raw: dict, entry: str, mx: float, kind: str) -> tuple[Option, ...]:
@@ -575,6 +603,7 @@ def criterion_record(c: Criterion) -> dict[str, Any]:
             for t in c.tiers
         ]
     rec["note"] = c.note
+    rec["not_applicable"] = {"accepted": c.not_applicable, "note": c.not_applicable_note}
     return rec
 
 

@@ -214,6 +214,30 @@ def test_decisions_have_a_note(rb, code):
     assert note.strip() != ""
 
 
+NOT_APPLICABLE_ACCEPTED = {"SS.I.24", "SS.I.25", "SS.II.3", "SS.II.12", "SS.II.13", "SS.III.10", "KQ.III.10",
+                           "KQ.III.15", "KQ.III.16"}
+
+
+def test_not_applicable_is_accepted_only_where_the_rulebook_says_with_its_ground(rb):
+    assert {c.code for c in rb.criteria if c.not_applicable} == NOT_APPLICABLE_ACCEPTED
+    for c in rb.criteria:
+        if c.not_applicable:
+            assert c.kind == "ratio" and "mẫu số bằng 0" in c.not_applicable_note, c.code
+    # Plainly applicable criteria a district tried to take out: refused, most with the ground written down.
+    for code in ("SS.I.3", "SS.I.26", "SS.II.1", "KQ.III.1", "KQ.I.27", "KQ.III.11", "KQ.III.14", "SS.II.5"):
+        c = rb.criterion(code)
+        assert not c.not_applicable and c.not_applicable_note, code
+    assert (rb.criterion("SS.I.1").not_applicable, rb.criterion("SS.I.1").not_applicable_note) == (False, None)
+
+
+def test_rules_json_carries_the_not_applicable_rule(rb):
+    from kbang_egov.rulebook import criterion_record
+
+    assert criterion_record(rb.criterion("KQ.III.16"))["not_applicable"] == {
+        "accepted": True, "note": rb.criterion("KQ.III.16").not_applicable_note}
+    assert criterion_record(rb.criterion("SS.I.1"))["not_applicable"] == {"accepted": False, "note": None}
+
+
 def test_second_row_32_is_unscored(rb):
     c = rb.criterion("KQ.I.32b")
     assert c.scored is False
@@ -345,6 +369,30 @@ def _year_text(d):
     d["year"] = "2020"
 
 
+def _na_not_a_mapping(d):
+    _crit(d, "SS.I.1")["not_applicable"] = True
+
+
+def _na_accepted_text(d):
+    _crit(d, "SS.I.1")["not_applicable"] = {"accepted": "yes", "note": "Không có cán bộ."}
+
+
+def _na_without_note(d):
+    _crit(d, "SS.I.1")["not_applicable"] = {"accepted": True}
+
+
+def _na_blank_note(d):
+    _crit(d, "KQ.III.16")["not_applicable"]["note"] = "  "
+
+
+def _na_unknown_field(d):
+    _crit(d, "KQ.III.16")["not_applicable"]["ground"] = "x"
+
+
+def _na_on_unscored(d):
+    _crit(d, "KQ.I.32b")["not_applicable"] = {"accepted": True, "note": "Không có báo cáo."}
+
+
 BROKEN = [
     ("unknown-kind", _unknown_kind, "criterion SS.I.1", "kind"),
     ("overlapping-tiers", _overlap, "criterion SS.III.9", "tiers[1]"),
@@ -370,6 +418,12 @@ BROKEN = [
     ("group-code-mismatch", _group_code_mismatch, "group SS.II", "code"),
     ("unknown-part", _unknown_part, "group SS.I", "part"),
     ("year-not-a-number", _year_text, "rulebook", "year"),
+    ("not-applicable-not-a-mapping", _na_not_a_mapping, "criterion SS.I.1", "not_applicable"),
+    ("not-applicable-accepted-text", _na_accepted_text, "criterion SS.I.1", "not_applicable.accepted"),
+    ("not-applicable-without-note", _na_without_note, "criterion SS.I.1", "not_applicable.note"),
+    ("not-applicable-blank-note", _na_blank_note, "criterion KQ.III.16", "not_applicable.note"),
+    ("not-applicable-unknown-field", _na_unknown_field, "criterion KQ.III.16", "not_applicable.ground"),
+    ("not-applicable-on-unscored", _na_on_unscored, "criterion KQ.I.32b", "not_applicable.accepted"),
 ]
 
 
@@ -502,6 +556,8 @@ HASH_CHANGES = [
     ("tier-bound", _move_budget_bound),
     ("value-unit", _set_value("SS.III.8", "unit", "nghìn đồng")),
     ("value-max", _set_value("KQ.I.8", "max", 100)),
+    ("not-applicable-added", _set("SS.I.1", "not_applicable", {"accepted": True, "note": "Lý do."})),
+    ("not-applicable-refused", _set("KQ.III.16", "not_applicable", {"accepted": False, "note": "Lý do."})),
 ]
 
 
