@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .findings import Finding, make_finding
+from .findings import ERROR, REGISTRY, Finding, make_finding
 from .layout import COLUMN_TITLES, PERCENT_UNIT
 from .reader import Submission
 from .results import COMPUTED, GROUP, NOT_APPLICABLE, PART, TOTAL, TRUSTED, ZERO, CriterionResult, SubtotalResult
@@ -18,8 +18,11 @@ from .scoring import (
     DENOMINATOR_ZERO,
     INVALID,
     MISSING,
+    NOT_APPLICABLE_REFUSED,
+    NOT_APPLICABLE_STATUS,
     OK,
     CriterionInput,
+    accentless_label,
     is_not_applicable,
     round_points,
     score_criterion,
@@ -27,6 +30,11 @@ from .scoring import (
 from .values import Parsed, is_blank, parse_fraction, parse_number, show
 
 TOLERANCE = 0.005  # self-scores are written to 2 decimals
+# A return with fewer scored criteria filled in than this share (a figure, a label or a self-score) is a blank
+# template sent back: one file-level finding, not ranked (17 of the 170 criteria here).
+FILLED_SHARE_MIN = 0.10
+_INPUTS = ("value", "numerator", "denominator")
+_APPLIES_TO_ALL = "tiêu chí áp dụng cho mọi huyện, thị xã, thành phố."
 
 
 @dataclass
@@ -42,8 +50,20 @@ def check_submission(sub: Submission, rb: Rulebook, district: str = "",
     findings: list[Finding] = []
     results = [check_criterion(sub, c, district, trust_self_scores, findings) for c in rb.scored_criteria]
     totals = subtotals(sub, rb, {r.code: r for r in results})
-    check_subtotals(sub, rb, totals, district, findings)
+    check_subtotals(sub, rb, totals, district, findings, results)
     return Checked(results, totals, findings)
+
+
+def filled_criteria(sub: Submission, rb: Rulebook) -> int:
+    """How many scored criteria carry anything typed in an input or self-score cell (evidence aside)."""
+    names = (*_INPUTS, "self_score")
+    return sum(1 for c in rb.scored_criteria
+               if (row := sub.rows.get(c.code)) is not None and any(not is_blank(row.cells.get(n)) for n in names))
+
+
+def is_filled(filled: int, total: int) -> bool:
+    """Whether a return with `filled` of `total` criteria filled in is scored (see FILLED_SHARE_MIN)."""
+    return total > 0 and filled >= FILLED_SHARE_MIN * total
 
 
 class _Ctx:
@@ -71,14 +91,19 @@ def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool,
     self_score = _self_score(ctx)
     if not ctx.row:  # the row is missing: reported by the reader
         return CriterionResult(c.code, c.group, c.part, c.max, 0.0, None, MISSING, ZERO, "", 0)
-    if any(is_not_applicable(ctx.cells.get(n)) for n in ("value", "numerator", "denominator")):
-        if self_score is not None:
-            _check_range(ctx, self_score)
-        return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, "not-applicable",
-                               NOT_APPLICABLE, NA_LABEL, ctx.row)
+    marked = _not_applicable_mark(ctx)
+    if marked is not None:
+        return _not_applicable(ctx, self_score, *marked)
 
     given, reported = _inputs(ctx)
     score = score_criterion(c, given)
+    if score.status == INVALID and c.kind in ("yesno", "choice"):
+        label = accentless_label(c, given.value)
+        if label is not None:  # 'co', 'khong day du': one option once the marks are dropped
+            ctx.add("option-accentless", "value", text=show(ctx.cells.get("value")), label=label)
+            given = CriterionInput(value=label)
+            score = score_criterion(c, given)
+    zero_of_zero = score.status == DENOMINATOR_ZERO and c.not_applicable and given.numerator == 0
     if score.status == OK:
         points, source = float(score.points), COMPUTED
         if c.kind == "ratio" and given.numerator is not None and given.numerator > given.denominator:
@@ -93,10 +118,47 @@ def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool,
     if self_score is None:
         if not _cell_has_error(ctx, "self_score"):
             ctx.add("self-score-missing", "self_score", score=points)
-    elif _check_range(ctx, self_score) and score.status == OK and abs(self_score - points) > TOLERANCE:
+    elif _check_range(ctx, self_score) and (score.status == OK or zero_of_zero) and \
+            abs(self_score - points) > TOLERANCE:
         ctx.add("self-score-mismatch", "self_score", self_score=self_score, score=points, detail=score.detail)
     return CriterionResult(c.code, c.group, c.part, c.max, points, self_score, score.status, source,
                            score.detail, ctx.row)
+
+
+def _not_applicable_mark(ctx: _Ctx) -> tuple[str, bool] | None:
+    """The input cell that answers "Không áp dụng", and whether it was typed without diacritics."""
+    for name in _INPUTS:
+        if is_not_applicable(ctx.cells.get(name)):
+            return name, False
+    for name in _INPUTS:
+        if accentless_label(ctx.c, ctx.cells.get(name)) == NA_LABEL:
+            return name, True
+    return None
+
+
+def _not_applicable(ctx: _Ctx, self_score: float | None, column: str, accentless: bool) -> CriterionResult:
+    """A criterion answered "Không áp dụng": taken out of the maximum where the rulebook accepts it (a warning
+    with its ground), else an error at the cell and 0 points inside the maximum. A denominator above 0
+    typed beside it says the criterion does apply: refused too."""
+    c = ctx.c
+    if accentless:
+        ctx.add("option-accentless", column, text=show(ctx.cells.get(column)), label=NA_LABEL)
+    in_range = self_score is None or _check_range(ctx, self_score)
+    refused, ground = not c.not_applicable, c.not_applicable_note or _APPLIES_TO_ALL
+    if not refused and c.kind == "ratio":
+        den = parse_number(ctx.cells.get("denominator")).value
+        if den is not None and den > 0:
+            refused, ground = True, f"đơn vị đã nhập mẫu số {show(den)}, khác 0, nên tiêu chí có áp dụng."
+    if not refused:
+        ctx.add("not-applicable-accepted", column, not_applicable=NA_LABEL, ground=ground, max=c.max, part=c.part)
+        if self_score is not None and in_range and self_score > TOLERANCE:  # points claimed on what is out
+            ctx.add("self-score-mismatch", "self_score", self_score=self_score, score=0.0, detail=NA_LABEL)
+        return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, NOT_APPLICABLE_STATUS,
+                               NOT_APPLICABLE, NA_LABEL, ctx.row)
+    # The self-score is not compared: the one thing to fix is the answer, then the figures are scored.
+    ctx.add("not-applicable-refused", column, not_applicable=NA_LABEL, ground=ground)
+    return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, INVALID, ZERO, NOT_APPLICABLE_REFUSED,
+                           ctx.row)
 
 
 def _self_score(ctx: _Ctx) -> float | None:
@@ -202,13 +264,18 @@ def _status_finding(ctx: _Ctx, status: str, detail: str, given: CriterionInput, 
             column, what = "value", "Giá trị"
             how = ("Chọn một giá trị trong danh sách." if c.kind != "tiers" else _how_tiers(c))
         how += FORMULA_HINT
-        how += f" Nếu tiêu chí không áp dụng cho đơn vị, chọn '{NA_LABEL}'."
+        if c.not_applicable:
+            how += f" Tiêu chí chấp nhận '{NA_LABEL}' khi: {c.not_applicable_note}"
         if trusted:
             how += " Điểm tự đánh giá được tạm dùng (--trust-self-scores)."
         ctx.add("input-missing", column, what=what, score=points, how=how)
+    elif status == DENOMINATOR_ZERO and c.not_applicable and given.numerator == 0:
+        ctx.add("zero-of-zero", "denominator", not_applicable=NA_LABEL, ground=c.not_applicable_note)
     elif status == DENOMINATOR_ZERO:
-        ctx.add("denominator-zero", "denominator", denominator=c.denominator or "mẫu số",
-                not_applicable=NA_LABEL)
+        how = (f"Nếu trong năm không phát sinh, để trống tử số, mẫu số và chọn '{NA_LABEL}' ở cột Giá trị."
+               if c.not_applicable else
+               f"Tiêu chí này không chấp nhận '{NA_LABEL}': {c.not_applicable_note or _APPLIES_TO_ALL}")
+        ctx.add("denominator-zero", "denominator", denominator=c.denominator or "mẫu số", how=how)
     elif status == INVALID and c.kind in ("yesno", "choice"):
         options = " / ".join(o.label for o in c.options)
         ctx.add("option-unknown", "value", text=show(ctx.cells.get("value")), options=options)
@@ -293,27 +360,80 @@ def subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult]
 
 
 def check_subtotals(sub: Submission, rb: Rulebook, totals: dict[str, SubtotalResult], district: str,
-                    out: list[Finding]) -> None:
+                    out: list[Finding], criteria: Iterable[CriterionResult]) -> None:
     """Parse each declared subtotal, then flag it against the district's own arithmetic and the recomputed sum.
 
     The district's own arithmetic is the level below as the district wrote it: a group's self-scores, a
     part's declared groups, the declared parts for the total (its self-scores where a level below is
-    blank). So a slip is flagged where it was made, not again at every level above it.
+    blank). So a slip is flagged where it was made, not again at every level above it: a declared subtotal
+    that differs from the recomputed one only because of findings below it (or its own addition slip) is a
+    consequence, listed with the findings it follows from and not counted as an error.
     """
     names = {g.code: f"nhóm {g.code} ({g.name})" for g in rb.groups}
     names.update({p.code: f"phần {p.code} ({p.name})" for p in rb.parts})
     names[rb.total_code] = "toàn bộ tiêu chí"
+    under = _criteria_under(rb)
+    results = {r.code: r for r in criteria}
+    flagged: dict[str, list[Finding]] = {}  # criterion code: its findings (the reader's row-missing included)
+    for f in (*sub.findings, *out):
+        if f.subject in results:
+            flagged.setdefault(f.subject, []).append(f)
+    causes: dict[str, list[Finding]] = {}  # subtotal code: the findings its difference from the recomputation follows from
     for s in totals.values():  # groups first, so parts see their groups' declared values
         _check_subtotal(sub, s, names[s.code], district, out)
         below = [totals[c] for c in s.below]
+        mine: list[Finding] = []
         if below and all(b.declared is not None for b in below):
             s.self_sum = _sum([b.declared for b in below])
+            for b in below:
+                if abs(b.declared - b.achieved) > TOLERANCE:
+                    mine += causes[b.code]
+        else:
+            unexplained = False
+            for code in under[s.code]:
+                r = results.get(code)
+                if r is not None and abs((r.self_score or 0.0) - r.score) > TOLERANCE:
+                    found = flagged.get(code, [])
+                    mine += [f for f in found if f.severity == ERROR] or found
+                    unexplained |= not found
+            if unexplained:
+                mine = []  # a difference no finding explains: the subtotal's own mismatch is the error
         if s.declared is not None and abs(s.declared - s.self_sum) > TOLERANCE:
-            out.append(make_finding("subtotal-arithmetic", sub.file, sub.sheet, s.cell, district, s.code,
-                                    what=names[s.code], declared=s.declared, self_sum=s.self_sum))
+            arithmetic = make_finding("subtotal-arithmetic", sub.file, sub.sheet, s.cell, district, s.code,
+                                      what=names[s.code], declared=s.declared, self_sum=s.self_sum)
+            out.append(arithmetic)
+            mine.insert(0, arithmetic)
         if s.declared is not None and abs(s.declared - s.achieved) > TOLERANCE:
-            out.append(make_finding("subtotal-mismatch", sub.file, sub.sheet, s.cell, district, s.code,
-                                    what=names[s.code], declared=s.declared, score=s.achieved))
+            if mine:
+                out.append(make_finding("subtotal-consequence", sub.file, sub.sheet, s.cell, district, s.code,
+                                        follows=tuple(f"{f.subject} {f.code} {f.cell}".strip() for f in mine),
+                                        what=names[s.code], declared=s.declared, score=s.achieved,
+                                        causes=_causes_text(mine)))
+            else:
+                mismatch = make_finding("subtotal-mismatch", sub.file, sub.sheet, s.cell, district, s.code,
+                                        what=names[s.code], declared=s.declared, score=s.achieved)
+                out.append(mismatch)
+                mine = [mismatch]
+        causes[s.code] = mine
+
+
+CAUSES_SHOWN = 5  # findings named in a consequence's message; findings.csv's follows column has them all
+
+
+def _causes_text(found: list[Finding]) -> str:
+    shown = [f"{f.subject} (ô {f.cell}: {REGISTRY[f.code].title})" if f.cell else f"{f.subject} "
+             f"({REGISTRY[f.code].title})" for f in found[:CAUSES_SHOWN]]
+    more = len(found) - len(shown)
+    return "; ".join(shown) + (f" và {more} lỗi khác" if more > 0 else "")
+
+
+def _criteria_under(rb: Rulebook) -> dict[str, tuple[str, ...]]:
+    """The scored criteria under each group, part and the total."""
+    under = {g.code: tuple(c.code for c in g.criteria if c.scored) for g in rb.groups}
+    for p in rb.parts:
+        under[p.code] = tuple(code for g in p.groups for code in under[g.code])
+    under[rb.total_code] = tuple(c.code for c in rb.scored_criteria)
+    return under
 
 
 def _rescaled(s: SubtotalResult) -> float:

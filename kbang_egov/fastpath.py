@@ -37,7 +37,7 @@ def check_submission_fast(sub: Submission, rb: Rulebook, district: str = "",
         r = _clean(c, plan, row) if row is not None else None
         results.append(r if r is not None else check_criterion(sub, c, district, trust_self_scores, findings))
     totals = subtotals(sub, rb, {r.code: r for r in results})
-    check_subtotals(sub, rb, totals, district, findings)
+    check_subtotals(sub, rb, totals, district, findings, results)
     return Checked(results, totals, findings)
 
 

@@ -15,7 +15,8 @@ SHOWN_TEXT_LIMIT = 1000  # characters of one value quoted in a message (a typed 
 
 ERROR = "error"
 WARNING = "warning"
-SEVERITY_VI = {ERROR: "Lỗi", WARNING: "Cảnh báo"}
+CONSEQUENCE = "consequence"  # follows from findings already reported: listed, never counted as an error
+SEVERITY_VI = {ERROR: "Lỗi", WARNING: "Cảnh báo", CONSEQUENCE: "Hệ quả"}
 
 # Levels, for grouping codes in the README and the workbook.
 FILE, CRITERION, SUBTOTAL = "file", "criterion", "subtotal"
@@ -66,6 +67,10 @@ _TYPES = (
     FindingType("file-not-template", ERROR, FILE, "Không phải mẫu chuẩn",
                 "Tệp không có bảng tiêu chí của mẫu chuẩn (không tìm thấy dòng tiêu đề có cột 'Mã' và "
                 "'Điểm tự đánh giá'). Điền vào mẫu chuẩn {template} rồi gửi lại.", rejects=True),
+    FindingType("file-not-filled", ERROR, FILE, "Tệp chưa điền",
+                "Tệp gần như chưa điền: chỉ {filled}/{total} tiêu chí có số liệu hoặc điểm tự đánh giá "
+                "({share}), dưới ngưỡng {threshold} để được chấm. Tệp không được xếp hạng và đơn vị vẫn ở danh "
+                "sách chưa nộp. Điền đầy đủ mẫu rồi gửi lại.", rejects=True),
     FindingType("template-unmarked", WARNING, FILE, "Thiếu thông tin phiên bản mẫu",
                 "Tệp không có trang thông tin phiên bản của mẫu chuẩn (trang ẩn '{sheet}'); bảng tiêu chí vẫn "
                 "được đọc theo tiêu đề cột và mã. Lần sau hãy điền trực tiếp vào mẫu chuẩn {template}."),
@@ -114,10 +119,21 @@ _TYPES = (
                 "Tử số {numerator} lớn hơn mẫu số {denominator}; tỷ lệ được tính tối đa 100%. Kiểm tra lại "
                 "hai số này."),
     FindingType("denominator-zero", ERROR, CRITERION, "Mẫu số bằng 0",
-                "Mẫu số bằng 0 nên không tính được tỷ lệ; tiêu chí được tính 0 điểm. Nhập {denominator}; nếu "
-                "trong năm không phát sinh, chọn '{not_applicable}' ở cột Giá trị."),
+                "Mẫu số bằng 0 nên không tính được tỷ lệ; tiêu chí được tính 0 điểm. Nhập {denominator}. {how}"),
+    FindingType("zero-of-zero", WARNING, CRITERION, "Tử số và mẫu số bằng 0",
+                "Tử số và mẫu số đều bằng 0; tiêu chí được tính 0 điểm. Tiêu chí này chấp nhận "
+                "'{not_applicable}' khi: {ground} Nếu đúng như vậy, chọn '{not_applicable}' ở cột Giá trị và để "
+                "trống tử số, mẫu số: tiêu chí được bỏ khỏi điểm tối đa."),
+    FindingType("not-applicable-refused", ERROR, CRITERION, "Không chấp nhận 'Không áp dụng'",
+                "Tiêu chí này không chấp nhận '{not_applicable}': {ground} Tiêu chí được tính 0 điểm và vẫn tính "
+                "vào điểm tối đa. Xoá '{not_applicable}' và nhập số liệu hoặc lựa chọn thật của đơn vị."),
+    FindingType("not-applicable-accepted", WARNING, CRITERION, "Tiêu chí không áp dụng",
+                "Đơn vị chọn '{not_applicable}', được chấp nhận khi: {ground} Tiêu chí được bỏ khỏi điểm tối đa "
+                "({max} điểm) và điểm phần {part} được quy đổi. Đối chiếu tài liệu kiểm chứng để xác nhận."),
     FindingType("option-unknown", ERROR, CRITERION, "Giá trị không thuộc danh sách",
                 "'{text}' không phải một lựa chọn của tiêu chí này. Chọn một trong: {options}."),
+    FindingType("option-accentless", WARNING, CRITERION, "Lựa chọn gõ không dấu",
+                "'{text}' (gõ không dấu) được hiểu là '{label}'. Chọn đúng '{label}' trong danh sách."),
     FindingType("value-out-of-range", ERROR, CRITERION, "Giá trị ngoài khoảng cho phép",
                 "Giá trị {text} không hợp lệ: {detail}. Nhập {expected}."),
     FindingType("ratio-from-evidence", WARNING, CRITERION, "Tỷ lệ lấy từ cột kiểm chứng",
@@ -132,6 +148,9 @@ _TYPES = (
     FindingType("subtotal-mismatch", ERROR, SUBTOTAL, "Tổng điểm khác điểm tính lại",
                 "Tổng điểm tự đánh giá ghi {declared} khác tổng điểm tính lại từ số liệu {score} của {what}. "
                 "Sửa các tiêu chí bị đánh dấu rồi ghi lại tổng."),
+    FindingType("subtotal-consequence", CONSEQUENCE, SUBTOTAL, "Tổng điểm lệch do lỗi đã báo",
+                "Tổng điểm tự đánh giá ghi {declared} khác tổng điểm tính lại từ số liệu {score} của {what}, do "
+                "các lỗi đã báo: {causes}. Sửa các lỗi đó rồi ghi lại tổng; chênh lệch này không tính thêm lỗi."),
     FindingType("subtotal-missing", WARNING, SUBTOTAL, "Thiếu tổng điểm",
                 "Chưa ghi tổng điểm tự đánh giá của {what}; tổng tính lại là {score}. Ghi tổng vào ô này."),
 )
@@ -152,6 +171,7 @@ class Finding:
     subject: str = ""  # criterion, group, part or total code ("SS.I.1", "SS.I", "SS", "TONG")
     message: str = ""
     params: dict = field(default_factory=dict, compare=False, hash=False)
+    follows: tuple[str, ...] = ()  # a consequence: the findings it follows from, "SS.I.8 option-unknown E14"
 
     @property
     def rejects(self) -> bool:
@@ -160,12 +180,14 @@ class Finding:
     def record(self) -> dict:
         """A flat row: the columns of findings.csv (subject as 'code', the finding code as 'finding')."""
         return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "district": self.district,
-                "code": self.subject, "finding": self.code, "severity": self.severity, "message": self.message}
+                "code": self.subject, "finding": self.code, "severity": self.severity, "message": self.message,
+                "follows": "; ".join(self.follows)}
 
 
 def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district: str = "",
-                 subject: str = "", **params: object) -> Finding:
-    """A finding of a registered code, its message rendered from the template and `params`."""
+                 subject: str = "", *, follows: tuple[str, ...] = (), **params: object) -> Finding:
+    """A finding of a registered code, its message rendered from the template and `params`; `follows`
+    names the findings a consequence follows from."""
     t = REGISTRY[code]  # KeyError on an unregistered code: a programming error, caught by the tests
     shown = {k: _show(v) for k, v in params.items()}
     shown.setdefault("subject", subject)
@@ -174,7 +196,7 @@ def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district
     message = t.template.format(**shown)
     if cell:
         message = f"Ô {cell}: {message}"
-    return Finding(code, t.severity, file, sheet, cell, district, subject, message, dict(params))
+    return Finding(code, t.severity, file, sheet, cell, district, subject, message, dict(params), tuple(follows))
 
 
 def _show(v: object) -> str:

@@ -14,13 +14,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from .rulebook import NOT_APPLICABLE, Criterion
-from .text import normalize_text
+from .text import normalize_text, strip_diacritics
 
 # Status of a scored criterion; the batch turns every status but OK and NOT_APPLICABLE into a finding.
 OK = "ok"
 NOT_APPLICABLE_STATUS = "not-applicable"
 MISSING = "missing"
-INVALID = "invalid"  # a label that is not an option, a number outside the value's range, a non-integer count
+INVALID = "invalid"  # a label that is not an option, a number outside the value's range, a non-integer count,
+# or "Không áp dụng" where the rulebook does not accept it
+NOT_APPLICABLE_REFUSED = f"'{NOT_APPLICABLE}' không được chấp nhận"  # the detail of that last case
 DENOMINATOR_ZERO = "denominator-zero"
 
 
@@ -66,9 +68,32 @@ def is_not_applicable(value: object) -> bool:
     return isinstance(value, str) and normalize_text(value) == normalize_text(NOT_APPLICABLE)
 
 
+def accentless_label(criterion: Criterion, value: object) -> str | None:
+    """The one label, among the criterion's options and 'Không áp dụng', that `value` spells once diacritics
+    and case are dropped ('co' is 'Có', 'khong day du' is 'Không đầy đủ'); None when it spells none, or
+    more than one (then it stays an unknown option)."""
+    if not isinstance(value, str):
+        return None
+    labels = (*(o.label for o in criterion.options), NOT_APPLICABLE)
+    exact = normalize_text(value)
+    for label in labels:
+        if normalize_text(label) == exact:
+            return label  # typed with its marks: no doubt
+    key = _plain(value)
+    hits = [label for label in labels if _plain(label) == key] if key else []
+    return hits[0] if len(hits) == 1 else None
+
+
+def _plain(text: str) -> str:
+    return strip_diacritics(normalize_text(text))
+
+
 def score_criterion(criterion: Criterion, given: CriterionInput) -> Score:
-    """Points for one criterion from its inputs, by the criterion's rule."""
+    """Points for one criterion from its inputs, by the criterion's rule. "Không áp dụng" takes the
+    criterion out only where the rulebook accepts it; elsewhere it is an invalid answer (no points)."""
     if given.not_applicable or is_not_applicable(given.value):
+        if not criterion.not_applicable:
+            return Score(None, INVALID, NOT_APPLICABLE_REFUSED)
         return Score(None, NOT_APPLICABLE_STATUS, NOT_APPLICABLE)
     if criterion.kind == "ratio":
         return _score_ratio(criterion, given.numerator, given.denominator)

@@ -128,6 +128,17 @@ CASES = [
     ("SS.I.8", {"value": 1.0, "self_score": 1.0}, 0.0, [("option-unknown", "value")]),
     ("SS.I.9", {"value": None, "self_score": 1.0}, 0.0, [("input-missing", "value")]),
     ("KQ.I.1", {"value": "không  ĐẦY đủ", "self_score": 0.5}, 0.5, []),
+    # labels typed without diacritics: the one option they spell, with a warning
+    ("SS.I.10", {"value": "co", "self_score": 1.0}, 1.0, [("option-accentless", "value")]),
+    ("SS.I.11", {"value": " KHONG ", "self_score": 0.0}, 0.0, [("option-accentless", "value")]),
+    ("KQ.I.2", {"value": "day du", "self_score": 1.0}, 1.0, [("option-accentless", "value")]),
+    ("KQ.I.3", {"value": "Khong day du", "self_score": 0.5}, 0.5, [("option-accentless", "value")]),
+    ("KQ.I.4", {"value": "khong dang tai", "self_score": 0.0}, 0.0, [("option-accentless", "value")]),
+    ("KQ.I.7", {"value": "co day du", "self_score": 1.0}, 1.0, [("option-accentless", "value")]),
+    ("KQ.I.17", {"value": "co", "self_score": 0.0}, 1.0,
+     [("option-accentless", "value"), ("self-score-mismatch", "self_score")]),  # read as Có: scored as Có
+    ("KQ.I.18", {"value": "co roi", "self_score": 1.0}, 0.0, [("option-unknown", "value")]),
+    ("KQ.I.19", {"value": "day", "self_score": 1.0}, 0.0, [("option-unknown", "value")]),
     # tiers: counts, units, percents
     ("KQ.I.9", {"value": 4.0, "self_score": 1.0}, 1.0, []),
     ("KQ.I.10", {"value": "2", "self_score": 0.5}, 0.5, []),
@@ -162,26 +173,98 @@ def test_cell_addresses_follow_the_rows(rb):
 
 
 def test_not_applicable_removes_the_criterion_and_rescales_the_part(rb):
+    """KQ.III.16 accepts "Không áp dụng" (no dossier filed for the level-4 services): out of the maximum, the
+    part rescaled, a warning at the cell saying so."""
     cells = full_marks(rb)
-    cells["KQ.I.2"] = {"value": "Không áp dụng", "self_score": None}
-    cells["KQ.I.3"] = {"value": "Không đầy đủ", "self_score": 0.5}
-    sub = make_submission(rb, cells, {**declared_full(rb), "KQ.I": 38.5, "KQ": 108.5, "TONG": 168.5})
+    cells["KQ.III.16"] = {"value": "Không áp dụng", "self_score": None}
+    cells["KQ.III.15"] = {"numerator": 1.0, "denominator": 2.0, "self_score": 0.5}
+    sub = make_submission(rb, cells, {**declared_full(rb), "KQ.III": 24.5, "KQ": 108.5, "TONG": 168.5})
     checked = check_submission(sub, rb)
-    r = next(r for r in checked.criteria if r.code == "KQ.I.2")
-    assert (r.source, r.score, r.applicable) == (NOT_APPLICABLE, 0.0, False)
+    r = next(r for r in checked.criteria if r.code == "KQ.III.16")
+    assert (r.source, r.score, r.applicable, r.status) == (NOT_APPLICABLE, 0.0, False, "not-applicable")
     kq = checked.subtotals["KQ"]
     assert (kq.achieved, kq.applicable_max) == (108.5, 109.0)
     assert kq.scaled == 109.5  # 108.5 / 109 x 110 = 109.495... -> 109.5
-    assert checked.subtotals["KQ.I"].applicable_max == 39
-    assert checked.subtotals["TONG"].scaled == 169.5
-    assert checked.findings == []
+    assert checked.subtotals["KQ.III"].applicable_max == 25
+    assert checked.subtotals["TONG"].scaled == 169.5 and checked.subtotals["TONG"].achieved == 168.5
+    assert [(f.code, f.severity, f.cell) for f in checked.findings] == [
+        ("not-applicable-accepted", "warning", sub.cell("KQ.III.16", "value"))]
+    assert rb.criterion("KQ.III.16").not_applicable_note in checked.findings[0].message
 
 
 @pytest.mark.parametrize("text", ["Không áp dụng", " KHÔNG ÁP DỤNG ", unicodedata.normalize("NFD", "Không áp dụng")])
-def test_not_applicable_in_a_ratio_row(rb, text):
-    result, found, _ = run_one(rb, "SS.I.1", {"value": text, "self_score": None})
+def test_not_applicable_in_a_ratio_row_that_accepts_it(rb, text):
+    result, found, sub = run_one(rb, "KQ.III.10", {"value": text, "self_score": None})
     assert result.source == NOT_APPLICABLE
-    assert found == []
+    assert found == [("not-applicable-accepted", sub.cell("KQ.III.10", "value"))]
+
+
+@pytest.mark.parametrize(("code", "column"), [("SS.I.1", "value"), ("SS.I.3", "value"), ("KQ.I.1", "value"),
+                                              ("KQ.I.8", "value"), ("KQ.III.1", "numerator"),
+                                              ("SS.I.26", "denominator")])
+def test_not_applicable_refused_is_an_error_and_zero_inside_the_maximum(rb, code, column):
+    """Ratio, yes/no, choice and tiers criteria that apply to every district: 'Không áp dụng' is an error at
+    the cell holding it, the criterion scores 0 and the part is not rescaled. The self-score is not compared:
+    the answer is the one thing to fix."""
+    result, found, sub = run_one(rb, code, {column: "Không áp dụng", "self_score": 1.0})
+    assert (result.score, result.source, result.status, result.applicable) == (0.0, ZERO, "invalid", True)
+    assert found == [("not-applicable-refused", sub.cell(code, column))]
+    cells = full_marks(rb)
+    cells[code] = {"numerator": None, "denominator": None, "value": None, column: "Không áp dụng",
+                   "self_score": None}
+    checked = check_submission(make_submission(rb, cells), rb)
+    part = checked.subtotals[rb.criterion(code).part]
+    assert part.applicable_max == part.max and part.scaled == part.achieved == part.max - rb.criterion(code).max
+    message = next(f.message for f in checked.findings if f.code == "not-applicable-refused")
+    assert (rb.criterion(code).not_applicable_note or "mọi huyện") in message
+
+
+def test_not_applicable_beside_a_denominator_is_refused(rb):
+    """A denominator above 0 typed beside 'Không áp dụng' says the criterion applies."""
+    result, found, sub = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "numerator": 0.0,
+                                                   "denominator": 4.0, "self_score": 0.0})
+    assert (result.score, result.source) == (0.0, ZERO)
+    assert found == [("not-applicable-refused", sub.cell("KQ.III.16", "value"))]
+
+
+def test_points_claimed_on_a_criterion_taken_out_are_a_mismatch(rb):
+    result, found, sub = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "self_score": 1.0})
+    assert result.source == NOT_APPLICABLE
+    assert found == [("not-applicable-accepted", sub.cell("KQ.III.16", "value")),
+                     ("self-score-mismatch", sub.cell("KQ.III.16", "self_score"))]
+    result, found, _ = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "self_score": 0.0})
+    assert [f for f, _ in found] == ["not-applicable-accepted"]
+
+
+@pytest.mark.parametrize(("code", "expected"), [("KQ.III.16", ["option-accentless", "not-applicable-accepted"]),
+                                                ("SS.I.2", ["option-accentless", "not-applicable-refused"])])
+def test_not_applicable_typed_without_diacritics(rb, code, expected):
+    result, found, sub = run_one(rb, code, {"value": "khong ap dung", "self_score": None})
+    assert found == [(f, sub.cell(code, "value")) for f in expected]
+
+
+def test_zero_of_zero_where_not_applicable_is_accepted_is_a_warning(rb):
+    """Kbang's KQ.III.16: 0 of 0 dossiers scores 0 inside the maximum, and the clerk is told to mark it."""
+    result, found, sub = run_one(rb, "KQ.III.16", {"numerator": 0.0, "denominator": 0.0, "self_score": 0.0})
+    assert (result.score, result.source, result.status, result.applicable) == (0.0, ZERO, "denominator-zero", True)
+    assert found == [("zero-of-zero", sub.cell("KQ.III.16", "denominator"))]
+    result, found, sub = run_one(rb, "KQ.III.16", {"numerator": 0.0, "denominator": 0.0, "self_score": 1.0})
+    assert found == [("zero-of-zero", sub.cell("KQ.III.16", "denominator")),
+                     ("self-score-mismatch", sub.cell("KQ.III.16", "self_score"))]
+    # a count over nothing is no "nothing arose": still an error
+    _, found, sub = run_one(rb, "KQ.III.16", {"numerator": 5.0, "denominator": 0.0, "self_score": 0.0})
+    assert found == [("denominator-zero", sub.cell("KQ.III.16", "denominator"))]
+
+
+def test_messages_offer_not_applicable_only_where_it_is_accepted(rb):
+    _, _, sub = run_one(rb, "SS.I.20", {"numerator": 0.0, "denominator": 0.0, "self_score": 0.0})
+    checked = check_submission(sub, rb)
+    refused = next(f for f in checked.findings if f.code == "denominator-zero")
+    assert "không chấp nhận 'Không áp dụng'" in refused.message
+    for code, accepted in (("SS.I.1", False), ("KQ.III.10", True)):
+        _, _, sub = run_one(rb, code, {"numerator": None, "denominator": 9.0, "self_score": 0.0})
+        missing = next(f for f in check_submission(sub, rb).findings if f.code == "input-missing")
+        assert ("chấp nhận 'Không áp dụng'" in missing.message) == accepted
 
 
 def test_missing_inputs_score_zero_or_the_trusted_self_score(rb):
@@ -223,25 +306,51 @@ def test_declared_subtotals_right_and_wrong(rb):
     declared = {**declared_full(rb), "SS.I": 35.66, "SS": 59, "TONG": 110}
     sub = make_submission(rb, cells, declared)
     checked = check_submission(sub, rb)
-    found = {(f.code, f.subject, f.cell) for f in checked.findings}
+    found = {(f.code, f.subject, f.cell, f.severity) for f in checked.findings}
     assert found == {
-        ("subtotal-arithmetic", "SS", sub.cell("SS", "self_score")),  # 59 vs own sum 59.66
-        ("subtotal-mismatch", "SS", sub.cell("SS", "self_score")),  # 59 vs recomputed 59.66
-        ("subtotal-arithmetic", "TONG", sub.cell("TONG", "self_score")),
-        ("subtotal-mismatch", "TONG", sub.cell("TONG", "self_score")),
+        ("subtotal-arithmetic", "SS", sub.cell("SS", "self_score"), "error"),  # 59 vs own sum 59.66
+        ("subtotal-consequence", "SS", sub.cell("SS", "self_score"), "consequence"),  # 59 vs recomputed 59.66
+        ("subtotal-arithmetic", "TONG", sub.cell("TONG", "self_score"), "error"),
+        ("subtotal-consequence", "TONG", sub.cell("TONG", "self_score"), "consequence"),
     }
     t = checked.subtotals["TONG"]
     assert (t.declared, t.self_sum, t.achieved, t.gap) == (110, 169, 169.66, -59.66)  # own sum: 59 + 110
     assert checked.subtotals["SS"].self_sum == 59.66  # own sum: the declared groups 35.66 + 14 + 10
+    follows = {f.subject: f.follows for f in checked.findings if f.code == "subtotal-consequence"}
+    ss, tong = sub.cell("SS", "self_score"), sub.cell("TONG", "self_score")
+    assert follows == {"SS": (f"SS subtotal-arithmetic {ss}",),
+                       "TONG": (f"TONG subtotal-arithmetic {tong}", f"SS subtotal-arithmetic {ss}")}
 
 
 def test_a_group_added_wrong_is_flagged_once_where_it_was_made(rb):
-    """SS.I declared 35 (its self-scores add to 36), carried up consistently into SS 59 and TONG 169."""
+    """SS.I declared 35 (its self-scores add to 36), carried up consistently into SS 59 and TONG 169: one
+    error, where it was made; the sums above follow from it."""
     sub = make_submission(rb, full_marks(rb), {**declared_full(rb), "SS.I": 35, "SS": 59, "TONG": 169})
     checked = check_submission(sub, rb)
     assert sorted((f.code, f.subject) for f in checked.findings) == [
-        ("subtotal-arithmetic", "SS.I"), ("subtotal-mismatch", "SS"), ("subtotal-mismatch", "SS.I"),
-        ("subtotal-mismatch", "TONG")]
+        ("subtotal-arithmetic", "SS.I"), ("subtotal-consequence", "SS"), ("subtotal-consequence", "SS.I"),
+        ("subtotal-consequence", "TONG")]
+    assert [f.code for f in checked.findings if f.severity == "error"] == ["subtotal-arithmetic"]
+    cell = sub.cell("SS.I", "self_score")
+    assert {f.follows for f in checked.findings if f.code == "subtotal-consequence"} == {
+        (f"SS.I subtotal-arithmetic {cell}",)}
+
+
+def test_one_slip_is_one_error(rb):
+    """Đức Cơ's return: 'Đã có' typed in SS.I.8, self-scored 1 and carried into every sum. One error at E14;
+    SS.I, SS and TONG differ from the recomputation only because of it: consequences naming it."""
+    cells = full_marks(rb)
+    cells["SS.I.8"] = {"value": "Đã có", "self_score": 1.0}
+    sub = make_submission(rb, cells, declared_full(rb))
+    checked = check_submission(sub, rb, "Huyện Đức Cơ")
+    cell = sub.cell("SS.I.8", "value")
+    assert [(f.code, f.subject, f.severity) for f in checked.findings] == [
+        ("option-unknown", "SS.I.8", "error"), ("subtotal-consequence", "SS.I", "consequence"),
+        ("subtotal-consequence", "SS", "consequence"), ("subtotal-consequence", "TONG", "consequence")]
+    for f in checked.findings[1:]:
+        assert f.follows == (f"SS.I.8 option-unknown {cell}",)
+        assert f"SS.I.8 (ô {cell}" in f.message
+    assert (checked.subtotals["SS.I"].declared, checked.subtotals["SS.I"].achieved) == (36, 35)
 
 
 def test_subtotal_arithmetic_right_but_self_scores_wrong(rb):
@@ -250,7 +359,25 @@ def test_subtotal_arithmetic_right_but_self_scores_wrong(rb):
     sub = make_submission(rb, cells, declared_full(rb))
     checked = check_submission(sub, rb)
     sums = sorted((f.code, f.subject) for f in checked.findings if f.subject in ("SS.I", "SS", "TONG"))
-    assert sums == [("subtotal-mismatch", "SS"), ("subtotal-mismatch", "SS.I"), ("subtotal-mismatch", "TONG")]
+    assert sums == [("subtotal-consequence", "SS"), ("subtotal-consequence", "SS.I"),
+                    ("subtotal-consequence", "TONG")]
+    assert [f.code for f in checked.findings if f.severity == "error"] == ["self-score-mismatch"]
+
+
+def test_a_difference_no_finding_explains_stays_an_error(rb):
+    """Ten self-scores each within 0.005 of their points (0.854 for 0.85: not flagged) add up to 0.04: the
+    group's mismatch follows from nothing reported, so it is the error."""
+    cells = full_marks(rb)
+    for code in ("SS.I.1", *(f"SS.I.{k}" for k in range(13, 22))):  # ten ratios
+        cells[code] = {"numerator": 17.0, "denominator": 20.0, "self_score": 0.854}
+    sub = make_submission(rb, cells, {**declared_full(rb), "SS.I": 34.54, "SS": 58.54, "TONG": 168.54})
+    checked = check_submission(sub, rb)
+    assert checked.subtotals["SS.I"].achieved == 34.5
+    assert [(f.code, f.subject, f.severity) for f in checked.findings] == [
+        ("subtotal-mismatch", "SS.I", "error"), ("subtotal-consequence", "SS", "consequence"),
+        ("subtotal-consequence", "TONG", "consequence")]
+    cell = sub.cell("SS.I", "self_score")
+    assert checked.findings[1].follows == (f"SS.I subtotal-mismatch {cell}",)
 
 
 @pytest.mark.parametrize(("raw", "code"), [(None, "subtotal-missing"), ("", "subtotal-missing"),

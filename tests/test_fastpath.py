@@ -55,7 +55,8 @@ def _random_cell(rng: random.Random, kind: str, c) -> dict:
     elif kind in ("yesno", "choice"):
         labels = [o.label for o in c.options]
         cells["value"] = rng.choice(labels + [x.upper() for x in labels] + ["khong", 1.0, None, "",
-                                                                            NOT_APPLICABLE, "Có "])
+                                                                            NOT_APPLICABLE, "Có ", "co",
+                                                                            "day du", "khong ap dung"])
     else:
         unit_percent = c.value.unit == "%"
         v = rng.choice([rng.randint(0, 15) * 1.0, rng.random(), rng.random() * 100, 150.0, 0.655, -1.0,
@@ -63,6 +64,10 @@ def _random_cell(rng: random.Random, kind: str, c) -> dict:
         cells["value"] = v if unit_percent or rng.random() < 0.8 else number()
     if rng.random() < 0.03:  # "Không áp dụng" in a cell the rule does not read
         cells["numerator" if kind != "ratio" else "value"] = NOT_APPLICABLE
+    if kind == "ratio" and c.not_applicable and rng.random() < 0.2:  # where the rule accepts it
+        cells["value"] = rng.choice([NOT_APPLICABLE, "khong ap dung"])
+        if rng.random() < 0.5:
+            cells["numerator"] = cells["denominator"] = rng.choice([None, 0.0, 5.0])
     return cells
 
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from fractions import Fraction
 
 import pytest
 
 from kbang_egov.layout import cell_to_unit_value, unit_value_to_cell
-from kbang_egov.rulebook import ValueSpec, load_rulebook
+from kbang_egov.rulebook import Option, ValueSpec, load_rulebook
 from kbang_egov.scoring import (
     DENOMINATOR_ZERO,
     INVALID,
     MISSING,
+    NOT_APPLICABLE_REFUSED,
     NOT_APPLICABLE_STATUS,
     OK,
     CriterionInput,
+    accentless_label,
     round_points,
     score_criterion,
 )
@@ -163,26 +166,61 @@ def test_option_not_matched(rb, code, typed, status):
 # Không áp dụng, for every kind.
 
 NA_CODES = ["SS.I.1", "SS.I.2", "KQ.I.1", "KQ.I.8"]  # ratio, yesno, choice, tiers
-
-
-@pytest.mark.parametrize("code", NA_CODES)
-@pytest.mark.parametrize("given", [
+NA_GIVEN = [
     CriterionInput(value="Không áp dụng"),
     CriterionInput(value="KHÔNG ÁP DỤNG"),
     CriterionInput(value="  không   áp dụng "),
     CriterionInput(value=unicodedata.normalize("NFD", "Không áp dụng")),
     CriterionInput(not_applicable=True),
     CriterionInput(value=8, numerator=1, denominator=2, not_applicable=True),
-], ids=["exact", "upper", "spaces", "nfd", "flag", "flag-overrides-figures"])
-def test_not_applicable(rb, code, given):
-    c = rb.criterion(code)
+]
+NA_IDS = ["exact", "upper", "spaces", "nfd", "flag", "flag-overrides-figures"]
+
+
+@pytest.mark.parametrize("code", NA_CODES)
+@pytest.mark.parametrize("given", NA_GIVEN, ids=NA_IDS)
+def test_not_applicable_where_the_rule_accepts_it(rb, code, given):
+    c = dataclasses.replace(rb.criterion(code), not_applicable=True, not_applicable_note="Lý do.")
     s = score_criterion(c, given)
     assert s.status == NOT_APPLICABLE_STATUS
     assert s.points is None
 
 
+@pytest.mark.parametrize("code", NA_CODES)
+@pytest.mark.parametrize("given", NA_GIVEN, ids=NA_IDS)
+def test_not_applicable_where_the_rule_refuses_it_earns_nothing(rb, code, given):
+    s = score_criterion(rb.criterion(code), given)
+    assert (s.status, s.points, s.detail) == (INVALID, None, NOT_APPLICABLE_REFUSED)
+
+
+def test_kbang_no_dossier_criterion_accepts_not_applicable(rb):
+    s = score_criterion(rb.criterion("KQ.III.16"), CriterionInput(value="Không áp dụng"))
+    assert s.status == NOT_APPLICABLE_STATUS
+
+
 def test_kinds_covered_by_not_applicable(rb):
     assert sorted(rb.criterion(c).kind for c in NA_CODES) == ["choice", "ratio", "tiers", "yesno"]
+
+
+@pytest.mark.parametrize(("code", "typed", "label"), [
+    ("SS.I.2", "co", "Có"), ("SS.I.2", " KHONG ", "Không"), ("KQ.I.1", "day du", "Đầy đủ"),
+    ("KQ.I.1", "Khong day du", "Không đầy đủ"), ("KQ.I.1", "không day du", "Không đầy đủ"),
+    ("KQ.I.7", "co day du", "Có đầy đủ"), ("SS.I.1", "khong ap dung", "Không áp dụng"),
+    ("SS.I.2", "Có", "Có"),  # typed right: the same label
+    ("SS.I.2", "co roi", None), ("SS.I.2", "Đã có", None), ("SS.I.2", "", None), ("SS.I.2", 1.0, None),
+    ("KQ.I.1", "day", None), ("SS.I.1", "co", None),  # a ratio has no options
+])
+def test_accentless_label(rb, code, typed, label):
+    assert accentless_label(rb.criterion(code), typed) == label
+
+
+def test_accentless_label_that_spells_two_options_is_none(rb):
+    """'co' spells both 'Có' and 'Cỏ' once the marks are dropped: it is not guessed."""
+    c = rb.criterion("SS.I.2")
+    two = dataclasses.replace(c, options=(Option("Có", 1.0), Option("Cỏ", 0.0)))
+    assert accentless_label(two, "co") is None
+    assert accentless_label(two, "Cỏ") == "Cỏ"  # typed with its marks: no doubt
+    assert score_criterion(two, CriterionInput(value="co")).status == INVALID
 
 
 # ---------------------------------------------------------------------------------------------------------
