@@ -69,7 +69,7 @@ _TYPES = (
                 "'Điểm tự đánh giá'). Điền vào mẫu chuẩn {template} rồi gửi lại.", rejects=True),
     FindingType("file-not-filled", ERROR, FILE, "Tệp chưa điền",
                 "Tệp gần như chưa điền: chỉ {filled}/{total} tiêu chí có số liệu hoặc điểm tự đánh giá "
-                "({share}), dưới ngưỡng {threshold} để được chấm. Tệp không được xếp hạng và đơn vị vẫn ở danh "
+                "({share}%), dưới ngưỡng {threshold}% để được chấm. Tệp không được xếp hạng và đơn vị vẫn ở danh "
                 "sách chưa nộp. Điền đầy đủ mẫu rồi gửi lại.", rejects=True),
     FindingType("template-unmarked", WARNING, FILE, "Thiếu thông tin phiên bản mẫu",
                 "Tệp không có trang thông tin phiên bản của mẫu chuẩn (trang ẩn '{sheet}'); bảng tiêu chí vẫn "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
+from .checks import FILLED_SHARE_MIN, filled_criteria, is_filled
 from .districts import District, DistrictIndex
 from .fastpath import check_submission_fast, frame_of
 from .findings import Finding, make_finding
@@ -81,6 +82,7 @@ class FileOutcome:
     result: DistrictResult | None = None
     findings: list[Finding] = field(default_factory=list)
     name_at: tuple[str, str] = ("", "")  # (sheet, A1 cell) of the unit name the district was read from
+    note: str = ""  # why the district's file was read but not ranked (a blank template sent back)
 
 
 def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[District] | DistrictIndex,
@@ -106,12 +108,20 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         district, finding = _identify(sub, districts)
         if finding is not None:
             findings.append(finding)
+    filled, total = (filled_criteria(sub, rulebook) if district else 0), len(rulebook.scored_criteria)
     if district is None:
         rejecting = [f for f in findings if f.rejects]
         rec.status, rec.reason = REJECTED, rejecting[0].message if rejecting else ""
         rec.codes = tuple(f.code for f in rejecting)
         rec.district = str(sub.info.get("unit_name") or sub.meta.get("district") or "")
         outcome.findings = findings
+    elif not is_filled(filled, total):
+        # A blank template sent back: one finding, not ranked; the district stays among the not submitted.
+        f = make_finding("file-not-filled", rel, sub.sheet, district=district.name, filled=filled, total=total,
+                         share=round(100 * filled / total, 1), threshold=round(100 * FILLED_SHARE_MIN))
+        rec.status, rec.reason, rec.codes, rec.district = REJECTED, f.message, (f.code,), district.name
+        outcome.district, outcome.findings = district, [f]
+        outcome.note = f"Đã gửi mẫu chưa điền ({filled}/{total} tiêu chí có số liệu): tệp {rel}"
     else:
         checked = check_submission_fast(sub, rulebook, district.name, trust_self_scores)
         findings = [dataclasses.replace(f, district=district.name) for f in findings] + checked.findings
@@ -181,6 +191,15 @@ def settle_duplicates(outcomes: list[FileOutcome]) -> None:
                              used=used.record.file)
             o.result, o.findings = None, [f]
             o.record.status, o.record.reason, o.record.codes = SUPERSEDED, f.message, (f.code,)
+
+
+def not_submitted_notes(outcomes: list[FileOutcome], ranked: set[str]) -> dict[str, str]:
+    """For a listed district that is not ranked though a file of its was read: why (the first such file)."""
+    notes: dict[str, str] = {}
+    for o in outcomes:
+        if o.note and o.district is not None and o.district.name not in ranked:
+            notes.setdefault(o.district.name, o.note)
+    return notes
 
 
 def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: list[District],
@@ -259,6 +278,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             trust_self_scores=trust_self_scores, districts=ranked, files=[o.record for o in outcomes],
             findings=[f for o in outcomes for f in o.findings],
             not_submitted=[d.name for d in districts if d.name not in seen],
+            not_submitted_notes=not_submitted_notes(outcomes, seen),
             skipped={k: v for k, v in skipped.items() if v},
         )
         if lock.stale is not None:

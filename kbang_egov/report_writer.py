@@ -24,10 +24,11 @@ import numpy as np
 
 from .atomic import STAMP_FORMAT, write_replacing
 from .background import Background
-from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
+from .findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
 from .layout import column_letter
 from .matrix import ScoreMatrix, score_matrix
 from .results import (
+    COMPLETE,
     COMPUTED,
     NOT_APPLICABLE,
     REJECTED,
@@ -60,6 +61,13 @@ SHEETS = (RANKING_SHEET, SCORES_SHEET, FINDINGS_SHEET, FILES_SHEET, STATS_SHEET,
 RANKING_HEADER_ROW = 3  # 0-based: two title rows and a blank row sit above the ranking table
 CHART_TITLE = "Tổng điểm Chính quyền điện tử"
 NOT_SUBMITTED_VI = "Chưa nộp"
+STATUS_COMPLETE_VI = "Hoàn chỉnh"
+STATUS_TO_CORRECT_VI = "Cần sửa"
+# Above the ranking's header: which figures are rescaled and which are plain sums, for every reader.
+RANKING_LEGEND = ("Cột nhóm ({groups}) và 'Tổng cộng thẳng' cộng thẳng điểm chính thức của các tiêu chí. Cột phần "
+                  "({parts}) và 'Tổng điểm' được quy đổi khi đơn vị có tiêu chí không áp dụng (điểm đạt / điểm "
+                  "tối đa còn lại x điểm tối đa của phần) và dùng để xếp hạng; không có tiêu chí nào không áp "
+                  "dụng thì bằng tổng cộng thẳng. 'Tổng tự khai' so với 'Tổng cộng thẳng'.")
 NO_BAD_FILES_VI = "Không có tệp lỗi"
 
 SOURCE_VI = {
@@ -82,7 +90,7 @@ _PART_COLUMN = {"SS": "readiness", "KQ": "results"}
 
 SCORES_COLUMNS = ("district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
                   "group", "part", "file", "row")
-FINDINGS_COLUMNS = ("file", "sheet", "cell", "district", "code", "finding", "severity", "message")
+FINDINGS_COLUMNS = ("file", "sheet", "cell", "district", "code", "finding", "severity", "message", "follows")
 
 # Two scores closer than this are the same score: officials read them to 2 decimals.
 _EPS = 0.005
@@ -154,10 +162,14 @@ def part_column(part: Part) -> str:
 
 
 def ranking_columns(rulebook: Rulebook) -> tuple[str, ...]:
-    """The header of ranking.csv: parts and groups follow the rulebook, so next year's file needs no code change."""
+    """The header of ranking.csv: parts and groups follow the rulebook, so next year's file needs no code change.
+
+    Parts and total are rescaled where criteria are not applicable (the ranking's figures); plain_total and
+    the groups are plain sums of the official scores, and the declared total compares with plain_total."""
     parts = [part_column(p) for p in rulebook.parts]
-    return ("rank", "district", *parts, "total", "declared_total", "gap",
-            *(f"rank_{p}" for p in parts), *(g.code for g in rulebook.groups), "errors", "warnings", "file")
+    return ("rank", "district", *parts, "total", "plain_total", "declared_total", "gap",
+            *(f"rank_{p}" for p in parts), *(g.code for g in rulebook.groups), "not_applicable", "max_removed",
+            "status", "errors", "warnings", "file")
 
 
 def ranking_records(run: RunResult, rulebook: Rulebook) -> list[dict[str, Any]]:
@@ -169,13 +181,15 @@ def ranking_records(run: RunResult, rulebook: Rulebook) -> list[dict[str, Any]]:
         for p in rulebook.parts:
             rec[part_column(p)] = _scaled(d, p.code)
         rec["total"] = total.scaled if total else None
+        rec["plain_total"] = total.achieved if total else None
         rec["declared_total"] = total.declared if total else None
         rec["gap"] = total.gap if total else None
         for p in rulebook.parts:
             rec[f"rank_{part_column(p)}"] = d.part_ranks.get(p.code)
         for g in rulebook.groups:
-            rec[g.code] = _scaled(d, g.code)
-        rec.update(errors=d.errors, warnings=d.warnings, file=d.file)
+            rec[g.code] = _plain(d, g.code)
+        rec.update(not_applicable=d.not_applicable, max_removed=d.max_removed if total else None,
+                   status=d.status, errors=d.errors, warnings=d.warnings, file=d.file)
         out.append(rec)
     return out
 
@@ -285,6 +299,7 @@ class _Formats:
         base = {"font_name": "Times New Roman", "font_size": 11, "valign": "top"}
         self.title = wb.add_format({**base, "bold": True, "font_size": 14})
         self.subtitle = wb.add_format({**base, "italic": True})
+        self.legend = wb.add_format({**base, "italic": True, "text_wrap": True, "font_size": 10})
         self.header = wb.add_format({**base, "bold": True, "text_wrap": True, "valign": "vcenter",
                                      "align": "center", "bg_color": "#D9E1F2", "border": 1})
         self.text = wb.add_format(base)
@@ -360,30 +375,45 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
     _put(ws, 1, 0, f"{rb.title} ({rb.label}); lần chạy kết thúc lúc {_naive(run.finished):%d/%m/%Y %H:%M}",
          fmt.subtitle)
 
-    # (header, width, format, value of a district, comment on the header)
+    # (header, width, format, value of a district, comment on the header): every comment holds for every row,
+    # with criteria not applicable or without.
+    total = rb.total_code
     columns: list[tuple[str, float, Any, Callable[[DistrictResult], object], str]] = [
         ("Hạng", 9, fmt.int, lambda d: d.rank or None, ""),
         ("Đơn vị", 26, fmt.bold, lambda d: d.district, ""),
+        ("Tình trạng", 17, fmt.text, status_vi,
+         "Hoàn chỉnh: không còn lỗi. Cần sửa: còn lỗi phải sửa (số lỗi trong ngoặc); cảnh báo và sai lệch "
+         "tổng điểm chỉ do lỗi khác (hệ quả) không tính là lỗi."),
     ]
     for g in rb.groups:
-        columns.append((f"{g.code} (/{format_points(g.max)})", 10, fmt.score,
-                        lambda d, c=g.code: _scaled(d, c), g.name))
+        columns.append((f"{g.code} (/{format_points(g.max)})", 10, fmt.score, lambda d, c=g.code: _plain(d, c),
+                        f"{g.name}. Cộng thẳng điểm chính thức các tiêu chí của nhóm, không quy đổi; tiêu chí "
+                        "không áp dụng không có điểm."))
     for p in rb.parts:
-        columns.append((f"{_PART_LABEL_VI.get(p.code, p.name)} (/{format_points(p.max)})", 13, fmt.bold_score,
-                        lambda d, c=p.code: _scaled(d, c), p.name))
+        columns.append((f"{_PART_LABEL_VI.get(p.code, p.name)} (/{format_points(p.max)}, quy đổi)", 13,
+                        fmt.bold_score, lambda d, c=p.code: _scaled(d, c),
+                        f"{p.name}. Quy đổi: điểm đạt / điểm tối đa còn lại x {format_points(p.max)} khi đơn vị "
+                        "có tiêu chí không áp dụng; bằng tổng cộng thẳng các nhóm khi không có."))
         columns.append((f"Hạng {p.code}", 7, fmt.int, lambda d, c=p.code: d.part_ranks.get(c), ""))
     total_col = len(columns)
     columns += [
-        (f"Tổng điểm (/{format_points(rb.total_max)})", 12, fmt.bold_score,
-         lambda d: _scaled(d, rb.total_code), rb.total_name),
-        ("Tổng tự khai", 11, fmt.score, lambda d: _declared(d, rb.total_code), ""),
-        ("Chênh lệch", 11, fmt.score, lambda d: _gap(d, rb.total_code),
-         "Tổng tự khai trừ tổng điểm chính thức"),
-        ("Số lỗi", 8, fmt.int, lambda d: d.errors, ""),
+        (f"Tổng điểm (/{format_points(rb.total_max)}, quy đổi)", 12, fmt.bold_score, lambda d: _scaled(d, total),
+         f"{rb.total_name}: tổng các phần đã quy đổi. Cột dùng để xếp hạng."),
+        ("Tổng cộng thẳng", 11, fmt.score, lambda d: _plain(d, total),
+         "Tổng điểm chính thức của mọi tiêu chí, không quy đổi: con số để so với Tổng tự khai."),
+        ("Tổng tự khai", 11, fmt.score, lambda d: _declared(d, total), f"Tổng đơn vị ghi ở dòng {total} của phiếu."),
+        ("Chênh lệch", 11, fmt.score, lambda d: _gap(d, total), "Tổng tự khai trừ Tổng cộng thẳng."),
+        ("Số tiêu chí không áp dụng", 11, fmt.int, lambda d: d.not_applicable,
+         "Số tiêu chí đơn vị chọn 'Không áp dụng' và bộ tiêu chí chấp nhận: bỏ khỏi điểm tối đa."),
+        ("Điểm tối đa bỏ ra", 10, fmt.score, lambda d: d.max_removed,
+         "Tổng điểm tối đa của các tiêu chí không áp dụng; các phần được quy đổi trên phần còn lại."),
+        ("Số lỗi", 8, fmt.int, lambda d: d.errors,
+         "Lỗi còn phải sửa. Sai lệch tổng điểm chỉ do lỗi khác (hệ quả) không tính."),
         ("Số cảnh báo", 9, fmt.int, lambda d: d.warnings, ""),
         ("Tệp", 30, fmt.text, lambda d: d.file, ""),
     ]
-    gap_col, err_col, warn_col = total_col + 2, total_col + 3, total_col + 4
+    status_col, gap_col, na_col = 2, total_col + 3, total_col + 4
+    err_col, warn_col = total_col + 6, total_col + 7
 
     for j, (title, width, _, _, comment) in enumerate(columns):
         _put(ws, h, j, title, fmt.header)
@@ -393,10 +423,17 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
     ws.set_row(h, 45)
     last = h + len(run.districts)
     last_col = len(columns) - 1
+    legend = RANKING_LEGEND.format(groups=", ".join(g.code for g in rb.groups),
+                                   parts=", ".join(_PART_LABEL_VI.get(p.code, p.name) for p in rb.parts))
+    ws.merge_range(h - 1, 0, h - 1, last_col, legend, fmt.legend)
+    ws.set_row(h - 1, 32)
     ws.autofilter(h, 0, last, last_col)
     ws.freeze_panes(h + 1, 2)
     if run.districts:
+        ws.conditional_format(h + 1, status_col, last, status_col, {
+            "type": "text", "criteria": "begins with", "value": STATUS_TO_CORRECT_VI, "format": fmt.bad})
         _highlight_nonzero(ws, h + 1, gap_col, last, gap_col, fmt.bad)
+        _highlight_positive(ws, h + 1, na_col, last, na_col, fmt.warn)
         _highlight_positive(ws, h + 1, err_col, last, err_col, fmt.bad)
         _highlight_positive(ws, h + 1, warn_col, last, warn_col, fmt.warn)
 
@@ -424,15 +461,16 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
 
     _print_setup(ws, header_row=h)
     styles = _xf_indices([c[2] for c in columns])
-    missing = _xf_indices([fmt.missing, fmt.missing])
+    missing = _xf_indices([fmt.missing] * 3)
     letters = column_letters(len(columns))
     # After a blank row, outside the filter range: listed districts with no scored submission.
     end = f"{letters[-1]}{last + 2 + len(run.not_submitted) if run.not_submitted else last + 1}"
 
     def rest() -> Spliced:
         rows = rows_xml((cells(d) for d in run.districts), h + 1, letters, styles, styles)
-        absent = rows_xml(([NOT_SUBMITTED_VI, printable(name, _MAX_CELL_TEXT)] for name in run.not_submitted),
-                          last + 2, letters[:2], missing, missing)
+        absent = rows_xml(([NOT_SUBMITTED_VI, printable(name, _MAX_CELL_TEXT),
+                            printable(run.not_submitted_notes.get(name, ""), _MAX_CELL_TEXT) or None]
+                           for name in run.not_submitted), last + 2, letters[:3], missing, missing)
         return Spliced(itertools.chain(rows, absent), end,
                        (len(run.districts) + len(run.not_submitted)) * len(columns) * _XML_BYTES_PER_CELL)
 
@@ -620,10 +658,13 @@ def _write_run(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
         ("Số đơn vị được xếp hạng", len(run.districts), fmt.left, ""),
         ("Số tệp lỗi", rejected, fmt.left, ""),
         ("Số tệp bị thay thế", superseded, fmt.left, ""),
-        ("Chưa nộp", len(run.not_submitted), fmt.left, ", ".join(run.not_submitted)),
+        ("Chưa nộp", len(run.not_submitted), fmt.left,
+         ", ".join(f"{n} ({run.not_submitted_notes[n]})" if n in run.not_submitted_notes else n
+                   for n in run.not_submitted)),
         ("Số tệp bỏ qua", sum(run.skipped.values()), fmt.left, skipped),
         ("Số lỗi", run.count(ERROR), fmt.left, ""),
         ("Số cảnh báo", run.count(WARNING), fmt.left, ""),
+        ("Số sai lệch hệ quả (không tính lỗi)", run.count(CONSEQUENCE), fmt.left, ""),
     ]
     for i, (label, value, cell_fmt, note) in enumerate(rows):
         _put(ws, i, 0, label, fmt.bold)
@@ -734,6 +775,16 @@ def _highlight_positive(ws: Any, r1: int, c1: int, r2: int, c2: int, cell_fmt: A
 def _scaled(d: DistrictResult, code: str) -> float | None:
     s = d.subtotals.get(code)
     return s.scaled if s else None
+
+
+def _plain(d: DistrictResult, code: str) -> float | None:
+    s = d.subtotals.get(code)
+    return s.achieved if s else None
+
+
+def status_vi(d: DistrictResult) -> str:
+    """The district's status as the director reads it: complete, or to be corrected with the errors left."""
+    return STATUS_COMPLETE_VI if d.status == COMPLETE else f"{STATUS_TO_CORRECT_VI} ({d.errors} lỗi)"
 
 
 def _declared(d: DistrictResult, code: str) -> float | None:

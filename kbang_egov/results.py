@@ -25,6 +25,9 @@ NOT_APPLICABLE = "not-applicable"  # removed from the maximum
 # Levels of a subtotal.
 GROUP, PART, TOTAL = "group", "part", "total"
 
+# Where a ranked district stands: no error left, or errors to correct (consequences and warnings aside).
+COMPLETE, TO_CORRECT = "complete", "to-correct"
+
 # What became of an input file.
 SCORED = "scored"
 REJECTED = "rejected"  # cannot be scored: unreadable, not the template, unknown district, ...
@@ -266,6 +269,22 @@ class DistrictResult:
     def warnings(self) -> int:
         return self.count(WARNING)
 
+    @property
+    def status(self) -> str:
+        """COMPLETE when no error is left, else TO_CORRECT (see `errors` for how many)."""
+        return TO_CORRECT if self.errors else COMPLETE
+
+    @property
+    def not_applicable(self) -> int:
+        """How many criteria were taken out as not applicable (accepted by the rulebook)."""
+        return int((~self.criteria.applicable).sum())
+
+    @property
+    def max_removed(self) -> float:
+        """The maximum those criteria took out of the total."""
+        t = self.total
+        return round(t.max - t.applicable_max, 2)
+
 
 @dataclass
 class FileRecord:
@@ -296,6 +315,8 @@ class RunResult:
     files: list[FileRecord]  # every input file, in path order
     findings: list[Finding]  # every finding, files in path order
     not_submitted: list[str]  # listed districts without a scored submission
+    # why a district among them is there though a file of its was read (a blank template sent back)
+    not_submitted_notes: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # {"lock": n, "hidden": n}
     outputs: list[str] = field(default_factory=list)  # paths written
     history: list[str] = field(default_factory=list)  # dated copies kept under DIR/history

@@ -42,12 +42,13 @@ INPUT_MISSING = "input-missing"  # a value, numerator or denominator left blank
 SUBTOTAL_WRONG = "subtotal-wrong"  # a group or part total added (or rounded) wrong
 TOTAL_RESULTS_ONLY = "total-results-only"  # the grand total is the results part alone, as in Kbang's report
 NUMERATOR_EXCEEDS = "numerator-exceeds-denominator"
-OPTION_UNKNOWN = "option-unknown"  # "Co", "Đã có": not a label of the list
-DENOMINATOR_ZERO = "denominator-zero"  # 0 of 0: nothing to take a ratio of
+OPTION_UNKNOWN = "option-unknown"  # "Đã có": not a label of the list, even without its marks
+DENOMINATOR_ZERO = "denominator-zero"  # 0 of 0: nothing to take a ratio of (a warning where "Không áp dụng" is accepted)
 SLIP_KINDS = (SELF_SCORE_WRONG, SELF_SCORE_MISSING, INPUT_MISSING, SUBTOTAL_WRONG, TOTAL_RESULTS_ONLY,
               NUMERATOR_EXCEEDS, OPTION_UNKNOWN, DENOMINATOR_ZERO)
 
-# Untidy but valid: the reader must accept these and score the return as if typed cleanly.
+# Untidy but valid: the reader must accept these and score the return as if typed cleanly (the last two
+# with a warning: "Không áp dụng" where the rulebook accepts it, a label typed without diacritics).
 NOT_APPLICABLE_CHOSEN = "not-applicable"
 DECIMAL_COMMA = "decimal-comma"  # "0,85" typed as text in a numeric cell
 PERCENT_TEXT = "percent-text"  # "65%" typed as text in a percent cell
@@ -56,8 +57,9 @@ LABEL_UPPER = "label-upper-case"  # "CÓ"
 LABEL_NFD = "label-decomposed"  # "Có" in Unicode NFD, as some keyboards and PDFs give it
 STRAY_SPACES = "stray-spaces"  # " Có ", "Đầy  đủ"
 RATIO_IN_EVIDENCE = "ratio-in-evidence"  # "12/14" in the evidence column, numerator and denominator blank
+LABEL_ACCENTLESS = "label-accentless"  # "co", "khong day du": one option once the marks are dropped
 VALID_FORMS = (NOT_APPLICABLE_CHOSEN, DECIMAL_COMMA, PERCENT_TEXT, NUMBER_AS_TEXT, LABEL_UPPER, LABEL_NFD,
-               STRAY_SPACES, RATIO_IN_EVIDENCE)
+               STRAY_SPACES, RATIO_IN_EVIDENCE, LABEL_ACCENTLESS)
 
 # What the generated districts carry, in turn: about a third are clean, two are untidy but valid.
 _PLANS: tuple[tuple[str, ...], ...] = (
@@ -65,7 +67,7 @@ _PLANS: tuple[tuple[str, ...], ...] = (
     (SELF_SCORE_WRONG, DECIMAL_COMMA),
     (),
     (SELF_SCORE_MISSING, INPUT_MISSING, LABEL_UPPER),
-    (SUBTOTAL_WRONG, NUMBER_AS_TEXT),
+    (SUBTOTAL_WRONG, NUMBER_AS_TEXT, LABEL_ACCENTLESS),
     (),
     (TOTAL_RESULTS_ONLY, NOT_APPLICABLE_CHOSEN, DENOMINATOR_ZERO),
     (NUMERATOR_EXCEEDS, LABEL_NFD, STRAY_SPACES),
@@ -652,17 +654,16 @@ def _option_unknown(d: _Draft) -> None:
         if c is None:
             return
         label = str(d.values[c.code].get("value"))
-        plain = strip_diacritics(label)
-        typed = plain if plain != label else f"Đã {label}"  # "Co"; "Đã ..." for a label without marks
-        if label == "Có" and d.rng.random() < 0.5:
-            typed = "Đã có"
+        typed = f"Đã {label[:1].lower()}{label[1:]}"  # "Đã có": no label, with or without its marks
         d.values[c.code]["value"] = typed
         d.slip(OPTION_UNKNOWN, c.code, typed)
 
 
 def _denominator_zero(d: _Draft) -> None:
-    c = d.pick("ratio", where=lambda c: "ho so" in strip_diacritics(normalize_text(c.denominator or "")))
-    c = c or d.pick("ratio")
+    # Where "Không áp dụng" is refused (0 of 0 is an error there): no online dossier, say.
+    c = d.pick("ratio", where=lambda c: not c.not_applicable and
+               "ho so" in strip_diacritics(normalize_text(c.denominator or "")))
+    c = c or d.pick("ratio", where=lambda c: not c.not_applicable)
     if c is not None:  # nothing received, so nothing to take a share of; the clerk scores it 0
         d.set(c, numerator=0, denominator=0)
         d.self_scores[c.code] = 0
@@ -672,7 +673,7 @@ def _denominator_zero(d: _Draft) -> None:
 
 def _not_applicable(d: _Draft) -> None:
     for _ in range(2):
-        c = d.pick("ratio", "yesno")
+        c = d.pick(where=lambda c: c.not_applicable)  # only where the rulebook accepts it
         if c is None:
             return
         d.values[c.code] = {"value": NOT_APPLICABLE}
@@ -781,6 +782,7 @@ _CRITERION_SLIPS: dict[str, Callable[[_Draft], None]] = {
     LABEL_UPPER: _relabel(LABEL_UPPER, str.upper),
     LABEL_NFD: _relabel(LABEL_NFD, lambda s: unicodedata.normalize("NFD", s)),
     STRAY_SPACES: _relabel(STRAY_SPACES, _spaced),
+    LABEL_ACCENTLESS: _relabel(LABEL_ACCENTLESS, lambda s: strip_diacritics(s).lower()),
     RATIO_IN_EVIDENCE: _ratio_in_evidence,
 }
 _SUBTOTAL_SLIPS: dict[str, Callable[[_Draft], None]] = {

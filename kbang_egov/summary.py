@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .findings import ERROR, WARNING
+from .findings import CONSEQUENCE, ERROR, WARNING
 from .results import PART, REJECTED, SUPERSEDED, RunResult
 
 MAX_ROWS = 20  # ranking rows shown; the workbook has them all
@@ -24,17 +24,20 @@ def summary_dict(run: RunResult, exit_code: int, seconds: float) -> dict:
                   "rejected": sum(1 for f in run.files if f.status == REJECTED),
                   "superseded": sum(1 for f in run.files if f.status == SUPERSEDED),
                   "skipped": run.skipped},
-        "findings": {"error": run.count(ERROR), "warning": run.count(WARNING), "by_code": run.codes()},
+        "findings": {"error": run.count(ERROR), "warning": run.count(WARNING),
+                     "consequence": run.count(CONSEQUENCE), "by_code": run.codes()},
         "ranking": [
             {"rank": d.rank, "district": d.district, "file": d.file,
              **{p: d.subtotals[p].scaled for p in parts},
-             "total": d.total.scaled, "declared_total": d.total.declared, "gap": d.total.gap,
-             "errors": d.errors, "warnings": d.warnings}
+             "total": d.total.scaled, "plain_total": d.total.achieved, "declared_total": d.total.declared,
+             "gap": d.total.gap, "not_applicable": d.not_applicable, "max_removed": d.max_removed,
+             "status": d.status, "errors": d.errors, "warnings": d.warnings}
             for d in run.districts
         ],
         "rejected": [{"file": f.file, "district": f.district, "codes": list(f.codes), "reason": f.reason}
                      for f in run.files if f.status in (REJECTED, SUPERSEDED)],
         "not_submitted": run.not_submitted,
+        "not_submitted_notes": run.not_submitted_notes,
         "outputs": run.outputs,
         "history": run.history,
         "log": run.log,
@@ -58,19 +61,22 @@ def summary_text(run: RunResult, seconds: float) -> str:
     skipped = ", ".join(f"{n} {k}" for k, n in run.skipped.items())
     lines.append(f"Ranked {len(run.districts)} district(s); {len(rejected)} file(s) not scored, "
                  f"{len(superseded)} superseded" + (f"; skipped: {skipped}" if skipped else ""))
-    lines.append(f"Findings: {run.count(ERROR)} error(s), {run.count(WARNING)} warning(s)")
+    lines.append(f"Findings: {run.count(ERROR)} error(s), {run.count(WARNING)} warning(s), "
+                 f"{run.count(CONSEQUENCE)} consequence(s) of other findings (not counted as errors)")
     for code, n in run.codes().items():
         lines.append(f"  {code:<32}{n:>6}")
     if run.districts:
         parts = _part_codes(run)
         head = f"{'Rank':>4}  {'District':<22}" + "".join(f"{p:>8}" for p in parts)
         lines.append("")
-        lines.append(head + f"{'Total':>8}{'Declared':>10}{'Gap':>8}{'Err':>5}{'Warn':>5}")
+        lines.append(head + f"{'Total':>8}{'Sum':>8}{'Declared':>10}{'Gap':>8}{'N/A':>4}{'Err':>5}{'Warn':>5}")
         for d in run.districts[:MAX_ROWS]:
             lines.append(f"{d.rank:>4}  {d.district[:22]:<22}"
                          + "".join(f"{d.subtotals[p].scaled:>8.2f}" for p in parts)
-                         + f"{d.total.scaled:>8.2f}{_fmt(d.total.declared):>10}{_fmt(d.total.gap):>8}"
-                         + f"{d.errors:>5}{d.warnings:>5}")
+                         + f"{d.total.scaled:>8.2f}{d.total.achieved:>8.2f}{_fmt(d.total.declared):>10}"
+                         + f"{_fmt(d.total.gap):>8}{d.not_applicable:>4}{d.errors:>5}{d.warnings:>5}")
+        lines.append("  (parts and Total rescaled where criteria are not applicable; Sum is the plain sum the "
+                     "declared total and Gap compare with)")
         if len(run.districts) > MAX_ROWS:
             lines.append(f"  ... {len(run.districts) - MAX_ROWS} more in ranking.xlsx")
     for f in (rejected + superseded)[:MAX_ROWS]:
@@ -78,7 +84,8 @@ def summary_text(run: RunResult, seconds: float) -> str:
     if len(rejected) + len(superseded) > MAX_ROWS:
         lines.append(f"  ... {len(rejected) + len(superseded) - MAX_ROWS} more in ranking.xlsx (Tệp lỗi)")
     if run.not_submitted:
-        lines.append(f"Not submitted (Chưa nộp): {', '.join(run.not_submitted)}")
+        lines.append("Not submitted (Chưa nộp): " + ", ".join(
+            f"{n} ({run.not_submitted_notes[n]})" if n in run.not_submitted_notes else n for n in run.not_submitted))
     if run.outputs:
         lines.append("Written: " + ", ".join(run.outputs))
     if run.log:

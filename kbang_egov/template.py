@@ -199,7 +199,8 @@ def _write_lists(wb, ws, rb: Rulebook, districts: list[District], offer_units: b
         if c.kind in ("yesno", "choice"):
             labels = _option_labels(c)
             if labels not in lists:
-                base = re.sub(r"[^A-Za-z0-9]", "", ascii_slug("_".join(labels[:-1]))).upper()[:30] or "OPT"
+                base = re.sub(r"[^A-Za-z0-9]", "", ascii_slug("_".join(o.label for o in c.options))).upper()[:30]
+                base = base or "OPT"
                 key, n = base, 1
                 while key in used:
                     n += 1
@@ -222,7 +223,8 @@ def _write_lists(wb, ws, rb: Rulebook, districts: list[District], offer_units: b
 
 
 def _option_labels(c: Criterion) -> tuple[str, ...]:
-    return (*(o.label for o in c.options), NOT_APPLICABLE)
+    """A dropdown's labels: the options, and 'Không áp dụng' where the rulebook accepts it."""
+    return (*(o.label for o in c.options), *((NOT_APPLICABLE,) if c.not_applicable else ()))
 
 
 def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # noqa: ANN001
@@ -370,7 +372,10 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
     value = typed.get("value")
     if c.kind == "tiers" and _is_number(value):
         value = unit_value_to_cell(c.value, value)
-    _write_input(ws, row, COL["value"], value, fmt.input_pct if is_pct else fmt.input)
+    if c.kind == "ratio" and not c.not_applicable and value is None:
+        ws.write_blank(row, COL["value"], None, fmt.grey)  # a ratio's only answer there: not accepted here
+    else:
+        _write_input(ws, row, COL["value"], value, fmt.input_pct if is_pct else fmt.input)
     if c.kind == "ratio":
         _write_input(ws, row, COL["numerator"], typed.get("numerator"), fmt.input_num)
         _write_input(ws, row, COL["denominator"], typed.get("denominator"), fmt.input_num)
@@ -383,8 +388,9 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
                 "error_title": "Số không hợp lệ",
                 "error_message": "Nhập một số không âm (ví dụ 31). Tử số không được lớn hơn Mẫu số.",
             })
-        _list_validation(ws, row, COL["value"], names["KAD"], c.code,
-                         "Để trống. Chọn 'Không áp dụng' nếu tiêu chí không áp dụng cho đơn vị.")
+        if c.not_applicable:
+            _list_validation(ws, row, COL["value"], names["KAD"], c.code,
+                             f"Để trống. Chọn '{NOT_APPLICABLE}' khi: {c.not_applicable_note}")
     else:
         ws.write_blank(row, COL["numerator"], None, fmt.grey)
         ws.write_blank(row, COL["denominator"], None, fmt.grey)
@@ -437,7 +443,7 @@ def _live_value(c: Criterion, typed: dict[str, object]) -> object:
     The formula reads numbers only from numeric cells: text typed there ("0,85", " 31 ", "65%") shows blank.
     """
     value, num, den = typed.get("value"), typed.get("numerator"), typed.get("denominator")
-    if is_not_applicable(value):
+    if is_not_applicable(value) and c.not_applicable:
         return NOT_APPLICABLE
     if c.kind == "ratio":
         if not (_is_number(num) and _is_number(den)):
@@ -510,10 +516,13 @@ def _tier_validation(ws, row: int, c: Criterion, cell: str) -> None:  # noqa: AN
     rng = f"từ {format_points(spec.min)}" + (f" đến {format_points(spec.max)}" if spec.max is not None else " trở lên")
     kind = "số nguyên " if spec.integer else "số "
     what = f"Nhập {kind}{spec.unit} ({rng})" if not pct else f"Nhập tỷ lệ phần trăm ({rng}%), ví dụ 65%"
+    rule = f'AND({",".join(conds)})'
+    if c.not_applicable:
+        rule = f'OR({cell}="{NOT_APPLICABLE}",{rule})'
     ws.data_validation(row, COL["value"], row, COL["value"], {
-        "validate": "custom", "value": f'=OR({cell}="{NOT_APPLICABLE}",AND({",".join(conds)}))',
+        "validate": "custom", "value": f"={rule}",
         "input_title": _clip(f"Giá trị: {c.code}", 32),
-        "input_message": _clip(f"{what}, hoặc gõ '{NOT_APPLICABLE}'.", 255),
+        "input_message": _clip(f"{what}, hoặc gõ '{NOT_APPLICABLE}'." if c.not_applicable else f"{what}.", 255),
         "error_title": "Giá trị không hợp lệ", "error_message": _clip(f"{what}.", 255),
     })
 
@@ -521,7 +530,8 @@ def _tier_validation(ws, row: int, c: Criterion, cell: str) -> None:  # noqa: AN
 def live_score_formula(c: Criterion, ref: dict[str, str]) -> str:
     """Excel formula of the points the criterion earns from its inputs; must agree with scoring."""
     v, n, d = ref["value"], ref["numerator"], ref["denominator"]
-    na = f'IF(TRIM({v})="{NOT_APPLICABLE}","{NOT_APPLICABLE}",'
+    # "Không áp dụng" shows as such only where the rulebook accepts it; elsewhere the row earns nothing.
+    na = f'IF(TRIM({v})="{NOT_APPLICABLE}","{NOT_APPLICABLE}",' if c.not_applicable else ""
     if c.kind == "ratio":
         body = (f'IF(AND(ISNUMBER({n}),ISNUMBER({d})),IF(AND({n}>=0,{d}>0),'
                 f'ROUND(MIN({n}/{d},1)*{_num(c.max)},2),""),"")')
@@ -543,7 +553,7 @@ def live_score_formula(c: Criterion, ref: dict[str, str]) -> str:
         for tier in reversed(c.tiers):
             body = f"IF({_tier_condition(tier, x)},{_num(tier.points)},{body})"
         body = f'IF(ISNUMBER({v}),IF(AND({",".join(checks)}),{body},""),"")'
-    return f"={na}{body})"
+    return f"={na}{body}{')' if na else ''}"
 
 
 def _tier_condition(t: Tier, x: str) -> str:
@@ -571,8 +581,7 @@ def _write_guide(ws, fmt: _Formats, rb: Rulebook) -> None:  # noqa: ANN001
          "(Có / Không, Đầy đủ / Không đầy đủ / Không đăng tải, ...).", fmt.plain),
         ("   - Tiêu chí theo mức: nhập con số vào cột 'Giá trị' (số bài viết, số tháng, số quý, số văn bản, "
          "ngân sách tính bằng triệu đồng, tỷ lệ %). Thang điểm ghi rõ từng mức.", fmt.plain),
-        (f"   - Tiêu chí không áp dụng cho đơn vị: chọn hoặc gõ '{NOT_APPLICABLE}' ở cột 'Giá trị'. "
-         "Tiêu chí đó không tính vào điểm tối đa của đơn vị.", fmt.plain),
+        (_not_applicable_guide(rb), fmt.plain),
         ("3. Cột 'Điểm tự đánh giá': ghi điểm đơn vị tự chấm cho từng tiêu chí, và tổng điểm ở các dòng nhóm "
          "(SS.I, SS.II, ...), phần (SS, KQ) và tổng cộng (TONG), như trong báo cáo.", fmt.plain),
         ("4. Cột 'Điểm tạm tính' tự tính điểm từ số liệu đã nhập, theo đúng quy tắc Sở dùng để chấm. "
@@ -589,6 +598,15 @@ def _write_guide(ws, fmt: _Formats, rb: Rulebook) -> None:  # noqa: ANN001
         ws.write_string(i, 0, text, f)
     ws.protect()
     _print_setup(ws, rows=None, landscape=False)
+
+
+def _not_applicable_guide(rb: Rulebook) -> str:
+    accepted = [c.code for c in rb.criteria if c.not_applicable]
+    if not accepted:
+        return f"   - Không tiêu chí nào được chọn '{NOT_APPLICABLE}': nhập số liệu thật (số 0 nếu chưa có)."
+    return (f"   - '{NOT_APPLICABLE}' chỉ được chọn ở {len(accepted)} tiêu chí ({', '.join(accepted)}), đúng trường "
+            "hợp ghi ở ô nhắc của tiêu chí; tiêu chí đó không tính vào điểm tối đa của đơn vị. Ở mọi tiêu chí "
+            f"khác, '{NOT_APPLICABLE}' bị tính 0 điểm: nhập số liệu thật (số 0 nếu chưa có).")
 
 
 def _write_meta(ws, rb: Rulebook, district: District | None, created: dt.datetime) -> None:  # noqa: ANN001

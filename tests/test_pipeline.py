@@ -11,16 +11,17 @@ import openpyxl
 import pytest
 
 from kbang_egov.districts import District
-from kbang_egov.layout import INFO_SHEET
-from kbang_egov.pipeline import discover_files, process_file, settle_duplicates
+from kbang_egov.layout import CRITERIA_SHEET, INFO_SHEET
+from kbang_egov.pipeline import bundled_samples_dir, discover_files, process_file, run_batch, settle_duplicates
 from kbang_egov.results import REJECTED, SCORED, SUPERSEDED
 
 BLANK = Path(__file__).resolve().parent.parent / "input_templates" / "CQDT_2020_mau.xlsx"
+FILLED = bundled_samples_dir() / "CQDT_2020_Huyen_Kbang.xlsx"
 
 
-def submission_for(path: Path, unit_name: object) -> Path:
-    """The blank template with the information sheet's unit name typed in."""
-    wb = openpyxl.load_workbook(BLANK)
+def submission_for(path: Path, unit_name: object, base: Path = FILLED) -> Path:
+    """A filled return (Kbang's) with the information sheet's unit name typed in."""
+    wb = openpyxl.load_workbook(base)
     ws = wb[INFO_SHEET]
     for row in ws.iter_rows(max_col=1):
         if row[0].value == "Tên đơn vị":
@@ -53,7 +54,7 @@ def test_district_is_matched_as_typed(tmp_path, rb, districts, typed):
 @pytest.mark.parametrize(("typed", "code"), [("Huyện Đà Lạt", "district-unknown"), (None, "district-missing"),
                                              ("   ", "district-missing")])
 def test_district_unknown_or_missing(tmp_path, rb, districts, typed, code):
-    p = submission_for(tmp_path / "x.xlsx", typed)
+    p = submission_for(tmp_path / "x.xlsx", typed, base=BLANK)
     o = process_file(p, "x.xlsx", rb, districts)
     assert o.record.status == REJECTED
     assert [(f.code, f.sheet, f.cell) for f in o.findings] == [(code, INFO_SHEET, "B5")]
@@ -73,7 +74,7 @@ def test_unknown_district_message_names_a_few_of_a_long_list(tmp_path, rb):
 
 
 def test_district_from_template_metadata_when_info_is_blank(tmp_path, rb, districts):
-    src = BLANK.parent / "CQDT_2020_Thi_xa_An_Khe.xlsx"
+    src = bundled_samples_dir() / "CQDT_2020_Thi_xa_An_Khe.xlsx"
     wb = openpyxl.load_workbook(src)
     ws = wb[INFO_SHEET]
     for row in ws.iter_rows(max_col=1):
@@ -98,6 +99,62 @@ def test_newer_of_two_submissions_is_scored(tmp_path, rb, districts):
         [("district-duplicate", "kbang_cu.xlsx", INFO_SHEET, "B5", "Huyện Kbang")]
     assert outcomes[1].findings[0].params["used"] == "kbang_moi.xlsx"
     assert outcomes[1].result is None
+
+
+def _fill(path: Path, rb, codes) -> Path:
+    """Type a figure (or a label) for each of `codes` into the template at `path`, as a clerk would."""
+    from workbooks import calamine_rows, locate
+
+    _, cols, rows = locate(calamine_rows(path, CRITERIA_SHEET))
+    wb = openpyxl.load_workbook(path)
+    ws = wb[CRITERIA_SHEET]
+    for code in codes:
+        c = rb.criterion(code)
+        for column in ("numerator", "denominator") if c.kind == "ratio" else ("value",):
+            ws.cell(rows[code] + 1, cols[column] + 1, c.options[0].label if c.options else 1)
+    wb.save(path)
+    return path
+
+
+def test_a_blank_template_sent_back_is_one_finding_and_not_ranked(tmp_path, rb, districts):
+    """A district's own copy sent back untouched: one file-level finding (not 350), the district known."""
+    p = tmp_path / "ak.xlsx"
+    shutil.copy(BLANK.parent / "CQDT_2020_Thi_xa_An_Khe.xlsx", p)
+    o = process_file(p, "ak.xlsx", rb, districts)
+    assert (o.record.status, o.record.codes, o.record.district) == (REJECTED, ("file-not-filled",), "Thị xã An Khê")
+    assert [(f.code, f.sheet, f.cell, f.district) for f in o.findings] == [
+        ("file-not-filled", CRITERIA_SHEET, "", "Thị xã An Khê")]
+    assert (o.findings[0].params["filled"], o.findings[0].params["total"]) == (0, 170)
+    assert o.result is None and o.district.name == "Thị xã An Khê"
+    assert o.note == "Đã gửi mẫu chưa điền (0/170 tiêu chí có số liệu): tệp ak.xlsx"
+
+
+@pytest.mark.parametrize(("filled", "scored"), [(1, False), (16, False), (17, True)])
+def test_the_blank_return_threshold_is_a_tenth_of_the_criteria(tmp_path, rb, districts, filled, scored):
+    """17 of 170 criteria (10%) filled in is a return, scored with its gaps flagged; 16 is a blank template."""
+    p = submission_for(tmp_path / "x.xlsx", "Thị xã An Khê", base=BLANK)
+    _fill(p, rb, [c.code for c in rb.scored_criteria[:filled]])
+    o = process_file(p, "x.xlsx", rb, districts)
+    assert (o.record.status == SCORED) == scored
+    if scored:
+        assert sum(f.code == "input-missing" for f in o.findings) == 170 - filled
+    else:
+        assert [f.code for f in o.findings] == ["file-not-filled"]
+        assert o.findings[0].params["filled"] == filled
+
+
+def test_a_blank_return_leaves_its_district_among_the_not_submitted_with_a_note(tmp_path, rb, districts):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    submission_for(inp / "kbang.xlsx", "Huyện Kbang")
+    shutil.copy(BLANK.parent / "CQDT_2020_Thi_xa_An_Khe.xlsx", inp / "ak.xlsx")
+    shutil.copy(BLANK.parent / "CQDT_2020_Huyen_Kbang.xlsx", inp / "kbang_trong.xlsx")  # Kbang's filled one counts
+    run = run_batch(inp, tmp_path / "out", rb, districts, workers=0)
+    assert [d.district for d in run.districts] == ["Huyện Kbang"]
+    assert "Thị xã An Khê" in run.not_submitted and "Huyện Kbang" not in run.not_submitted
+    assert run.not_submitted_notes == {"Thị xã An Khê": "Đã gửi mẫu chưa điền (0/170 tiêu chí có số liệu): tệp ak.xlsx"}
+    assert sorted((f.file, f.code) for f in run.findings if f.code == "file-not-filled") == [
+        ("ak.xlsx", "file-not-filled"), ("kbang_trong.xlsx", "file-not-filled")]
 
 
 def test_unreadable_file_is_rejected_with_its_hash(tmp_path, rb, districts):

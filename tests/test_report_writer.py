@@ -54,6 +54,7 @@ AN_KHE = "Thị xã An Khê"
 NOT_SUBMITTED = "Huyện Đak Pơ"
 NA = None  # in an overrides map: the criterion is not applicable
 WHEN = dt.datetime(2021, 3, 1, 8, 30)
+BLANK_NOTE = "Đã gửi mẫu chưa điền (0/170 tiêu chí có số liệu): tệp dak_po.xlsx"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def make_district(rb: Rulebook, name: str, file: str, frac: float, overrides: di
         crits.append(CriterionResult(c.code, c.group, c.part, c.max, score, self_score, status, source,
                                      detail="1/2", row=i + 5))
     subtotals: dict[str, SubtotalResult] = {}
-    total = 0.0
+    total = achieved_all = applicable_all = 0.0
     for p in rb.parts:
         p_achieved = p_applicable = 0.0
         for g in p.groups:
@@ -90,15 +91,18 @@ def make_district(rb: Rulebook, name: str, file: str, frac: float, overrides: di
         scaled = round(p_achieved * p.max / p_applicable, 2)
         subtotals[p.code] = SubtotalResult(p.code, PART, p.max, p_applicable, p_achieved, scaled, p_achieved, scaled)
         total += scaled
-    subtotals[rb.total_code] = SubtotalResult(rb.total_code, TOTAL, rb.total_max, rb.total_max, total,
-                                              round(total, 2), total, declared_total)
+        achieved_all += p_achieved
+        applicable_all += p_applicable
+    subtotals[rb.total_code] = SubtotalResult(rb.total_code, TOTAL, rb.total_max, applicable_all,
+                                              round(achieved_all, 2), round(total, 2), achieved_all, declared_total)
     return DistrictResult(name, file, "Tiêu chí", crits, subtotals, findings=findings, rank=rank,
                           part_ranks={p.code: rank for p in rb.parts})
 
 
 @pytest.fixture(scope="module")
 def run(rb: Rulebook) -> RunResult:
-    """Kbang full marks (SS.I.2 not applicable); the '=' district and An Khê tie for rank 2.
+    """Kbang full marks (SS.I.2 not applicable, its total declared as the plain sum 169); the '=' district and
+    An Khê tie for rank 2. Đak Pơ sent a blank template back.
 
     SS.I.1 is the controlled criterion: Kbang 1 (full), '=' 0.5 (partial, self-scored 1), An Khê 0 (zero).
     """
@@ -108,7 +112,7 @@ def run(rb: Rulebook) -> RunResult:
                              what="tổng điểm", score=85)
     f_unmarked = make_finding("template-unmarked", "a.xlsx", "_meta", district=KBANG, template="mau.xlsx")
     f_unreadable = make_finding("file-unreadable", "hong.xlsx", reason="zip")
-    kbang = make_district(rb, KBANG, "a.xlsx", 1.0, {"SS.I.2": NA}, {}, 170.0, 1, [f_unmarked])
+    kbang = make_district(rb, KBANG, "a.xlsx", 1.0, {"SS.I.2": NA}, {}, 169.0, 1, [f_unmarked])
     formula = make_district(rb, FORMULA_NAME, "b.xlsx", 0.5, {"SS.I.1": 0.5, "SS.I.2": 1.0, "SS.I.3": 0.0},
                             {"SS.I.1": 1.0}, 87.5, 2, [f_mismatch])
     an_khe = make_district(rb, AN_KHE, "c.xlsx", 0.5, {"SS.I.1": 0.0, "SS.I.2": 1.0, "SS.I.3": 0.5},
@@ -126,7 +130,7 @@ def run(rb: Rulebook) -> RunResult:
         rulebook_version=rb.version, rulebook_hash=rb.hash, tool_version="0.1.0", trust_self_scores=False,
         districts=[kbang, formula, an_khe], files=files,
         findings=[f_unmarked, f_mismatch, f_missing, f_unreadable], not_submitted=[NOT_SUBMITTED],
-        skipped={"lock": 1, "hidden": 0},
+        not_submitted_notes={NOT_SUBMITTED: BLANK_NOTE}, skipped={"lock": 1, "hidden": 0},
     )
 
 
@@ -168,6 +172,7 @@ def test_ranking_sheet_ranks_ties_and_totals(ranking: pd.DataFrame, rb: Rulebook
     assert ranked["Hạng"].astype(int).tolist() == [1, 2, 2]
     assert ranked["Đơn vị"].tolist() == [KBANG, FORMULA_NAME, AN_KHE]
     assert ranked[total_column(ranking)].tolist() == pytest.approx([170.0, 85.0, 85.0])
+    assert ranked["Tổng cộng thẳng"].tolist() == pytest.approx([169.0, 85.0, 85.0])
     assert ranked["Chênh lệch"].tolist()[:2] == pytest.approx([0.0, 2.5])
     assert pd.isna(ranked["Chênh lệch"].tolist()[2])
     assert ranked["Số lỗi"].tolist() == [0, 1, 0]
@@ -181,6 +186,48 @@ def test_ranking_sheet_lists_not_submitted_without_scores(ranking: pd.DataFrame)
     assert len(row) == 1
     assert isinstance(row["Hạng"].iloc[0], str)
     assert pd.isna(row[total_column(ranking)].iloc[0])
+    assert row["Tình trạng"].iloc[0] == BLANK_NOTE  # why: a blank template came back
+
+
+def test_ranking_header_notes_hold_for_every_row(ranking: pd.DataFrame, rb: Rulebook, out_dir: Path,
+                                                 sheets: dict[str, pd.DataFrame]):
+    """Kbang has a criterion taken out, the others none: each column is what its header and note say, on
+    both kinds of row. Groups and 'Tổng cộng thẳng' are plain sums; parts and 'Tổng điểm' are rescaled
+    (equal to the plain sums without criteria taken out); the gap is declared minus the plain sum."""
+    ranked = ranking[pd.to_numeric(ranking["Hạng"], errors="coerce").notna()].set_index("Đơn vị")
+    cols = {str(c).split(" ")[0]: c for c in ranking.columns}
+    part_col = {p.code: next(c for c in ranking.columns if str(c).startswith(label))
+                for p, label in zip(rb.parts, ("Điều kiện sẵn sàng", "Kết quả"), strict=True)}
+    assert all("quy đổi" in str(c) for c in (*part_col.values(), total_column(ranking)))
+    detail = sheets[SCORES_SHEET].set_index("Đơn vị")
+    for name, row in ranked.iterrows():
+        groups = {g.code: row[cols[g.code]] for g in rb.groups}
+        plain = sum(groups.values())
+        assert row["Tổng cộng thẳng"] == pytest.approx(plain), name
+        kad = [c for c in rb.scored_criteria if detail.loc[name, f"{c.code} chính thức"] == "KAD"]
+        assert row["Số tiêu chí không áp dụng"] == len(kad), name
+        assert row["Điểm tối đa bỏ ra"] == pytest.approx(sum(c.max for c in kad)), name
+        for p in rb.parts:
+            part_plain = sum(groups[g.code] for g in p.groups)
+            applicable = p.max - sum(c.max for c in kad if c.part == p.code)
+            assert row[part_col[p.code]] == pytest.approx(round(part_plain * p.max / applicable, 2)), (name, p.code)
+        assert row[total_column(ranking)] == pytest.approx(sum(row[part_col[p.code]] for p in rb.parts)), name
+        if not pd.isna(row["Tổng tự khai"]):
+            assert row["Chênh lệch"] == pytest.approx(row["Tổng tự khai"] - row["Tổng cộng thẳng"]), name
+        assert row["Tình trạng"] == ("Hoàn chỉnh" if row["Số lỗi"] == 0 else f"Cần sửa ({int(row['Số lỗi'])} lỗi)")
+    assert ranked.loc[KBANG, "Số tiêu chí không áp dụng"] == 1 and ranked.loc[AN_KHE, "Số tiêu chí không áp dụng"] == 0
+    assert ranked.loc[KBANG, part_col["SS"]] == 60 and sum(ranked.loc[KBANG, cols[g]] for g in ("SS.I", "SS.II",
+                                                                                                   "SS.III")) == 59
+    assert ranked["Tình trạng"].tolist() == ["Hoàn chỉnh", "Cần sửa (1 lỗi)", "Hoàn chỉnh"]
+    # The notes on the headers and the legend above them say so in words.
+    ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[RANKING_SHEET]
+    notes = {str(c.value): c.comment.text for c in ws[RANKING_HEADER_ROW + 1] if c.comment}
+    assert "Cộng thẳng" in notes[str(cols["SS.I"])] and "không quy đổi" in notes[str(cols["SS.I"])]
+    assert "quy đổi" in notes[str(part_col["SS"])].lower() and "bằng tổng cộng thẳng" in notes[str(part_col["SS"])]
+    assert notes["Chênh lệch"] == "Tổng tự khai trừ Tổng cộng thẳng."
+    assert "Không áp dụng" in notes["Số tiêu chí không áp dụng"]
+    legend = ws.cell(RANKING_HEADER_ROW, 1).value
+    assert "cộng thẳng" in legend and "quy đổi" in legend and "Tổng tự khai' so với 'Tổng cộng thẳng'" in legend
 
 
 def test_formula_like_name_stays_text(out_dir: Path):
@@ -322,15 +369,21 @@ def test_run_sheet_lists_every_file(out_dir: Path, run: RunResult):
 
 def test_ranking_csv(out_dir: Path, rb: Rulebook):
     df = pd.read_csv(out_dir / "ranking.csv", keep_default_na=False, dtype=str)
-    assert list(df.columns) == ["rank", "district", "readiness", "results", "total", "declared_total", "gap",
-                                "rank_readiness", "rank_results", *(g.code for g in rb.groups),
+    assert list(df.columns) == ["rank", "district", "readiness", "results", "total", "plain_total",
+                                "declared_total", "gap", "rank_readiness", "rank_results",
+                                *(g.code for g in rb.groups), "not_applicable", "max_removed", "status",
                                 "errors", "warnings", "file"]
     assert df["rank"].tolist() == ["1", "2", "2"]
+    assert df["plain_total"].tolist() == ["169", "85", "85"]  # the figure the declared total compares with
+    assert df["SS.I"].tolist() == ["35", "18", "18"]  # groups: plain sums (Kbang's SS.I.2 taken out)
+    assert (df["not_applicable"].tolist(), df["max_removed"].tolist()) == (["1", "0", "0"], ["1", "0", "0"])
+    assert df["status"].tolist() == ["complete", "to-correct", "complete"]
+    assert df["errors"].tolist() == ["0", "1", "0"]
     # A spreadsheet opening the CSV would run '=...' as a formula: it is written with a leading apostrophe.
     assert df["district"].tolist() == [KBANG, "'" + FORMULA_NAME, AN_KHE]
     assert df["total"].tolist() == ["170", "85", "85"]
     assert df["readiness"].tolist() == ["60", "30", "30"]
-    assert df["declared_total"].tolist() == ["170", "87.5", ""]
+    assert df["declared_total"].tolist() == ["169", "87.5", ""]
     assert df["gap"].tolist() == ["0", "2.5", ""]
     assert NOT_SUBMITTED not in df["district"].tolist()
     assert not (out_dir / "ranking.csv").read_bytes().startswith(b"\xef\xbb\xbf")

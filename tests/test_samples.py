@@ -15,7 +15,15 @@ from kbang_egov import samples as S
 from kbang_egov.districts import District, load_districts
 from kbang_egov.layout import CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET
 from kbang_egov.rulebook import NOT_APPLICABLE, load_rulebook
-from kbang_egov.scoring import DENOMINATOR_ZERO, INVALID, OK, CriterionInput, round_points, score_criterion
+from kbang_egov.scoring import (
+    DENOMINATOR_ZERO,
+    INVALID,
+    OK,
+    CriterionInput,
+    accentless_label,
+    round_points,
+    score_criterion,
+)
 from kbang_egov.template import Filled, template_file_name, write_template
 from kbang_egov.text import normalize_text
 from seed import seed_lines
@@ -158,6 +166,8 @@ def _clean_input(rb, code: str, typed: dict, evidence: str | None) -> CriterionI
     value = typed.get("value")
     if c.kind == "tiers" and isinstance(value, str) and normalize_text(value) != normalize_text(NOT_APPLICABLE):
         value = _number(value)
+    if c.kind in ("yesno", "choice") and isinstance(value, str):
+        value = accentless_label(c, value) or value  # "co": read as "Có", with a warning
     num, den = _number(typed.get("numerator")), _number(typed.get("denominator"))
     if c.kind == "ratio" and num is None and den is None and evidence and re.fullmatch(r"\d+/\d+", evidence):
         num, den = (float(x) for x in evidence.split("/"))
@@ -184,11 +194,12 @@ def _assert_slips_hold(rb, sample: S.Sample) -> None:
         if (S.NUMERATOR_EXCEEDS, c.code) in slips:
             assert typed["numerator"] > typed["denominator"] and score.points == c.max == self_score, c.code
         if (S.OPTION_UNKNOWN, c.code) in slips:
-            assert score.status == INVALID, c.code
+            assert score.status == INVALID and accentless_label(c, typed["value"]) is None, c.code
         if (S.DENOMINATOR_ZERO, c.code) in slips:
             assert typed["denominator"] == 0 and score.status == DENOMINATOR_ZERO, c.code
         if (S.NOT_APPLICABLE_CHOSEN, c.code) in slips:
-            assert typed == {"value": NOT_APPLICABLE} and self_score is None, c.code
+            assert typed == {"value": NOT_APPLICABLE} and self_score is None and c.not_applicable, c.code
+            assert score.status == "not-applicable", c.code
         if (S.DECIMAL_COMMA, c.code) in slips:
             cell = self_score if isinstance(self_score, str) else typed.get("value")
             assert isinstance(cell, str) and "," in cell, c.code
@@ -204,6 +215,8 @@ def _assert_slips_hold(rb, sample: S.Sample) -> None:
             assert label != unicodedata.normalize("NFC", label), c.code
         if (S.STRAY_SPACES, c.code) in slips:
             assert label != " ".join(label.split()), c.code
+        if (S.LABEL_ACCENTLESS, c.code) in slips:
+            assert label not in [o.label for o in c.options] and label.isascii() and score.status == OK, c.code
         if (S.RATIO_IN_EVIDENCE, c.code) in slips:
             assert not {"numerator", "denominator"} & set(typed) and "/" in f.evidence[c.code], c.code
         if c.code not in wrong_codes and (S.NOT_APPLICABLE_CHOSEN, c.code) not in slips:
@@ -309,7 +322,7 @@ def test_typed_text_stays_text(default_set: S.SampleSet):
         _, cols, codes = locate(rows)
         for slip in sample.slips:
             if slip.kind in (S.DECIMAL_COMMA, S.NUMBER_AS_TEXT, S.LABEL_NFD, S.LABEL_UPPER, S.STRAY_SPACES,
-                             S.PERCENT_TEXT, S.OPTION_UNKNOWN):
+                             S.PERCENT_TEXT, S.OPTION_UNKNOWN, S.LABEL_ACCENTLESS):
                 row = rows[codes[slip.code]]
                 assert slip.typed in [row[cols[n]] for n in ("value", "numerator", "denominator", "self_score")]
                 seen += 1

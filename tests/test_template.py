@@ -109,18 +109,23 @@ def test_every_dropdown_offers_the_seed_wording(rb, kbang: Path):
     letter = {name: openpyxl.utils.get_column_letter(i + 1) for name, i in cols.items()}
     for c in rb.criteria:
         r = codes[c.code] + 1
-        dv = dvs[f"{letter['value']}{r}"]
+        dv = dvs.get(f"{letter['value']}{r}")
+        na = [NOT_APPLICABLE] if c.not_applicable else []  # offered only where the rulebook accepts it
         if c.kind in ("yesno", "choice"):
             assert dv.type == "list", c.code
-            assert _list_labels(wb, dv.formula1) == [o.label for o in c.options] + [NOT_APPLICABLE], c.code
+            assert _list_labels(wb, dv.formula1) == [o.label for o in c.options] + na, c.code
         elif c.kind == "ratio":
-            assert dv.type == "list" and _list_labels(wb, dv.formula1) == [NOT_APPLICABLE]
+            if c.not_applicable:
+                assert dv.type == "list" and _list_labels(wb, dv.formula1) == [NOT_APPLICABLE]
+                assert c.not_applicable_note[:40] in dv.prompt, c.code
+            else:
+                assert dv is None, c.code
             for name in ("numerator", "denominator"):
                 num = dvs[f"{letter[name]}{r}"]
                 assert (num.type, num.operator, num.formula1) == ("decimal", "greaterThanOrEqual", "0"), c.code
                 assert num.prompt and (c.numerator if name == "numerator" else c.denominator) in num.prompt
         else:
-            assert dv.type == "custom" and NOT_APPLICABLE in dv.formula1, c.code
+            assert dv.type == "custom" and (NOT_APPLICABLE in dv.formula1) == c.not_applicable, c.code
         if c.scored:
             s = dvs[f"{letter['self_score']}{r}"]
             assert (s.type, s.operator or "between", float(s.formula1), float(s.formula2)) == ("decimal", "between", 0, c.max)
@@ -174,8 +179,10 @@ def test_only_input_cells_are_unlocked(rb, kbang: Path):
 
     for name in ("code", "name", "scale", "max", "live_score"):
         assert locked("SS.I.1", name) and locked("SS.I", name)
-    for name in ("value", "numerator", "denominator", "self_score", "evidence"):
+    for name in ("numerator", "denominator", "self_score", "evidence"):
         assert not locked("SS.I.1", name), name
+    assert locked("SS.I.1", "value")  # a ratio that applies to every district takes no 'Không áp dụng'
+    assert not locked("KQ.III.16", "value")  # ... and one that may not apply does
     assert locked("SS.I.2", "numerator")  # yes/no rows take no ratio
     assert not locked("SS.I", "self_score") and not locked("TONG", "self_score")
     assert locked("KQ.I.32b", "self_score")  # the unscored row takes no self-score
@@ -254,8 +261,7 @@ def test_option_lists_with_the_same_prefix_keep_their_own_labels(tmp_path: Path)
     col = openpyxl.utils.get_column_letter(cols["value"] + 1)
     got = {code: dvs[f"{col}{codes[code] + 1}"].formula1 for code in ("KQ.I.27", "KQ.I.28")}
     assert got["KQ.I.27"] != got["KQ.I.28"]
-    assert _list_labels(wb, got["KQ.I.28"]) == ["Cập nhật kịp thời, đầy đủ danh sách và thông tin", "Thiếu",
-                                                NOT_APPLICABLE]
+    assert _list_labels(wb, got["KQ.I.28"]) == ["Cập nhật kịp thời, đầy đủ danh sách và thông tin", "Thiếu"]
     assert _list_labels(wb, got["KQ.I.27"])[1] == "Thiếu hoặc không có"
 
 

@@ -71,7 +71,8 @@ def example_inputs(rb: Rulebook) -> dict[str, dict]:
     out["SS.III.8"] = {"value": 990}           # Kbang's budget, million đồng
     out["KQ.III.23"] = {"value": 70}           # exactly 70%: the top tier
     out["KQ.I.8"] = {"value": 13}              # more than 12 articles still scores 1
-    out["KQ.I.2"] = {"value": "Không áp dụng"}
+    out["KQ.I.2"] = {"value": "Không áp dụng"}     # refused there: no points, a blank live score
+    out["KQ.III.16"] = {"value": "Không áp dụng"}  # accepted there: shown as such
     out["SS.I.1"] = {"numerator": 31, "denominator": 318, "value": None}
     out["SS.I.13"] = {"numerator": 1, "denominator": 8}
     return out
