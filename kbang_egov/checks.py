@@ -31,9 +31,10 @@ from .values import Parsed, is_blank, parse_fraction, parse_number, show
 
 TOLERANCE = 0.005  # self-scores are written to 2 decimals
 # A return with fewer scored criteria filled in than this share (a figure, a label or a self-score) is a blank
-# template sent back: one file-level finding, not ranked (17 of the 170 criteria here).
-FILLED_SHARE_MIN = 0.10
+# template sent back: one file-level finding, not ranked (under 17 of the 170 criteria here).
+FILLED_PERCENT_MIN = 10
 _INPUTS = ("value", "numerator", "denominator")
+_TYPED = ("self_score", *_INPUTS)  # what makes a criterion filled in
 _APPLIES_TO_ALL = "tiêu chí áp dụng cho mọi huyện, thị xã, thành phố."
 
 
@@ -54,16 +55,28 @@ def check_submission(sub: Submission, rb: Rulebook, district: str = "",
     return Checked(results, totals, findings)
 
 
-def filled_criteria(sub: Submission, rb: Rulebook) -> int:
-    """How many scored criteria carry anything typed in an input or self-score cell (evidence aside)."""
-    names = (*_INPUTS, "self_score")
-    return sum(1 for c in rb.scored_criteria
-               if (row := sub.rows.get(c.code)) is not None and any(not is_blank(row.cells.get(n)) for n in names))
+def filled_needed(rb: Rulebook) -> int:
+    """How many scored criteria a return must have filled in to be scored (FILLED_PERCENT_MIN, rounded up)."""
+    return -(-len(rb.scored_criteria) * FILLED_PERCENT_MIN // 100)
 
 
-def is_filled(filled: int, total: int) -> bool:
-    """Whether a return with `filled` of `total` criteria filled in is scored (see FILLED_SHARE_MIN)."""
-    return total > 0 and filled >= FILLED_SHARE_MIN * total
+def filled_criteria(sub: Submission, rb: Rulebook, up_to: int | None = None) -> int:
+    """How many scored criteria carry anything typed in an input or self-score cell (evidence aside),
+    counting no further than `up_to` (enough to know a return is filled in)."""
+    n = 0
+    for c in rb.scored_criteria:
+        row = sub.rows.get(c.code)
+        if row is None:
+            continue
+        cells = row.cells
+        for name in _TYPED:
+            v = cells.get(name)
+            if v is not None and (v.__class__ is not str or not is_blank(v)):
+                n += 1
+                break
+        if n == up_to:
+            break
+    return n
 
 
 class _Ctx:
@@ -372,49 +385,72 @@ def check_subtotals(sub: Submission, rb: Rulebook, totals: dict[str, SubtotalRes
     names = {g.code: f"nhóm {g.code} ({g.name})" for g in rb.groups}
     names.update({p.code: f"phần {p.code} ({p.name})" for p in rb.parts})
     names[rb.total_code] = "toàn bộ tiêu chí"
-    under = _criteria_under(rb)
     results = {r.code: r for r in criteria}
     flagged: dict[str, list[Finding]] = {}  # criterion code: its findings (the reader's row-missing included)
     for f in (*sub.findings, *out):
         if f.subject in results:
             flagged.setdefault(f.subject, []).append(f)
-    causes: dict[str, list[Finding]] = {}  # subtotal code: the findings its difference from the recomputation follows from
+    causes: dict[str, list[Finding]] = {}  # subtotal code: what its difference from the recomputation follows from
     for s in totals.values():  # groups first, so parts see their groups' declared values
         _check_subtotal(sub, s, names[s.code], district, out)
         below = [totals[c] for c in s.below]
-        mine: list[Finding] = []
-        if below and all(b.declared is not None for b in below):
+        by_declared = bool(below) and all(b.declared is not None for b in below)
+        if by_declared:
             s.self_sum = _sum([b.declared for b in below])
-            for b in below:
-                if abs(b.declared - b.achieved) > TOLERANCE:
-                    mine += causes[b.code]
-        else:
-            unexplained = False
-            for code in under[s.code]:
-                r = results.get(code)
-                if r is not None and abs((r.self_score or 0.0) - r.score) > TOLERANCE:
-                    found = flagged.get(code, [])
-                    mine += [f for f in found if f.severity == ERROR] or found
-                    unexplained |= not found
-            if unexplained:
-                mine = []  # a difference no finding explains: the subtotal's own mismatch is the error
+        mine: list[Finding] = []
         if s.declared is not None and abs(s.declared - s.self_sum) > TOLERANCE:
-            arithmetic = make_finding("subtotal-arithmetic", sub.file, sub.sheet, s.cell, district, s.code,
-                                      what=names[s.code], declared=s.declared, self_sum=s.self_sum)
-            out.append(arithmetic)
-            mine.insert(0, arithmetic)
-        if s.declared is not None and abs(s.declared - s.achieved) > TOLERANCE:
-            if mine:
-                out.append(make_finding("subtotal-consequence", sub.file, sub.sheet, s.cell, district, s.code,
-                                        follows=tuple(f"{f.subject} {f.code} {f.cell}".strip() for f in mine),
-                                        what=names[s.code], declared=s.declared, score=s.achieved,
-                                        causes=_causes_text(mine)))
-            else:
-                mismatch = make_finding("subtotal-mismatch", sub.file, sub.sheet, s.cell, district, s.code,
-                                        what=names[s.code], declared=s.declared, score=s.achieved)
-                out.append(mismatch)
-                mine = [mismatch]
+            mine.append(make_finding("subtotal-arithmetic", sub.file, sub.sheet, s.cell, district, s.code,
+                                     what=names[s.code], declared=s.declared, self_sum=s.self_sum))
+            out.append(mine[0])
+        if s.declared is None or abs(s.declared - s.achieved) <= TOLERANCE:
+            continue
+        below_causes, residual = (_causes_of_children(below, causes) if by_declared else
+                                  _causes_of_criteria(_criteria_under(rb)[s.code], results, flagged))
+        mine += below_causes
+        if mine and abs(residual) <= TOLERANCE:
+            out.append(make_finding("subtotal-consequence", sub.file, sub.sheet, s.cell, district, s.code,
+                                    follows=tuple(f"{f.subject} {f.code} {f.cell}".strip() for f in mine),
+                                    what=names[s.code], declared=s.declared, score=s.achieved,
+                                    causes=_causes_text(mine)))
+        else:  # a difference no finding explains: this mismatch is the error the levels above follow from
+            mismatch = make_finding("subtotal-mismatch", sub.file, sub.sheet, s.cell, district, s.code,
+                                    what=names[s.code], declared=s.declared, score=s.achieved)
+            out.append(mismatch)
+            mine.append(mismatch)
         causes[s.code] = mine
+
+
+def _causes_of_children(below: list[SubtotalResult], causes: dict[str, list[Finding]]) -> tuple[list[Finding], float]:
+    """What a subtotal summed from its declared children follows from: the causes of each child that differs
+    from its recomputation; and the sum of the differences no finding reports (children within tolerance)."""
+    found: list[Finding] = []
+    residual = 0.0
+    for b in below:
+        assert b.declared is not None
+        if abs(b.declared - b.achieved) > TOLERANCE:
+            found += causes[b.code]
+        else:
+            residual += b.declared - b.achieved
+    return found, residual
+
+
+def _causes_of_criteria(codes: tuple[str, ...], results: dict[str, CriterionResult],
+                        flagged: dict[str, list[Finding]]) -> tuple[list[Finding], float]:
+    """What a subtotal summed from self-scores follows from: the findings (errors first) on each criterion
+    whose self-score differs from its points; and the sum of the differences no finding reports."""
+    found: list[Finding] = []
+    residual = 0.0
+    for code in codes:
+        r = results.get(code)
+        if r is None:
+            continue
+        diff = (r.self_score or 0.0) - r.score
+        on = flagged.get(code, []) if abs(diff) > TOLERANCE else []
+        if on:
+            found += [f for f in on if f.severity == ERROR] or on
+        else:  # within the tolerance, or a difference no finding reports
+            residual += diff
+    return found, residual
 
 
 CAUSES_SHOWN = 5  # findings named in a consequence's message; findings.csv's follows column has them all
@@ -428,12 +464,18 @@ def _causes_text(found: list[Finding]) -> str:
 
 
 def _criteria_under(rb: Rulebook) -> dict[str, tuple[str, ...]]:
-    """The scored criteria under each group, part and the total."""
-    under = {g.code: tuple(c.code for c in g.criteria if c.scored) for g in rb.groups}
-    for p in rb.parts:
-        under[p.code] = tuple(code for g in p.groups for code in under[g.code])
-    under[rb.total_code] = tuple(c.code for c in rb.scored_criteria)
+    """The scored criteria under each group, part and the total (made once per rulebook)."""
+    under = _UNDER.get(rb.hash)
+    if under is None:
+        under = {g.code: tuple(c.code for c in g.criteria if c.scored) for g in rb.groups}
+        for p in rb.parts:
+            under[p.code] = tuple(code for g in p.groups for code in under[g.code])
+        under[rb.total_code] = tuple(c.code for c in rb.scored_criteria)
+        _UNDER[rb.hash] = under
     return under
+
+
+_UNDER: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 def _rescaled(s: SubtotalResult) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
-from .checks import FILLED_SHARE_MIN, filled_criteria, is_filled
+from .checks import FILLED_PERCENT_MIN, filled_criteria, filled_needed
 from .districts import District, DistrictIndex
 from .fastpath import check_submission_fast, frame_of
 from .findings import Finding, make_finding
@@ -108,17 +108,18 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         district, finding = _identify(sub, districts)
         if finding is not None:
             findings.append(finding)
-    filled, total = (filled_criteria(sub, rulebook) if district else 0), len(rulebook.scored_criteria)
+    needed, total = filled_needed(rulebook), len(rulebook.scored_criteria)
+    filled = filled_criteria(sub, rulebook, up_to=needed) if district else 0
     if district is None:
         rejecting = [f for f in findings if f.rejects]
         rec.status, rec.reason = REJECTED, rejecting[0].message if rejecting else ""
         rec.codes = tuple(f.code for f in rejecting)
         rec.district = str(sub.info.get("unit_name") or sub.meta.get("district") or "")
         outcome.findings = findings
-    elif not is_filled(filled, total):
+    elif filled < needed:
         # A blank template sent back: one finding, not ranked; the district stays among the not submitted.
         f = make_finding("file-not-filled", rel, sub.sheet, district=district.name, filled=filled, total=total,
-                         share=round(100 * filled / total, 1), threshold=round(100 * FILLED_SHARE_MIN))
+                         share=round(100 * filled / total, 1), threshold=FILLED_PERCENT_MIN)
         rec.status, rec.reason, rec.codes, rec.district = REJECTED, f.message, (f.code,), district.name
         outcome.district, outcome.findings = district, [f]
         outcome.note = f"Đã gửi mẫu chưa điền ({filled}/{total} tiêu chí có số liệu): tệp {rel}"

@@ -378,6 +378,12 @@ def test_a_difference_no_finding_explains_stays_an_error(rb):
         ("subtotal-consequence", "TONG", "consequence")]
     cell = sub.cell("SS.I", "self_score")
     assert checked.findings[1].follows == (f"SS.I subtotal-mismatch {cell}",)
+    # with an addition slip on top, the unexplained part still leaves the mismatch an error of its own
+    sub = make_submission(rb, cells, {**declared_full(rb), "SS.I": 35.54, "SS": 59.54, "TONG": 169.54})
+    checked = check_submission(sub, rb)
+    assert [(f.code, f.subject, f.severity) for f in checked.findings] == [
+        ("subtotal-arithmetic", "SS.I", "error"), ("subtotal-mismatch", "SS.I", "error"),
+        ("subtotal-consequence", "SS", "consequence"), ("subtotal-consequence", "TONG", "consequence")]
 
 
 @pytest.mark.parametrize(("raw", "code"), [(None, "subtotal-missing"), ("", "subtotal-missing"),
@@ -405,3 +411,21 @@ def test_subtotal_rounding_in_integers_matches_round_points():
     for n in cases:
         assert _points(n) == round_points(Fraction(n, 10**9)), n
     assert _points(87_885_000_000) == 87.89 and _points(-5_000_000) == -0.01
+
+
+# --- blank returns ---------------------------------------------------------------------------------------
+
+
+def test_filled_criteria_counts_what_was_typed(rb):
+    from kbang_egov.checks import filled_criteria, filled_needed
+
+    assert filled_needed(rb) == 17  # 10% of 170, rounded up
+    assert filled_criteria(make_submission(rb, {}), rb) == 0
+    assert filled_criteria(make_submission(rb, full_marks(rb)), rb) == 170
+    assert filled_criteria(make_submission(rb, full_marks(rb)), rb, up_to=17) == 17
+    cells = {"SS.I.1": {"evidence": "31/318"},  # evidence alone is not a filled criterion
+             "SS.I.2": {"value": " \u200b "},  # nor spaces and invisible characters
+             "SS.I.3": {"value": 0.0},  # a 0 is a 0
+             "SS.I.4": {"self_score": 1.0},  # a self-score alone is
+             "SS.I.5": {"value": "Không áp dụng"}}
+    assert filled_criteria(make_submission(rb, cells, declared_full(rb)), rb) == 3

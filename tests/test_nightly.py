@@ -268,7 +268,7 @@ def test_each_run_keeps_a_dated_copy_and_a_log(tmp_path):
     assert logs
     text = logs[-1].read_text(encoding="utf-8")
     assert "files read: 17; scored 17, rejected 0, superseded 0" in text
-    assert "subtotal-mismatch" in text and "timings (s): discover" in text
+    assert "subtotal-consequence" in text and "timings (s): discover" in text
 
 
 def _hang_on_corner(path, rel, *args, **kwargs):
