@@ -58,7 +58,7 @@ STATS_SHEET = "Thống kê tiêu chí"
 RUN_SHEET = "Thông tin lần chạy"
 SHEETS = (RANKING_SHEET, SCORES_SHEET, FINDINGS_SHEET, FILES_SHEET, STATS_SHEET, RUN_SHEET)
 
-RANKING_HEADER_ROW = 3  # 0-based: two title rows and a blank row sit above the ranking table
+RANKING_HEADER_ROW = 3  # 0-based: two title rows and the legend (what is rescaled) sit above the ranking table
 CHART_TITLE = "Tổng điểm Chính quyền điện tử"
 NOT_SUBMITTED_VI = "Chưa nộp"
 STATUS_COMPLETE_VI = "Hoàn chỉnh"
@@ -381,7 +381,7 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
     columns: list[tuple[str, float, Any, Callable[[DistrictResult], object], str]] = [
         ("Hạng", 9, fmt.int, lambda d: d.rank or None, ""),
         ("Đơn vị", 26, fmt.bold, lambda d: d.district, ""),
-        ("Tình trạng", 17, fmt.text, status_vi,
+        ("Tình trạng", 17, fmt.text, _status_vi,
          "Hoàn chỉnh: không còn lỗi. Cần sửa: còn lỗi phải sửa (số lỗi trong ngoặc); cảnh báo và sai lệch "
          "tổng điểm chỉ do lỗi khác (hệ quả) không tính là lỗi."),
     ]
@@ -782,7 +782,7 @@ def _plain(d: DistrictResult, code: str) -> float | None:
     return s.achieved if s else None
 
 
-def status_vi(d: DistrictResult) -> str:
+def _status_vi(d: DistrictResult) -> str:
     """The district's status as the director reads it: complete, or to be corrected with the errors left."""
     return STATUS_COMPLETE_VI if d.status == COMPLETE else f"{STATUS_TO_CORRECT_VI} ({d.errors} lỗi)"
 

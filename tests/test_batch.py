@@ -234,6 +234,9 @@ def test_default_run_reads_the_bundled_samples(tmp_path):
     assert s["files"]["scored"] == 17
     kbang = next(r for r in s["ranking"] if r["district"] == "Huyện Kbang")
     assert (kbang["SS"], kbang["total"], kbang["declared_total"]) == (54.34, 142.23, 87.89)
+    assert (kbang["plain_total"], kbang["gap"], kbang["not_applicable"], kbang["status"], kbang["errors"]) == (
+        142.23, -54.34, 0, "to-correct", 2)
+    assert s["findings"]["consequence"] == s["findings"]["by_code"]["subtotal-consequence"] > 0
 
 
 def test_bundled_samples_are_what_the_sample_command_writes(tmp_path, rb):
