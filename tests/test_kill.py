@@ -1,9 +1,14 @@
-"""A run killed at any moment: no worker outlives the run, and whoever reads its output (`batch.py run |
-mail`) is not left waiting."""
+"""A run killed at any moment: the outputs in DIR all come from one run (its manifest says which), the
+ranking opens, no worker outlives the run, and whoever reads its output (`batch.py run | mail`) is not
+left waiting. SIGTERM (systemd's stop) leaves no process behind either."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +16,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import openpyxl
+import pandas as pd
 import pytest
 
 from kbang_egov.pipeline import bundled_samples_dir
+from kbang_egov.runlock import LOCK_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
@@ -55,6 +63,97 @@ def _read_to_eof(proc: subprocess.Popen) -> bytes:
     except subprocess.TimeoutExpired:
         _assert_nothing_left(proc.pid)
         pytest.fail("the killed run's output pipe stayed open: a process it started holds it")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_one_run(out: Path) -> str:
+    """Every output in DIR is the one the manifest names, the workbook says the same run id and opens, and
+    the run's ranking has its dated copy; returns the run id."""
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest["files"]) == ["findings.csv", "ranking.csv", "ranking.xlsx", "scores.csv"]
+    for name, entry in manifest["files"].items():
+        assert _sha256(out / name) == entry["sha256"], f"{name} is not from run {manifest['run_id']}"
+    wb = openpyxl.load_workbook(out / "ranking.xlsx", read_only=True)
+    run_sheet = {r[0]: r[1] for r in wb["Thông tin lần chạy"].iter_rows(max_col=2, values_only=True) if r[0]}
+    assert run_sheet["Mã lần chạy"] == manifest["run_id"]
+    assert len(pd.read_csv(out / "ranking.csv")) == manifest["districts_ranked"]
+    history = {_sha256(p) for p in (out / "history").glob("ranking_*.xlsx")}
+    assert manifest["files"]["ranking.xlsx"]["sha256"] in history
+    return manifest["run_id"]
+
+
+def _start(inbox: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "batch.py", "run", str(inbox), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _moment(rng: random.Random, proc: subprocess.Popen, out: Path, longest: float) -> str:
+    """Wait for a random moment of the run: a random time, or a random step of the writing (a new run folder
+    begun, sealed, or published), whichever the dice choose; returns what was waited for."""
+    what = rng.choice(["time", "time", "staging", "sealed", "published"])
+    if what == "time":
+        time.sleep(rng.uniform(0, longest))
+        return what
+    runs = out / "runs"
+    before = set(os.listdir(runs)) if runs.is_dir() else set()
+    current = os.readlink(out / "current") if (out / "current").is_symlink() else ""
+    deadline = time.monotonic() + longest * 2
+    while proc.poll() is None and time.monotonic() < deadline:
+        new = set(os.listdir(runs)) - before if runs.is_dir() else set()
+        if (what == "staging" and any(n.startswith(".tmp-") for n in new)
+                or what == "sealed" and any(not n.startswith(".tmp-") for n in new)
+                or what == "published" and os.readlink(out / "current") != current):
+            break
+        time.sleep(0.0002)
+    time.sleep(rng.uniform(0, 0.003))
+    return what
+
+
+def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path):
+    """At least 20 SIGKILLs of the real batch (the parent only, as the OOM killer or `kill -9 PID` does) at
+    random moments, each over another random inbox of 5 to 17 returns, so every run's outputs differ."""
+    seed = int(os.environ.get("KILL_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    first = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
+                           timeout=120)
+    longest = (time.monotonic() - t0) * 1.2
+    assert first.returncode == 1, first.stderr
+    ids = {assert_one_run(out)}
+    kills, terms, moments = 0, 0, []
+    for i in range(2 * (KILLS + TERMS)):
+        if terms == TERMS:
+            break
+        inbox = tmp_path / f"in{i}"
+        inbox.mkdir()
+        for sample in rng.sample(SAMPLES, rng.randint(5, 17)):
+            shutil.copyfile(sample, inbox / sample.name)
+        proc = _start(inbox, out)
+        moments.append(_moment(rng, proc, out, longest))
+        sig = signal.SIGKILL if kills < KILLS else signal.SIGTERM
+        if proc.poll() is None:  # a run that finished first is checked all the same
+            os.kill(proc.pid, sig)
+            kills, terms = kills + (sig == signal.SIGKILL), terms + (sig == signal.SIGTERM)
+        err = _read_to_eof(proc)  # EOF on its stdout and stderr: nobody holds them open (`| mail` ends)
+        _assert_nothing_left(proc.pid)
+        assert proc.returncode in (1, -signal.SIGKILL, 128 + signal.SIGTERM, -signal.SIGTERM), (seed, err)
+        if proc.returncode == 128 + signal.SIGTERM:
+            assert (out / LOCK_NAME).read_text() == ""  # SIGTERM releases the lock
+        ids.add(assert_one_run(out))
+        assert b"Traceback" not in err, (seed, err)
+        shutil.rmtree(inbox)
+    assert (kills, terms) == (KILLS, TERMS), f"seed {seed}: too few runs were alive to be killed ({moments})"
+    assert len(ids) > 1  # some runs did finish and replace the outputs: the assertions compared new files
+    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert assert_one_run(out) == json.loads(done.stdout)["run_id"]
+    assert len(list((out / "runs").iterdir())) == 2  # the current run and the one before; no leftovers
+    assert not list(out.glob(".tmp-*"))
 
 
 HOLDING_THE_GIL = textwrap.dedent("""
