@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -39,13 +40,17 @@ def new_run_id(started: dt.datetime) -> str:
     return f"{started.strftime(STAMP_FORMAT)}-{secrets.token_hex(3)}"
 
 
+_RUN_ID = re.compile(r"\d{4}-\d\d-\d\d_\d{6}-[0-9a-f]{6}")  # what new_run_id makes
+
+
 def check_layout(out: Path) -> None:
     """FileExistsError, before the night's work, when something of its own sits where the run's links and
-    folders must go (a folder called DIR/current, a file called DIR/runs)."""
+    folders must go (a folder called DIR/current; a file, or a link to another folder, called DIR/runs,
+    whose old run folders the run removes)."""
     current, runs = out / CURRENT, out / RUNS_DIR
     if current.exists() and not current.is_symlink():
         raise FileExistsError(f"{current} is not the link this tool keeps there; move it away")
-    if runs.exists() and not runs.is_dir():
+    if runs.is_symlink() or (runs.exists() and not runs.is_dir()):
         raise FileExistsError(f"{runs} is not the folder this tool keeps there; move it away")
 
 
@@ -85,8 +90,8 @@ def publish(out: Path, folder: Path, names: list[str], stamp: str) -> tuple[list
     previous = _current_run(out)
     _replace_link(out / CURRENT, f"{RUNS_DIR}/{folder.name}")  # the one step that publishes the run
     _sync_folder(out)
-    for old in (out / RUNS_DIR).iterdir():
-        if old.name not in (folder.name, previous):
+    for old in (out / RUNS_DIR).iterdir():  # run folders only: anything else put there is left alone
+        if _RUN_ID.fullmatch(old.name) and old.name not in (folder.name, previous) and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
     return [out / name for name in names], notices
 

@@ -115,14 +115,31 @@ def test_without_links_the_files_are_moved_in_manifest_last(tmp_path, monkeypatc
     assert list((tmp_path / RUNS_DIR).iterdir()) == []
 
 
-@pytest.mark.parametrize("blocker", [CURRENT, RUNS_DIR])
+@pytest.mark.parametrize("blocker", ["current folder", "runs file", "runs link"])
 def test_something_of_its_own_where_the_run_keeps_its_folders_stops_it_first(tmp_path, blocker):
-    if blocker == CURRENT:
-        (tmp_path / CURRENT).mkdir()
+    """A link called runs would have the run remove the old run folders of wherever it points."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "2026-01-01_000000-abcdef").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    if blocker == "current folder":
+        (out / CURRENT).mkdir()
+    elif blocker == "runs file":
+        (out / RUNS_DIR).write_text("x")
     else:
-        (tmp_path / RUNS_DIR).write_text("x")
-    with pytest.raises(FileExistsError, match=blocker):
-        check_layout(tmp_path)
+        (out / RUNS_DIR).symlink_to(elsewhere)
+    with pytest.raises(FileExistsError, match=blocker.split()[0]):
+        check_layout(out)
+    assert (elsewhere / "2026-01-01_000000-abcdef").is_dir()
+
+
+def test_only_run_folders_are_removed_from_runs(tmp_path):
+    (tmp_path / RUNS_DIR).mkdir()
+    (tmp_path / RUNS_DIR / "ghi_chu").mkdir()  # something an operator put there
+    for n in range(3):
+        _run(tmp_path, n)
+    assert "ghi_chu" in os.listdir(tmp_path / RUNS_DIR) and len(os.listdir(tmp_path / RUNS_DIR)) == 3
 
 
 def test_two_runs_in_one_second_get_their_own_ids():
