@@ -337,16 +337,22 @@ def _empty_inbox(root: Path, skipped: dict[str, int]) -> str:
 
 
 def _same_folder(a: Path, b: Path) -> bool:
+    """Whether a and b are one folder, by path or, both existing, by identity (a bind mount, a link)."""
     try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+        return _real(a) == _real(b) or (a.is_dir() and b.is_dir() and os.path.samefile(a, b))
     except OSError:
         return False
 
 
 def _inside(path: Path, folder: Path) -> bool:
     """Whether path lies inside folder (the output folder inside the inbox: its files are not returns)."""
-    p, f = path.resolve(), folder.resolve()
+    p, f = _real(path), _real(folder)
     return p != f and p.is_relative_to(f)
+
+
+def _real(path: Path) -> Path:
+    # os.path.realpath, unlike Path.resolve() before Python 3.13, gives a link loop back instead of raising.
+    return Path(os.path.realpath(path))
 
 
 def _manifest(run: RunResult) -> dict:

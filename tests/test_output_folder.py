@@ -156,6 +156,13 @@ def test_an_output_folder_too_deep_for_its_files_is_exit_3_and_publishes_nothing
     assert "Traceback" not in done.stderr and "name too long" in done.stderr
 
 
+def test_an_output_folder_that_is_a_link_loop_is_exit_3(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    done = _run(str(_inbox(tmp_path / "inbox", 1)), "--out", str(loop))
+    assert done.returncode == 3 and "Traceback" not in done.stderr and str(loop) in done.stderr
+
+
 def test_any_error_while_publishing_is_exit_3_and_the_previous_outputs_stay(previous, monkeypatch):
     inbox, out, before = previous
 
@@ -229,11 +236,13 @@ def _unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("kbang_egov.pipeline.os.scandir", scandir)
 
 
-@pytest.mark.parametrize("night", ["missing", "empty", "no workbook", "unreadable"])
+@pytest.mark.parametrize("night", ["missing", "empty", "no workbook", "unreadable", "link loop"])
 def test_a_night_without_returns_exits_4_and_leaves_the_outputs_as_they_were(previous, night, monkeypatch):
     inbox, out, before = previous
     shutil.rmtree(inbox)
-    if night != "missing":
+    if night == "link loop":
+        inbox.symlink_to(inbox)
+    elif night != "missing":
         inbox.mkdir()
     if night == "no workbook":
         (inbox / "~$CQDT_2020_Huyen_Kbang.xlsx").write_bytes(b"lock")
@@ -244,7 +253,8 @@ def test_a_night_without_returns_exits_4_and_leaves_the_outputs_as_they_were(pre
     try:
         res = CliRunner().invoke(main, ["run", str(inbox), "--out", str(out), "--json"])
     finally:
-        inbox.chmod(0o755) if inbox.exists() else None
+        if inbox.is_dir():
+            inbox.chmod(0o755)
     assert res.exit_code == EXIT_NO_RETURNS == NoReturnsFound.exit_code == 4
     assert isinstance(res.exception, SystemExit) and str(inbox) in res.output
     assert snapshot(out) == before  # byte-identical: the ranking is not replaced by an empty one
