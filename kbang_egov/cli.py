@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -211,6 +212,10 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     except NoReturnsFound as exc:
         raise NoReturnsError(f"{exc.reason} Không có bài nộp nào được chấm; bảng xếp hạng và các tệp kết quả "
                              f"của lần chạy trước được giữ nguyên. Nhật ký: {exc.log}") from exc
+    except Exception as exc:  # a failure nobody foresaw: exit 3, never 1, which a cron wrapper reads as findings
+        traceback.print_exc()
+        raise FatalError(f"the run stopped on an unexpected error ({type(exc).__name__}: {exc}); "
+                         "the traceback above says where") from exc
     finally:
         if bar:
             bar.close()

@@ -357,7 +357,9 @@ def _real(path: Path) -> Path:
 
 def _manifest(run: RunResult) -> dict:
     """What manifest.json says of the run besides its files' hashes."""
-    return {"run_id": run.run_id, "started": run.started.isoformat(), "input_dir": run.input_dir,
+    # A folder name in bytes that are not UTF-8 (surrogate escapes) is shown byte by byte, as \xe1.
+    input_dir = os.fsencode(run.input_dir).decode("utf-8", "backslashreplace")
+    return {"run_id": run.run_id, "started": run.started.isoformat(), "input_dir": input_dir,
             "tool_version": run.tool_version,
             "rulebook": {"id": run.rulebook_id, "version": run.rulebook_version, "hash": run.rulebook_hash},
             "files_read": len(run.files), "districts_ranked": len(run.districts)}

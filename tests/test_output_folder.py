@@ -177,6 +177,19 @@ def test_any_error_while_publishing_is_exit_3_and_the_previous_outputs_stay(prev
     assert {k: v for k, v in after.items() if "/.tmp-" not in k} == before  # a temporary run folder at most
 
 
+def test_an_unforeseen_error_is_exit_3_never_1(previous, monkeypatch):
+    """Exit 1 means findings: a cron wrapper would read a crashed night as a normal one."""
+    inbox, out, before = previous
+
+    def broken(*args: object) -> None:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("kbang_egov.report_writer.write_csvs", broken)
+    res = CliRunner().invoke(main, ["run", str(inbox), "--out", str(out)])
+    assert res.exit_code == 3 and "ValueError: a bug" in res.output
+    assert {k: v for k, v in snapshot(out).items() if "/.tmp-" not in k} == before
+
+
 # --- where the output folder sits ------------------------------------------------------------------------
 
 
