@@ -182,3 +182,23 @@ def test_workers_die_with_their_parent_even_mid_item(tmp_path):
     proc.kill()
     _read_to_eof(proc)
     _assert_nothing_left(proc.pid)
+
+
+def test_sigterm_while_reading_stops_everything_and_publishes_nothing(tmp_path):
+    """systemd's stop: the run ends with 143, its workers with it, the lock is released and the previous
+    outputs stay as they were."""
+    out = tmp_path / "out"
+    first = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
+                           timeout=120)
+    assert first.returncode == 1, first.stderr
+    before = assert_one_run(out)
+    proc = _start(bundled_samples_dir(), out)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and len(_session(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)  # until its workers are reading
+    assert proc.poll() is None and (out / LOCK_NAME).stat().st_size, "the run finished before it could be stopped"
+    os.kill(proc.pid, signal.SIGTERM)
+    err = _read_to_eof(proc)
+    assert proc.returncode == 128 + signal.SIGTERM and b"Traceback" not in err, err
+    _assert_nothing_left(proc.pid)
+    assert (out / LOCK_NAME).read_text() == "" and assert_one_run(out) == before
