@@ -177,8 +177,9 @@ def _input_file(name: str) -> bool:
 
 
 def _output_file(name: str) -> bool:
-    """What a run writes into --out: the outputs, history copies, logs, temp files and its lock."""
-    return name.endswith((".xlsx", ".csv", ".tmp", ".log")) or name.startswith(".")
+    """What a run writes into --out: the outputs and their manifest, history copies, logs, temp files and its
+    lock (the run folders under runs/ hold the same names)."""
+    return name.endswith((".xlsx", ".csv", ".json", ".tmp", ".log")) or name.startswith(".")
 
 
 def prepare_inputs(work: str, n: int, fresh: bool) -> dict:

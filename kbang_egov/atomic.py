@@ -4,6 +4,7 @@ into place. A run killed mid-write leaves the previous file as it was."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +16,15 @@ TEMP_PREFIX = ".tmp-"
 
 
 def remove_temp_files(folder: Path) -> int:
-    """Delete the temporary files a killed writer left in folder; call only while no writer can be running
-    (the run lock is held). Returns how many were removed."""
+    """Delete the temporary files, links and folders a killed writer left in folder; call only while no
+    writer can be running (the run lock is held). Returns how many were removed."""
     removed = 0
     for path in Path(folder).glob(TEMP_PREFIX + "*"):
         try:
-            path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed += 1
         except OSError:
             pass

@@ -7,20 +7,27 @@ import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
 
 from . import __version__
 
-# Exit codes shared by every command (the nightly batch adds 1 = findings).
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+# Exit codes shared by every command (the nightly batch adds 1 = findings and 4 = no return found).
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FATAL, EXIT_NO_RETURNS = 0, 1, 2, 3, 4
 
 
 class FatalError(click.ClickException):
     """Something that stops the command: unreadable rulebook, output not writable."""
 
     exit_code = EXIT_FATAL
+
+
+class NoReturnsError(click.ClickException):
+    """The nightly run found no return to rank: nothing was published."""
+
+    exit_code = EXIT_NO_RETURNS
 
 
 def _load_rulebook(path: str | None):  # noqa: ANN202
@@ -49,7 +56,8 @@ def _load_districts(path: str | None):  # noqa: ANN202
 def main(ctx: click.Context, rulebook_path: str | None) -> None:
     """Rank districts' e-government self-assessments (Chính quyền điện tử cấp huyện).
 
-    Exit codes: 0 success, 1 findings, 2 usage error, 3 fatal (e.g. a broken rulebook).
+    Exit codes: 0 success, 1 findings, 2 usage error, 3 fatal (e.g. a broken rulebook), 4 no return found
+    (run).
     """
     ctx.obj = {"rulebook": rulebook_path}
 
@@ -151,7 +159,7 @@ def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: st
 
 
 @main.command()
-@click.argument("input_dir", required=False, type=click.Path(exists=True, file_okay=False))
+@click.argument("input_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
               help="Folder for ranking.xlsx, ranking.csv, scores.csv and findings.csv.")
 @click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
@@ -172,20 +180,22 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
 
     Reads .xlsx, .xlsm, .xls and .ods files in INPUT_DIR and its subfolders, recomputes every criterion
     from the district's raw figures, flags every self-score and subtotal that does not match, and writes
-    ranking.xlsx, ranking.csv, scores.csv and findings.csv into --out, a dated copy of the ranking under
-    --out/history and a log under --out/logs. Input files are only read. Each file is read in a worker
-    process, so a hostile file is reported and the run goes on. One run at a time per --out folder.
+    ranking.xlsx, ranking.csv, scores.csv, findings.csv and manifest.json into --out, all replaced together
+    or not at all, a dated copy of the ranking under --out/history and a log under --out/logs. Input files
+    are only read. Each file is read in a worker process, so a hostile file is reported and the run goes
+    on. One run at a time per --out folder; --out may not be INPUT_DIR itself.
 
     \b
     Exit codes:
       0  every file scored, no findings
       1  findings (a slip in a submission, a file that could not be scored, a duplicate, ...)
-      2  usage error (unknown option, INPUT_DIR does not exist)
+      2  usage error (unknown option, --out is INPUT_DIR)
       3  fatal: broken rulebook or district list, output folder not writable, another run going on
+      4  no return found: INPUT_DIR missing, unreadable or without workbooks; previous outputs kept
     """
-    from .pipeline import bundled_samples_dir, run_batch
+    from .pipeline import FolderClash, NoReturnsFound, bundled_samples_dir, run_batch
     from .report_writer import OutputError
-    from .runlock import LockHeld
+    from .runlock import LockError, LockHeld
 
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
@@ -196,8 +206,17 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     try:
         result = run_batch(source, Path(out_dir), rb, districts, trust_self_scores,
                            progress=bar.update if bar else None, workers=workers, file_timeout=file_timeout)
-    except (OutputError, LockHeld) as exc:
+    except (OutputError, LockHeld, LockError) as exc:
         raise FatalError(str(exc)) from exc
+    except FolderClash as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from exc
+    except NoReturnsFound as exc:
+        raise NoReturnsError(f"{exc.reason} Không có bài nộp nào được chấm; bảng xếp hạng và các tệp kết quả "
+                             f"của lần chạy trước được giữ nguyên. Nhật ký: {exc.log}") from exc
+    except Exception as exc:  # a failure nobody foresaw: exit 3, never 1, which a cron wrapper reads as findings
+        traceback.print_exc()
+        raise FatalError(f"the run stopped on an unexpected error ({type(exc).__name__}: {exc}); "
+                         "the traceback above says where") from exc
     finally:
         if bar:
             bar.close()

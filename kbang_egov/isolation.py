@@ -34,6 +34,7 @@ QUEUE_DEPTH = 2  # items in a worker's pipe at once: the one it works on and the
 MMAP_THRESHOLD = 4 * 2**20
 TRIM_THRESHOLD = 16 * 2**20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
+_PR_SET_PDEATHSIG = 1  # Linux's <sys/prctl.h>
 allocator_tuned = False  # set in a process whose allocator tune_allocator() has set
 
 
@@ -78,11 +79,16 @@ def run_isolated(func: Callable[[Any], Any], items: Sequence[Any], *, workers: i
 
 
 class _Worker:
-    def __init__(self, ctx: Any, func: Callable[[Any], Any], memory_limit: int) -> None:
+    def __init__(self, ctx: Any, func: Callable[[Any], Any], memory_limit: int,
+                 others: Sequence[_Worker] = ()) -> None:
         fd, self.stderr_path = tempfile.mkstemp(prefix="kbang-egov-worker-", suffix=".log")
         os.close(fd)
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, func, memory_limit, self.stderr_path), daemon=True)
+        # A forked worker inherits this process's end of its own pipe and of the other workers' pipes: it
+        # closes them, so that the pipes close (EOF) when this process dies. A spawned one inherits nothing.
+        inherited = [self.conn, *(w.conn for w in others)] if ctx.get_start_method() == "fork" else []
+        self.proc = ctx.Process(target=_serve, daemon=True,
+                                args=(child, func, memory_limit, self.stderr_path, os.getpid(), inherited))
         self.proc.start()
         child.close()
         self.queue: deque[int] = deque()  # items sent and not yet answered, the one being worked on first
@@ -126,7 +132,9 @@ class _Pool:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.ctx = multiprocessing.get_context(method)
         self.func, self.memory_limit = func, memory_limit
-        self.workers = [_Worker(self.ctx, func, memory_limit) for _ in range(n)]
+        self.workers: list[_Worker] = []
+        for _ in range(n):
+            self.workers.append(_Worker(self.ctx, func, memory_limit, self.workers))
 
     def __enter__(self) -> _Pool:
         return self
@@ -159,7 +167,7 @@ class _Pool:
     def _replace(self, w: _Worker, items: Sequence[Any]) -> _Worker:
         """A fresh worker in w's place, given the items w had queued behind the one that failed."""
         w.stop(kill=True)
-        fresh = _Worker(self.ctx, self.func, self.memory_limit)
+        fresh = _Worker(self.ctx, self.func, self.memory_limit, [o for o in self.workers if o is not w])
         self.workers[self.workers.index(w)] = fresh
         for i in w.queue:
             self._send(fresh, i, items)
@@ -234,8 +242,39 @@ def tune_allocator() -> bool:
     return allocator_tuned
 
 
-def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path: str) -> None:
-    """A worker's loop: take (index, item), answer (index, result or Failure), until told to stop."""
+def _die_with_parent(parent_pid: int) -> bool:
+    """Make sure this worker does not outlive the process that started it; False if that one is already gone.
+
+    On Linux the kernel sends the worker SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG, through
+    ctypes: Python has no binding for it). That works while the worker is deep in one file, holding the GIL
+    (a regular expression backtracking, native code looping), when no watchdog thread in the worker could
+    run, and before the parent's own time limit, which died with it, would have stopped it. Elsewhere an
+    idle worker ends when its pipe closes (see _serve), a busy one after its current file."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl in this C library: the pipe still closes
+    return os.getppid() == parent_pid  # the parent died before the call: no signal will come
+
+
+def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path: str, parent_pid: int,
+           inherited: Sequence[Any] = ()) -> None:
+    """A worker's loop: take (index, item), answer (index, result or Failure), until told to stop or the
+    parent is gone (its end of the pipe closes: recv() raises EOFError)."""
+    if not _die_with_parent(parent_pid):
+        return
+    for c in inherited:
+        c.close()
+    try:  # the caller's standard output (`batch.py run | mail`) is never held open by a worker
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ["RUST_BACKTRACE"] = "0"  # a native abort's one-line reason, not pages of frames
     try:

@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import gc
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from .findings import Finding, make_finding
 from .guard import far_cell
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
 from .layout import INFO_SHEET
+from .publish import RUNS_DIR, check_layout, new_run_id, publish, seal_run_folder, start_run_folder
 from .ranking import rank_districts
 from .reader import SUFFIXES, Submission, read_submission
 from .results import REJECTED, SCORED, SUPERSEDED, CriterionTable, DistrictResult, FileRecord, RunResult
@@ -250,55 +252,149 @@ def _failed(path: Path, rel: str, failure: Failure, timeout: float) -> FileOutco
     return FileOutcome(rec, findings=[f])
 
 
+class FolderClash(ValueError):
+    """The output folder is the inbox: the outputs would sit among the returns, and a return called
+    ranking.xlsx would be written over."""
+
+
+class NoReturnsFound(Exception):
+    """The inbox is missing, unreadable or holds no workbook: nothing was ranked and the previous outputs
+    were left as they were. `reason` says why, in Vietnamese, for the operator; `log` is the run's log."""
+
+    exit_code = 4  # what the CLI exits with (cli.EXIT_NO_RETURNS), also written in the log
+
+    def __init__(self, reason: str, log: str) -> None:
+        super().__init__(reason)
+        self.reason, self.log = reason, log
+
+
 def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, districts: list[District],
               trust_self_scores: bool = False, progress: Progress | None = None, workers: int | None = None,
               file_timeout: float = DEFAULT_TIMEOUT) -> RunResult:
-    """Score every workbook under input_dir, rank the districts and write the outputs into out_dir, with a
-    dated copy under out_dir/history and a log under out_dir/logs. One run at a time per out_dir: LockHeld
-    when another run holds it; OutputError when out_dir cannot be written."""
+    """Score every workbook under input_dir, rank the districts and publish the outputs in out_dir together
+    (publish.py), with a dated copy under out_dir/history and a log under out_dir/logs.
+
+    One run at a time per out_dir: LockHeld when another run holds it, LockError when it cannot be locked.
+    FolderClash when out_dir is input_dir; NoReturnsFound (logged, nothing published) when input_dir holds
+    no workbook; OutputError when out_dir cannot be written (nothing published then either)."""
     from .report_writer import OutputError, ensure_dir, write_outputs
 
     started = dt.datetime.now().replace(microsecond=0)
-    stamp = started.strftime(STAMP_FORMAT)
-    root, out = Path(input_dir), ensure_dir(Path(out_dir))
+    stamp, run_id = started.strftime(STAMP_FORMAT), new_run_id(started)
+    root, out = Path(input_dir), Path(out_dir)
+    if _same_folder(root, out):
+        raise FolderClash(f"the output folder {out} is the inbox: the outputs would sit among the returns; "
+                          "give --out a folder beside the inbox or inside it")
+    out = ensure_dir(out)
     with RunLock(out) as lock, _no_cyclic_gc():
         clock = _Clock()
-        leftovers = sum(remove_temp_files(d) for d in (out, out / HISTORY_DIR, out / LOGS_DIR) if d.is_dir())
-        paths, skipped = discover_files(root, exclude=out)
+        with _writing(out, OutputError):
+            check_layout(out)
+            leftovers = sum(remove_temp_files(d) for d in (out, out / RUNS_DIR, out / HISTORY_DIR, out / LOGS_DIR)
+                            if d.is_dir())
+        problem = inbox_problem(root)
+        paths, skipped = ([], {}) if problem else discover_files(root, exclude=out if _inside(out, root) else None)
         clock.lap("discover")
-        outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
-                              file_timeout)
-        clock.lap("read_check")
-        settle_duplicates(outcomes)
-        scored = [o.result for o in outcomes if o.result is not None]
-        ranked = rank_districts(scored, rulebook)
-        seen = {d.district for d in ranked}
         run = RunResult(
             started=started, finished=started, input_dir=str(root), rulebook_id=rulebook.id,
             rulebook_version=rulebook.version, rulebook_hash=rulebook.hash, tool_version=__version__,
-            trust_self_scores=trust_self_scores, districts=ranked, files=[o.record for o in outcomes],
-            findings=[f for o in outcomes for f in o.findings],
-            not_submitted=[d.name for d in districts if d.name not in seen],
-            not_submitted_notes=not_submitted_notes(outcomes, seen),
-            skipped={k: v for k, v in skipped.items() if v},
-        )
+            trust_self_scores=trust_self_scores, districts=[], files=[], findings=[],
+            not_submitted=[d.name for d in districts], skipped={k: v for k, v in skipped.items() if v},
+            run_id=run_id)
         if lock.stale is not None:
             run.notices.append(f"took over the stale lock {lock.path} left by a run that is gone "
                                f"({lock.stale.describe()})")
         if leftovers:
             run.notices.append(f"removed {leftovers} temporary file(s) left in {out} by an interrupted run")
+        if not paths:
+            reason = problem or _empty_inbox(root, run.skipped)
+            run.notices.append(f"no return found: {reason} Nothing was ranked; the outputs in {out} were left "
+                               "as they were.")
+            with _writing(out, OutputError):
+                log = write_log(run, out, stamp, exit_code=NoReturnsFound.exit_code)
+            raise NoReturnsFound(reason, str(log))
+        outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
+                              file_timeout)
+        clock.lap("read_check")
+        settle_duplicates(outcomes)
+        scored = [o.result for o in outcomes if o.result is not None]
+        run.districts = rank_districts(scored, rulebook)
+        seen = {d.district for d in run.districts}
+        run.files, run.findings = [o.record for o in outcomes], [f for o in outcomes for f in o.findings]
+        run.not_submitted = [d.name for d in districts if d.name not in seen]
+        run.not_submitted_notes = not_submitted_notes(outcomes, seen)
         clock.lap("rank")
-        written = write_outputs(run, rulebook, out)
-        run.outputs = [str(p) for p in written]
-        try:
-            run.history = [str(p) for p in keep_history(written, out, stamp)]
+        with _writing(out, OutputError):
+            staging = start_run_folder(out, run_id)
+            names = [p.name for p in write_outputs(run, rulebook, staging)]
+            folder = seal_run_folder(staging, _manifest(run))
+            run.history = [str(p) for p in keep_history([folder / n for n in names], out, stamp)]
+            outputs, notices = publish(out, folder, names, stamp)
+            run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
             clock.lap("write")
             run.timings = clock.laps
             run.finished = dt.datetime.now().replace(microsecond=0)
             run.log = str(write_log(run, out, stamp, exit_code=1 if run.findings else 0))
-        except OSError as exc:
-            raise OutputError(f"cannot keep the history or the log in {out}: {exc.strerror or exc}") from exc
     return run
+
+
+def inbox_problem(root: Path) -> str | None:
+    """Why root cannot be read as an inbox at all (missing, not a folder, unreadable), in Vietnamese for the
+    operator; None when it can be listed."""
+    try:
+        with os.scandir(root):
+            return None
+    except FileNotFoundError:
+        return f"Thư mục nhận bài {root} không tồn tại (ổ mạng chưa được gắn, hoặc đường dẫn sai)."
+    except NotADirectoryError:
+        return f"{root} không phải là thư mục nhận bài mà là một tệp."
+    except OSError as exc:
+        return f"Không đọc được thư mục nhận bài {root}: {exc.strerror or exc}."
+
+
+def _empty_inbox(root: Path, skipped: dict[str, int]) -> str:
+    others = f" ({sum(skipped.values())} tệp khác bị bỏ qua)" if skipped else ""
+    return f"Thư mục nhận bài {root} không có tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods){others}."
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    """Whether a and b are one folder, by path or, both existing, by identity (a bind mount, a link)."""
+    try:
+        return _real(a) == _real(b) or (a.is_dir() and b.is_dir() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether path lies inside folder (the output folder inside the inbox: its files are not returns)."""
+    p, f = _real(path), _real(folder)
+    return p != f and p.is_relative_to(f)
+
+
+def _real(path: Path) -> Path:
+    # os.path.realpath, unlike Path.resolve() before Python 3.13, gives a link loop back instead of raising.
+    return Path(os.path.realpath(path))
+
+
+def _manifest(run: RunResult) -> dict:
+    """What manifest.json says of the run besides its files' hashes."""
+    # A folder name in bytes that are not UTF-8 (surrogate escapes) is shown byte by byte, as \xe1.
+    input_dir = os.fsencode(run.input_dir).decode("utf-8", "backslashreplace")
+    return {"run_id": run.run_id, "started": run.started.isoformat(), "input_dir": input_dir,
+            "tool_version": run.tool_version,
+            "rulebook": {"id": run.rulebook_id, "version": run.rulebook_version, "hash": run.rulebook_hash},
+            "files_read": len(run.files), "districts_ranked": len(run.districts)}
+
+
+@contextlib.contextmanager
+def _writing(out: Path, error: type[Exception]) -> Iterator[None]:
+    """Any OSError while preparing or writing the outputs becomes `error` (the CLI's exit 3), naming what
+    failed, instead of a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        what = f" ({exc.filename})" if exc.filename else ""
+        raise error(f"cannot write the outputs in {out}: {exc.strerror or exc}{what}") from exc
 
 
 @contextlib.contextmanager

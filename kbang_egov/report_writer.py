@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from .atomic import STAMP_FORMAT, write_replacing
-from .background import Background
 from .findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
 from .layout import column_letter
 from .matrix import ScoreMatrix, score_matrix
@@ -114,20 +113,11 @@ class OutputError(Exception):
 def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
     """Write ranking.xlsx, ranking.csv, scores.csv and findings.csv into out_dir; return the paths written.
 
-    A file that cannot be replaced is written beside the old one with the run's time in its name, and the
-    run's notices say so."""
+    The nightly run writes them into a folder of its own and publishes them together (publish.py). A file
+    that cannot be replaced is written beside the old one with the run's time in its name, and the run's
+    notices say so."""
     out = ensure_dir(Path(out_dir))
-    before = len(run.notices)
-    # The CSVs are written in a forked process while this one builds the workbook; the child's notices
-    # (a CSV written beside a read-only one) come back with its paths.
-    csvs = Background(lambda: (write_csvs(run, rulebook, out), run.notices[before:]))
-    paths = [write_ranking_workbook(run, rulebook, out / RANKING_XLSX)]
-    try:
-        csv_paths, notices = csvs.result()
-    except RuntimeError as exc:  # the writing process was killed
-        raise OutputError(f"writing the CSVs into {out} failed: {exc}") from exc
-    run.notices.extend(notices)
-    return paths + csv_paths
+    return [write_ranking_workbook(run, rulebook, out / RANKING_XLSX)] + write_csvs(run, rulebook, out)
 
 
 def write_ranking_workbook(run: RunResult, rulebook: Rulebook, path: Path) -> Path:
@@ -649,6 +639,7 @@ def _write_run(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook) -> None:
     rows: list[tuple[str, object, Any, str]] = [
         ("Thời gian bắt đầu", run.started, fmt.time, ""),
         ("Thời gian kết thúc", run.finished, fmt.time, ""),
+        ("Mã lần chạy", run.run_id, fmt.text, "trùng với run_id trong manifest.json của lần chạy"),
         ("Thư mục đầu vào", run.input_dir, fmt.text, ""),
         ("Bộ tiêu chí", f"{run.rulebook_id} {run.rulebook_version}", fmt.text, ""),
         ("Mã băm bộ tiêu chí", run.rulebook_hash, fmt.text, ""),

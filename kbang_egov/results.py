@@ -323,6 +323,7 @@ class RunResult:
     log: str = ""  # the run's log under DIR/logs
     notices: list[str] = field(default_factory=list)  # what the operator should know (stale lock, fallback)
     timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
+    run_id: str = ""  # names the run's folder under DIR/runs and its manifest
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

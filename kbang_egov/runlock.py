@@ -1,7 +1,13 @@
-"""One run at a time per output folder: a lock file holding the running batch's PID.
+"""One run at a time per output folder: an exclusive lock, taken by the operating system, on a file that is
+never removed (DIR/.kbang_egov.lock).
 
-A second run finds the lock and stops (the CLI exits 3). A lock left by a run that was killed (its PID is
-gone, or now belongs to a process started later) is stale: it is taken over and the takeover reported.
+The lock is `flock` on POSIX (`msvcrt.locking` on Windows): taking it is one atomic system call, so two
+runs started at the same instant can never both hold it, and the system releases it when the process ends
+however it ends (SIGKILL, a crash, a reboot). The file is only the place of the lock: it is never deleted
+(a deleted lock file lets a third run lock a new file while the second still waits on the old one) and
+holds the holder's PID, host and start time for the message a second run prints. A run that finds a
+holder written in the file once it has the lock knows that run ended without releasing it (killed) and
+reports the takeover; release empties the file.
 """
 
 from __future__ import annotations
@@ -10,15 +16,22 @@ import datetime as dt
 import json
 import os
 import socket
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 LOCK_NAME = ".kbang_egov.lock"
+_WINDOWS_LOCK_OFFSET = 2**30  # msvcrt locks a byte range: one far past the holder text, which stays readable
 
 
 class LockHeld(Exception):
     """Another run holds the output folder; the message says who and what to do."""
+
+
+class LockError(Exception):
+    """The lock file cannot be opened or locked (a folder or a link in its place, no permission, a file
+    system without locks); the message names the path."""
 
 
 @dataclass
@@ -26,20 +39,19 @@ class Holder:
     pid: int
     host: str
     started: str  # ISO time the holder took the lock
-    boot_ticks: int | None = None  # the holder's process start time (Linux), to tell a reused PID
 
     def describe(self) -> str:
         return f"PID {self.pid} on {self.host}, since {self.started}"
 
 
 class RunLock:
-    """The lock on an output folder: `with RunLock(out_dir) as lock:`; lock.stale says whose stale lock
-    was taken over."""
+    """The lock on an output folder: `with RunLock(out_dir) as lock:`; lock.stale names the run that was
+    killed while it held the lock, when there was one."""
 
     def __init__(self, out_dir: Path) -> None:
         self.path = Path(out_dir) / LOCK_NAME
         self.stale: Holder | None = None
-        self._mine: str = ""
+        self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -49,83 +61,83 @@ class RunLock:
         self.release()
 
     def acquire(self) -> None:
-        me = Holder(os.getpid(), socket.gethostname(), dt.datetime.now().isoformat(timespec="seconds"),
-                    _start_ticks(os.getpid()))
-        self._mine = json.dumps(me.__dict__)
-        for _ in range(3):
+        """Take the lock, or raise LockHeld (another run has it) or LockError (it cannot be taken)."""
+        # No link is followed: a link put in the lock's place would have this run write where it points.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            raise LockError(f"cannot open the lock file {self.path}: {exc.strerror or exc}; "
+                            f"the output folder must be writable and {LOCK_NAME} a plain file") from exc
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LockError(f"the lock file {self.path} is not a plain file; remove it")
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = _read(self.path)
-                if holder is not None and _alive(holder):
-                    raise LockHeld(
-                        f"another run ({holder.describe()}) is writing to {self.path.parent}; wait for it to "
-                        f"finish. If no run is going on, delete {self.path}.") from None
-                # Stale: replace it in one step, then check that no other run replaced it at the same time.
-                tmp = self.path.with_name(f"{LOCK_NAME}.{os.getpid()}")
-                tmp.write_text(self._mine, encoding="utf-8")
-                os.replace(tmp, self.path)
-                if _read_text(self.path) == self._mine:
-                    self.stale = holder or Holder(0, "?", "?")
-                    return
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self._mine)
-            return
-        raise LockHeld(f"could not take the lock {self.path}: another run keeps replacing it")
+                _lock(fd)
+            except BlockingIOError:
+                holder = _parse(_read(fd))
+                who = f"another run ({holder.describe()})" if holder else "another run"
+                raise LockHeld(f"{who} is writing to {self.path.parent}; wait for it to finish (the lock is "
+                               f"released when that run ends, even if it is killed)") from None
+            except OSError as exc:
+                raise LockError(f"cannot lock {self.path}: {exc.strerror or exc}; this file "
+                                "system does not support locks: use a local output folder") from exc
+            text = _read(fd)
+            if text.strip():  # a holder that never released: it was killed, and the system freed its lock
+                self.stale = _parse(text) or Holder(0, "?", "?")
+            me = Holder(os.getpid(), socket.gethostname(), dt.datetime.now().isoformat(timespec="seconds"))
+            _write(fd, json.dumps(me.__dict__))
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
 
     def release(self) -> None:
-        """Remove the lock if it is still ours (a run that took it over after us keeps it)."""
-        if self._mine and _read_text(self.path) == self._mine:
-            try:
-                self.path.unlink()
-            except OSError:
-                pass
-        self._mine = ""
+        """Empty the file (nobody holds the lock now) and close it, which releases the lock."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass  # the next run would report a takeover: harmless
+        os.close(fd)
 
 
-def _read_text(path: Path) -> str:
+if sys.platform == "win32":  # not exercised by the tests, which run on Linux
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as exc:  # held by another process
+            raise BlockingIOError(exc.errno, exc.strerror) from exc
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read(fd: int) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 4096).decode("utf-8", "replace")
     except OSError:
         return ""
 
 
-def _read(path: Path) -> Holder | None:
-    """The holder a lock file names, or None when it is unreadable or not ours (treated as stale)."""
+def _write(fd: int, text: str) -> None:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, text.encode("utf-8"))
+
+
+def _parse(text: str) -> Holder | None:
+    """The holder a lock file names, or None when it is empty, unreadable or not ours."""
     try:
-        data = json.loads(_read_text(path))
-        return Holder(int(data["pid"]), str(data["host"]), str(data["started"]), data.get("boot_ticks"))
+        data = json.loads(text)
+        return Holder(int(data["pid"]), str(data["host"]), str(data["started"]))
     except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _alive(h: Holder) -> bool:
-    """Whether the holder's process still runs. A lock from another machine (a shared folder) cannot be
-    checked from here, so it is taken as held."""
-    if h.host != socket.gethostname():
-        return True
-    if h.pid <= 0:
-        return False
-    if sys.platform == "win32":
-        return True  # os.kill(pid, 0) would terminate the process there; the message says how to clear it
-    try:
-        os.kill(h.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    except OSError:
-        return False
-    ticks = _start_ticks(h.pid)
-    return h.boot_ticks is None or ticks is None or ticks == h.boot_ticks
-
-
-def _start_ticks(pid: int) -> int | None:
-    """A process's start time since boot (Linux /proc), so a PID reused after a reboot or a crash is not
-    mistaken for the run that wrote the lock."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
         return None

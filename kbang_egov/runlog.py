@@ -4,6 +4,7 @@ ranking is never lost when tonight's replaces it) and a plain-text log under DIR
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -30,6 +31,19 @@ def keep_history(outputs: list[Path], out_dir: Path, stamp: str) -> list[Path]:
     return kept
 
 
+def keep_replaced(path: Path, out_dir: Path, stamp: str) -> Path:
+    """Keep a file that is about to be replaced as DIR/history/STEM_replaced_STAMP.EXT: a hard link where
+    the file system allows it (no copy), else a copy. A link is kept as the link it is."""
+    folder = Path(out_dir) / HISTORY_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _unused(folder, f"{path.stem}_replaced", stamp, path.suffix)
+    try:
+        os.link(path, target, follow_symlinks=False)
+    except OSError:
+        write_atomically(target, lambda tmp: shutil.copyfile(path, tmp, follow_symlinks=False))
+    return target
+
+
 def _unused(folder: Path, stem: str, stamp: str, suffix: str) -> Path:
     """folder/STEM_STAMP.SUFFIX, or with -2, -3, ... when a run in the same second took that name."""
     target, n = folder / f"{stem}_{stamp}{suffix}", 2
@@ -53,6 +67,7 @@ def log_text(run: RunResult, exit_code: int) -> str:
     lines = [
         f"kbang_egov {run.tool_version} run {run.started.isoformat(sep=' ')} .. {run.finished.isoformat(sep=' ')}",
         f"exit code: {exit_code}",
+        f"run id: {run.run_id}",
         f"input: {run.input_dir}",
         f"rulebook: {run.rulebook_id} {run.rulebook_version} ({run.rulebook_hash[:12]})"
         + (", self-scores trusted where inputs are missing" if run.trust_self_scores else ""),

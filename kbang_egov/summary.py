@@ -17,6 +17,7 @@ def summary_dict(run: RunResult, exit_code: int, seconds: float) -> dict:
     parts = _part_codes(run)
     return {
         "exit_code": exit_code,
+        "run_id": run.run_id,
         "seconds": round(seconds, 3),
         "input_dir": run.input_dir,
         "rulebook": {"id": run.rulebook_id, "version": run.rulebook_version, "hash": run.rulebook_hash},

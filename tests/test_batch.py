@@ -55,7 +55,8 @@ def test_exit_code_and_summary(batch):
     assert s["files"]["read"] == 17 and s["files"]["scored"] == 17
     assert s["not_submitted"] == []
     assert len(s["ranking"]) == 17
-    assert sorted(Path(p).name for p in s["outputs"]) == ["findings.csv", "ranking.csv", "ranking.xlsx", "scores.csv"]
+    assert [Path(p).name for p in s["outputs"]] == ["ranking.xlsx", "ranking.csv", "scores.csv", "findings.csv",
+                                                     "manifest.json"]
 
 
 def test_kbang_totals(batch):
@@ -249,7 +250,11 @@ def test_bundled_samples_are_what_the_sample_command_writes(tmp_path, rb):
 
 
 def test_usage_and_fatal_exit_codes(tmp_path):
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "nope")])
+    not_a_folder = tmp_path / "a.txt"
+    not_a_folder.write_text("x")
+    res = CliRunner().invoke(main, ["run", str(not_a_folder), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    res = CliRunner().invoke(main, ["run", "--no-such-option"])
     assert res.exit_code == 2
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -258,8 +263,9 @@ def test_usage_and_fatal_exit_codes(tmp_path):
     assert "output" in res.output or "cannot" in res.output
 
 
-def test_empty_folder_exits_zero(tmp_path):
-    res = CliRunner().invoke(main, ["run", str(tmp_path), "--out", str(tmp_path / "out"), "--json"])
-    assert res.exit_code == 0
-    s = json.loads(res.output)
-    assert s["files"]["read"] == 0 and len(s["not_submitted"]) == 17
+def test_empty_folder_exits_4_and_writes_no_ranking(tmp_path):
+    """An empty night is not a ranking of 17 districts that did not submit (see test_output_folder.py)."""
+    (tmp_path / "in").mkdir()
+    res = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 4
+    assert not (tmp_path / "out" / "ranking.xlsx").exists()

@@ -1,0 +1,204 @@
+"""A run killed at any moment: the outputs in DIR all come from one run (its manifest says which), the
+ranking opens, no worker outlives the run, and whoever reads its output (`batch.py run | mail`) is not
+left waiting. SIGTERM (systemd's stop) leaves no process behind either."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from kbang_egov.pipeline import bundled_samples_dir
+from kbang_egov.runlock import LOCK_NAME
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, sessions and /proc are Linux's")
+
+KILLS = 22  # SIGKILLs of a live run at random moments (runs that finish first come on top)
+TERMS = 4  # SIGTERMs
+
+
+def _session(sid: int) -> list[int]:
+    """The live (not zombie) processes of a session: the run started with start_new_session has sid = pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _assert_nothing_left(sid: int) -> None:
+    deadline = time.monotonic() + 5
+    while _session(sid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = _session(sid)
+    for pid in left:  # a failing test must not leave them spinning on a shared machine
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "a process of the killed run is still alive"
+
+
+def _read_to_eof(proc: subprocess.Popen) -> bytes:
+    """What the killed run wrote to stderr; fails when its pipes stay open (someone else holds them)."""
+    try:
+        return proc.communicate(timeout=10)[1] or b""
+    except subprocess.TimeoutExpired:
+        _assert_nothing_left(proc.pid)
+        pytest.fail("the killed run's output pipe stayed open: a process it started holds it")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_one_run(out: Path) -> str:
+    """Every output in DIR is the one the manifest names, the workbook says the same run id and opens, and
+    the run's ranking has its dated copy; returns the run id."""
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest["files"]) == ["findings.csv", "ranking.csv", "ranking.xlsx", "scores.csv"]
+    for name, entry in manifest["files"].items():
+        assert _sha256(out / name) == entry["sha256"], f"{name} is not from run {manifest['run_id']}"
+    wb = openpyxl.load_workbook(out / "ranking.xlsx", read_only=True)
+    run_sheet = {r[0]: r[1] for r in wb["Thông tin lần chạy"].iter_rows(max_col=2, values_only=True) if r[0]}
+    assert run_sheet["Mã lần chạy"] == manifest["run_id"]
+    assert len(pd.read_csv(out / "ranking.csv")) == manifest["districts_ranked"]
+    history = {_sha256(p) for p in (out / "history").glob("ranking_*.xlsx")}
+    assert manifest["files"]["ranking.xlsx"]["sha256"] in history
+    return manifest["run_id"]
+
+
+def _start(inbox: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "batch.py", "run", str(inbox), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _moment(rng: random.Random, proc: subprocess.Popen, out: Path, longest: float) -> str:
+    """Wait for a random moment of the run: a random time, or a random step of the writing (a new run folder
+    begun, sealed, or published), whichever the dice choose; returns what was waited for."""
+    what = rng.choice(["time", "time", "staging", "sealed", "published"])
+    if what == "time":
+        time.sleep(rng.uniform(0, longest))
+        return what
+    runs = out / "runs"
+    before = set(os.listdir(runs)) if runs.is_dir() else set()
+    current = os.readlink(out / "current") if (out / "current").is_symlink() else ""
+    deadline = time.monotonic() + longest * 2
+    while proc.poll() is None and time.monotonic() < deadline:
+        new = set(os.listdir(runs)) - before if runs.is_dir() else set()
+        if (what == "staging" and any(n.startswith(".tmp-") for n in new)
+                or what == "sealed" and any(not n.startswith(".tmp-") for n in new)
+                or what == "published" and os.readlink(out / "current") != current):
+            break
+        time.sleep(0.0002)
+    time.sleep(rng.uniform(0, 0.003))
+    return what
+
+
+def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path):
+    """At least 20 SIGKILLs of the real batch (the parent only, as the OOM killer or `kill -9 PID` does) at
+    random moments, each over another random inbox of 5 to 17 returns, so every run's outputs differ."""
+    seed = int(os.environ.get("KILL_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    first = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
+                           timeout=120)
+    longest = (time.monotonic() - t0) * 1.2
+    assert first.returncode == 1, first.stderr
+    ids = {assert_one_run(out)}
+    kills, terms, moments = 0, 0, []
+    for i in range(2 * (KILLS + TERMS)):
+        if terms == TERMS:
+            break
+        inbox = tmp_path / f"in{i}"
+        inbox.mkdir()
+        for sample in rng.sample(SAMPLES, rng.randint(5, 17)):
+            shutil.copyfile(sample, inbox / sample.name)
+        proc = _start(inbox, out)
+        moments.append(_moment(rng, proc, out, longest))
+        sig = signal.SIGKILL if kills < KILLS else signal.SIGTERM
+        if proc.poll() is None:  # a run that finished first is checked all the same
+            os.kill(proc.pid, sig)
+            kills, terms = kills + (sig == signal.SIGKILL), terms + (sig == signal.SIGTERM)
+        err = _read_to_eof(proc)  # EOF on its stdout and stderr: nobody holds them open (`| mail` ends)
+        _assert_nothing_left(proc.pid)
+        assert proc.returncode in (1, -signal.SIGKILL, 128 + signal.SIGTERM, -signal.SIGTERM), (seed, err)
+        if proc.returncode == 128 + signal.SIGTERM:
+            assert (out / LOCK_NAME).read_text() == ""  # SIGTERM releases the lock
+        ids.add(assert_one_run(out))
+        assert b"Traceback" not in err, (seed, err)
+        shutil.rmtree(inbox)
+    assert (kills, terms) == (KILLS, TERMS), f"seed {seed}: too few runs were alive to be killed ({moments})"
+    assert len(ids) > 1  # some runs did finish and replace the outputs: the assertions compared new files
+    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert assert_one_run(out) == json.loads(done.stdout)["run_id"]
+    assert len(list((out / "runs").iterdir())) == 2  # the current run and the one before; no leftovers
+    assert not list(out.glob(".tmp-*"))
+
+
+HOLDING_THE_GIL = textwrap.dedent("""
+    import os, re, sys
+    from kbang_egov.isolation import run_isolated
+
+    def work(item):
+        open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+        re.match(r"(a+)+$", "a" * 64 + "b")  # backtracks for ages without ever releasing the GIL
+
+    for _ in run_isolated(work, [1, 2], workers=2, timeout=600):
+        pass
+""")
+
+
+def test_workers_die_with_their_parent_even_mid_item(tmp_path):
+    """The parent is killed while both workers are deep in an item that holds the GIL (where no watchdog
+    thread in the worker could run): the kernel's parent-death signal ends them at once."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDING_THE_GIL, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while len(os.listdir(tmp_path)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = [int(p) for p in os.listdir(tmp_path)]
+    assert len(workers) == 2 and set(workers) <= set(_session(proc.pid))
+    proc.kill()
+    _read_to_eof(proc)
+    _assert_nothing_left(proc.pid)
+
+
+def test_sigterm_while_reading_stops_everything_and_publishes_nothing(tmp_path):
+    """systemd's stop: the run ends with 143, its workers with it, the lock is released and the previous
+    outputs stay as they were."""
+    out = tmp_path / "out"
+    first = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
+                           timeout=120)
+    assert first.returncode == 1, first.stderr
+    before = assert_one_run(out)
+    proc = _start(bundled_samples_dir(), out)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and len(_session(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)  # until its workers are reading
+    assert proc.poll() is None and (out / LOCK_NAME).stat().st_size, "the run finished before it could be stopped"
+    os.kill(proc.pid, signal.SIGTERM)
+    err = _read_to_eof(proc)
+    assert proc.returncode == 128 + signal.SIGTERM and b"Traceback" not in err, err
+    _assert_nothing_left(proc.pid)
+    assert (out / LOCK_NAME).read_text() == "" and assert_one_run(out) == before
