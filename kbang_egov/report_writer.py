@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from .atomic import STAMP_FORMAT, write_replacing
-from .background import Background
 from .findings import ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
 from .layout import column_letter
 from .matrix import ScoreMatrix, score_matrix
@@ -109,17 +108,7 @@ def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Pat
     A file that cannot be replaced is written beside the old one with the run's time in its name, and the
     run's notices say so."""
     out = ensure_dir(Path(out_dir))
-    before = len(run.notices)
-    # The CSVs are written in a forked process while this one builds the workbook; the child's notices
-    # (a CSV written beside a read-only one) come back with its paths.
-    csvs = Background(lambda: (write_csvs(run, rulebook, out), run.notices[before:]))
-    paths = [write_ranking_workbook(run, rulebook, out / RANKING_XLSX)]
-    try:
-        csv_paths, notices = csvs.result()
-    except RuntimeError as exc:  # the writing process was killed
-        raise OutputError(f"writing the CSVs into {out} failed: {exc}") from exc
-    run.notices.extend(notices)
-    return paths + csv_paths
+    return [write_ranking_workbook(run, rulebook, out / RANKING_XLSX), *write_csvs(run, rulebook, out)]
 
 
 def write_ranking_workbook(run: RunResult, rulebook: Rulebook, path: Path) -> Path:
