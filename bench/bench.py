@@ -18,6 +18,8 @@ and rulebook version; --fresh regenerates), then times, each in a fresh subproce
          (`python bench/bench.py _floor DIR OUT ROWS COLS`);
   NAIVE  a clerk's loop: `pandas.read_excel(f, sheet_name=None, engine="openpyxl")` for each file
          (`python bench/bench.py _naive DIR`; --naive-max N skips it above N);
+  PANDAS the same loop with pandas' calamine engine, `engine="calamine"`
+         (`python bench/bench.py _naive DIR calamine`; also skipped above --naive-max);
   START  `python -c pass`, so the run can be reported beyond interpreter start-up.
 
 Each timing is repeated --repeat times (default 3 below N=1000, 1 from N=1000) and the best is reported.
@@ -67,15 +69,15 @@ def floor_main(in_dir: str, out_path: str, rows: int, cols: int) -> None:
     print(f"floor: {len(files)} files, {cells} cells read, {rows * cols} numbers written")
 
 
-def naive_main(in_dir: str) -> None:
-    """What a clerk's script would do: pandas + openpyxl, every sheet of every file."""
+def naive_main(in_dir: str, engine: str = "openpyxl") -> None:
+    """What a clerk's script would do: pandas.read_excel with this engine, every sheet of every file."""
     import pandas
 
     files = sorted(os.path.join(in_dir, n) for n in os.listdir(in_dir) if n.lower().endswith(".xlsx"))
     sheets = 0
     for f in files:
-        sheets += len(pandas.read_excel(f, sheet_name=None, engine="openpyxl"))
-    print(f"naive: {len(files)} files, {sheets} sheets")
+        sheets += len(pandas.read_excel(f, sheet_name=None, engine=engine))
+    print(f"naive ({engine}): {len(files)} files, {sheets} sheets")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -284,8 +286,9 @@ def machine_info() -> dict:
 
 TARGETS = (
     # (N, label, key, comparison, limit)
-    (1000, "run/floor <= 1.0 at N=1000", "run_floor", "<=", 1.0),
+    (1000, "run/floor <= 1.3 at N=1000", "run_floor", "<=", 1.3),
     (1000, "naive/run >= 15 at N=1000", "naive_run", ">=", 15.0),
+    (1000, "pandas-calamine/run > 1 at N=1000", "pandas_run", ">", 1.0),
     (10000, "peak < 1 GB at N=10000", "run_peak_mb", "<", 1024.0),
     (17, "< 1 s beyond start-up at N=17", "run_beyond_startup", "<", 1.0),
 )
@@ -294,15 +297,16 @@ TARGETS = (
 def _verdict(value, op: str, limit: float) -> str:
     if value is None:
         return "n/a"
-    ok = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
+    ok = {"<=": value <= limit, ">=": value >= limit, "<": value < limit, ">": value > limit}[op]
     return "PASS" if ok else "MISS"
 
 
 def figures_for(size: dict) -> dict:
-    run, floor, naive = size["run"], size["floor"], size.get("naive")
+    run, floor, naive, pandas = size["run"], size["floor"], size.get("naive"), size.get("pandas")
     run_s = run["seconds"] if run["ok"] else None
     floor_s = floor["seconds"] if floor["ok"] else None
     naive_s = naive["seconds"] if naive and naive["ok"] else None
+    pandas_s = pandas["seconds"] if pandas and pandas["ok"] else None
     return {
         "n": size["n"],
         "files": size["files"],
@@ -312,17 +316,22 @@ def figures_for(size: dict) -> dict:
         "floor_s": floor_s,
         "naive_s": naive_s,
         "naive_skipped": naive is None,
+        "pandas_s": pandas_s,
+        "pandas_skipped": pandas is None,
         "run_floor": run_s / floor_s if run_s and floor_s else None,
         "naive_run": naive_s / run_s if run_s and naive_s else None,
+        "pandas_run": pandas_s / run_s if run_s and pandas_s else None,
         "run_peak_mb": run["peak_mb"],
         "run_tree_peak_mb": run["tree_peak_mb"],
         "run_wait4_maxrss_mb": run["wait4_maxrss_mb"],
         "run_max_procs": run["max_procs"],
         "floor_peak_mb": floor["peak_mb"],
         "naive_peak_mb": naive["peak_mb"] if naive else None,
+        "pandas_peak_mb": pandas["peak_mb"] if pandas else None,
         "run_failed": not run["ok"],
         "floor_failed": not floor["ok"],
         "naive_failed": bool(naive) and not naive["ok"],
+        "pandas_failed": bool(pandas) and not pandas["ok"],
     }
 
 
@@ -333,7 +342,8 @@ def _fmt(v, spec: str = ".2f") -> str:
 COLUMNS = (
     ("N", "n", "d"), ("files", "files", "d"), ("run s", "run_s", ".3f"), ("files/s", "files_per_s", ".0f"),
     ("run beyond start-up s", "run_beyond_startup", ".3f"), ("floor s", "floor_s", ".3f"),
-    ("naive s", "naive_s", ".2f"), ("run/floor", "run_floor", ".2f"), ("naive/run", "naive_run", ".1f"),
+    ("naive s", "naive_s", ".2f"), ("pandas-calamine s", "pandas_s", ".2f"), ("run/floor", "run_floor", ".2f"),
+    ("naive/run", "naive_run", ".1f"), ("pandas-calamine/run", "pandas_run", ".1f"),
     ("run peak MB", "run_peak_mb", ".0f"),
 )
 
@@ -341,9 +351,9 @@ COLUMNS = (
 def _row(fig: dict) -> list[str]:
     cells = []
     for _title, key, spec in COLUMNS:
-        if key == "naive_s" and fig["naive_skipped"]:
+        if key in ("naive_s", "pandas_s") and fig[key.replace("_s", "_skipped")]:
             cells.append("skipped")
-        elif key in ("run_s", "floor_s", "naive_s") and fig[key.replace("_s", "_failed")]:
+        elif key in ("run_s", "floor_s", "naive_s", "pandas_s") and fig[key.replace("_s", "_failed")]:
             cells.append("FAILED")
         else:
             cells.append(_fmt(fig[key], spec))
@@ -358,8 +368,8 @@ def target_lines(figs: list[dict]) -> list[tuple[str, str, str]]:
         fig = by_n.get(n)
         if fig is None:
             lines.append((label, f"N={n} not in --sizes", "n/a"))
-        elif key == "naive_run" and fig["naive_skipped"]:
-            lines.append((label, "naive skipped", "n/a"))
+        elif key in ("naive_run", "pandas_run") and fig[key.replace("_run", "_skipped")]:
+            lines.append((label, "skipped", "n/a"))
         else:
             value = fig[key]
             unit = {"run_peak_mb": " MB", "run_beyond_startup": " s"}.get(key, "")
@@ -377,6 +387,7 @@ def print_size(size: dict, fig: dict) -> None:
         ("  run processes (max seen)", str(fig["run_max_procs"])),
         ("floor peak MB", _fmt(fig["floor_peak_mb"], ".0f")),
         ("naive peak MB", "skipped" if fig["naive_skipped"] else _fmt(fig["naive_peak_mb"], ".0f")),
+        ("pandas-calamine peak MB", "skipped" if fig["pandas_skipped"] else _fmt(fig["pandas_peak_mb"], ".0f")),
         ("python start-up s", _fmt(size["startup_s"], ".3f")),
     ]
     width = max(len(t) for t, _ in rows)
@@ -385,7 +396,7 @@ def print_size(size: dict, fig: dict) -> None:
     for label, shown, verdict in target_lines([fig]):
         if "not in --sizes" not in shown:
             print(f"  target {label}: {shown} {verdict}")
-    for what in ("run", "floor", "naive"):
+    for what in ("run", "floor", "naive", "pandas"):
         m = size.get(what)
         if m and not m["ok"]:
             print(f"  {what.upper()} FAILED: exit codes {m['exits']}; log: {size.get(what + '_log', '-')}")
@@ -416,7 +427,7 @@ def print_summary(figs: list[dict], markdown: bool) -> None:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
     print("\nTargets (for reference; the bench asserts nothing):")
     for label, shown, verdict in targets:
-        print(f"  {verdict:<5} {label:<32} {shown}")
+        print(f"  {verdict:<5} {label:<36} {shown}")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -443,7 +454,7 @@ def parse_args(argv: list[str]):
     p.add_argument("--fresh", action="store_true", help="regenerate the inputs even if the cache is current")
     p.add_argument("--repeat", type=int, default=None,
                    help="repetitions per timing, best reported (default 3 for N<1000, 1 for N>=1000)")
-    p.add_argument("--naive-max", type=int, default=None, help="skip the naive loop for N above this")
+    p.add_argument("--naive-max", type=int, default=None, help="skip the two pandas.read_excel loops for N above this")
     p.add_argument("--markdown", action="store_true", help="print the summary as Markdown tables")
     p.add_argument("--json", dest="json_path", help="save the raw figures to this file")
     args = p.parse_args(argv)
@@ -489,7 +500,8 @@ def main(argv: list[str]) -> int:
         floor_out = os.path.join(work, f"floor{n}.xlsx")
         size = {"n": n, "files": files, "input_mb": size_bytes / MB, "repeat": repeat, "generation": gen,
                 "startup_s": startup["seconds"], "run_log": os.path.join(work, f"run{n}.log"),
-                "floor_log": os.path.join(work, f"floor{n}.log"), "naive_log": os.path.join(work, f"naive{n}.log")}
+                "floor_log": os.path.join(work, f"floor{n}.log"), "naive_log": os.path.join(work, f"naive{n}.log"),
+                "pandas_log": os.path.join(work, f"pandas{n}.log")}
 
         def clear_out(out_dir=out_dir):
             _safe_rmtree(out_dir, _output_file)
@@ -502,14 +514,15 @@ def main(argv: list[str]) -> int:
         size["floor"] = best_of([py, os.path.abspath(__file__), "_floor", folder, floor_out, str(files), str(cols)],
                                 repeat, (0,), size["floor_log"])
         print(_fmt(size["floor"]["seconds"], ".3f") + " s", flush=True)
-        if args.naive_max is not None and n > args.naive_max:
-            size["naive"] = None
-            print(f"  naive: skipped (N > --naive-max {args.naive_max})")
-        else:
-            print("  naive ...", end=" ", flush=True)
-            size["naive"] = best_of([py, os.path.abspath(__file__), "_naive", folder], repeat, (0,),
-                                    size["naive_log"])
-            print(_fmt(size["naive"]["seconds"], ".2f") + " s", flush=True)
+        for what, engine in (("naive", "openpyxl"), ("pandas", "calamine")):
+            if args.naive_max is not None and n > args.naive_max:
+                size[what] = None
+                print(f"  {what}: skipped (N > --naive-max {args.naive_max})")
+                continue
+            print(f"  {what} ...", end=" ", flush=True)
+            size[what] = best_of([py, os.path.abspath(__file__), "_naive", folder, engine], repeat, (0,),
+                                 size[what + "_log"])
+            print(_fmt(size[what]["seconds"], ".2f") + " s", flush=True)
         fig = figures_for(size)
         size["figures"] = fig
         print_size(size, fig)
@@ -517,7 +530,8 @@ def main(argv: list[str]) -> int:
         figs.append(fig)
 
     print_summary(figs, args.markdown)
-    failed = [s["n"] for s in sizes_out if not all(s[k]["ok"] for k in ("run", "floor", "naive") if s.get(k))]
+    failed = [s["n"] for s in sizes_out
+              if not all(s[k]["ok"] for k in ("run", "floor", "naive", "pandas") if s.get(k))]
     if failed:
         print(f"\nFAILURES at N={', '.join(map(str, failed))}: see the logs above.")
     if args.json_path:
@@ -532,6 +546,6 @@ if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "_floor":
         floor_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif len(sys.argv) >= 2 and sys.argv[1] == "_naive":
-        naive_main(sys.argv[2])
+        naive_main(*sys.argv[2:4])
     else:
         sys.exit(main(sys.argv[1:]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
@@ -60,34 +59,6 @@ def main(ctx: click.Context, rulebook_path: str | None) -> None:
     (run).
     """
     ctx.obj = {"rulebook": rulebook_path}
-
-
-def run_program() -> None:
-    """main() as the program (batch.py, the kbang-egov script): once it has finished, the process ends
-    without Python's teardown, which frees every object of the run one by one (0.05 s at N = 1,000, more
-    with every return) only for the system to take the memory back anyway. Every output is written and
-    closed by then, workers are gone, and standard output and error are flushed here first. An exception
-    that escapes main() ends the process the usual way, traceback and all.
-
-    OpenBLAS, loaded with numpy, starts a thread that spins for about 0.1 s of CPU (0.20 s against 0.10 s
-    for `import numpy` alone): taken from the workers on a busy machine, and the run never multiplies a
-    matrix. It is kept to this thread unless the environment says otherwise."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:
-            print(exc.code, file=sys.stderr)  # as the interpreter prints sys.exit("message")
-            code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`| head`) or stream: nothing more can reach it
-            pass
-    os._exit(code)
 
 
 @main.command()

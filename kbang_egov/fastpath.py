@@ -19,7 +19,7 @@ from .checks import TOLERANCE, Checked, check_criterion, check_subtotals, subtot
 from .findings import Finding
 from .layout import PERCENT_UNIT
 from .reader import Row, Submission
-from .results import COMPUTED, CriterionFrame, CriterionResult, criterion_frame
+from .results import COMPUTED, CriterionResult
 from .rulebook import Criterion, Rulebook
 from .scoring import OK, CriterionInput, Score, count_points, max_ratio, score_criterion
 
@@ -58,20 +58,6 @@ def _plans(rb: Rulebook) -> list[tuple[Criterion, tuple]]:
             plans.append((c, (kind, c.max + TOLERANCE, *max_ratio(c), percent)))
         _PLANS[rb.hash] = plans
     return plans
-
-
-def frame_of(rb: Rulebook) -> CriterionFrame:
-    """The frame of every checked return's results: the rulebook's scored criteria, in the order checked.
-    Made before the workers are forked, a worker's result crosses to the run naming it (results)."""
-    frame = _FRAME_OF.get(rb.hash)
-    if frame is None:
-        c = rb.scored_criteria
-        frame = _FRAME_OF[rb.hash] = criterion_frame(tuple(x.code for x in c), tuple(x.group for x in c),
-                                                     tuple(x.part for x in c), tuple(float(x.max) for x in c))
-    return frame
-
-
-_FRAME_OF: dict[str, CriterionFrame] = {}
 
 
 def _clean(c: Criterion, plan: tuple, row: Row) -> CriterionResult | None:

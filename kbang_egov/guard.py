@@ -1,7 +1,6 @@
 """Looking at a file's bytes before any parser does: what it really is, whether it is encrypted, and whether
 it is safe to inflate (screen). A returned finding rejects the file; None lets the reader open it, with
-the cells of a sheet that lie far beyond the template's table cut first, and hands it the same workbook with
-its sheets arranged for calamine to read each in one pass (onepass), since the sheets are inflated here anyway.
+the cells of a sheet that lie far beyond the template's table cut first.
 
 python-calamine (and openpyxl) inflate whole zip members into memory, and nothing in them checks sizes
 first: a 1 MB .xlsx can inflate to 1 GB. So the zip's central directory is checked here, and a member whose
@@ -20,7 +19,6 @@ from typing import NamedTuple
 
 from .findings import Finding, make_finding
 from .layout import column_index
-from .onepass import SheetHead, reordered, with_stored_members
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: .xls, .doc, and encrypted .xlsx
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -45,12 +43,11 @@ class Screened(NamedTuple):
     finding: Finding | None  # rejects the bytes (empty, encrypted, not a spreadsheet, a zip bomb, a DTD)
     data: bytes  # the bytes to read: the cells beyond ROW_LIMIT rows or COLUMN_LIMIT columns cut
     far: dict[str, str]  # sheet -> its farthest cut cell, for a located warning
-    quick: bytes | None = None  # `data` with its sheets arranged for calamine's one pass (onepass), if any
 
 
 def screen(data: bytes, file: str, suffix: str) -> Screened:
     """What the reader may be given, in one pass over the archive (see Screened): the finding that rejects
-    the bytes, or the bytes to read with far cells cut, and the same arranged for a quicker read."""
+    the bytes, or the bytes to read with far cells cut."""
     if not data:
         return Screened(make_finding("file-empty", file), data, {})
     if data.startswith(OLE_MAGIC):
@@ -137,22 +134,12 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
     try:
         for member, sheet in sheets.items():
             heads[member] = head = _sheet_head(data, zf.getinfo(member))
-            if _has_dtd(head.xml[:_DTD_PEEK]):
+            if _has_dtd(head[:_DTD_PEEK]):
                 return Screened(make_finding("file-unsafe-xml", file, sheet=sheet, member=member), data, {})
     except (KeyError, zlib.error):
         return Screened(None, data, {})  # a damaged member: the reader reports it
     trimmed, far = _trimmed_zip(zf, data, sheets, heads)
-    return Screened(None, trimmed, far, _one_pass(data, heads) if trimmed is data else None)
-
-
-def _one_pass(data: bytes, heads: dict[str, SheetHead]) -> bytes | None:
-    """The archive with every sheet that allows it arranged for calamine to read in one pass (see onepass),
-    or None when none does."""
-    try:
-        replaced = {member: xml for member, head in heads.items() if (xml := reordered(head)) is not None}
-    except zlib.error:
-        return None  # a damaged tail: calamine reads the file as it is, and says so
-    return with_stored_members(data, replaced) if replaced else None
+    return Screened(None, trimmed, far)
 
 
 def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: bytes, file: str,
@@ -307,9 +294,9 @@ _HEAD_STEP = 64 * 1024  # bytes inflated at a time while looking for that end
 _END_TAG_MAX = 80  # bytes an end tag may span (a namespace prefix, spaces)
 
 
-def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> SheetHead:
+def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
     """A sheet member's XML up to the end of its first sheetData (all of it when there is none), inflated
-    no further than that and never past MEMBER_LIMIT; with what was inflated beyond it, and the rest to come.
+    no further than that and never past MEMBER_LIMIT.
 
     That is where calamine stops reading cells in any file a spreadsheet program wrote. A file crafted to
     hide cells from this scan (a `</sheetData>` inside a comment or an attribute value; attributes in
@@ -317,26 +304,21 @@ def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> SheetHead:
     (sheet-oversized), or, when that grid passes the worker's memory limit, as file-crashed at its
     farthest cell (far_cell reads every byte)."""
     if info.compress_type != zipfile.ZIP_DEFLATED:
-        xml = _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
-        end = _sheet_data_end(xml)
-        return SheetHead(xml[:end], True, xml[end:]) if end > 0 else SheetHead(xml, False)
+        return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
     parts: list[bytes] = []
     size, carry = 0, b""
-    chunks = _inflated_chunks(_member_data(data, info), _HEAD_STEP)
-    for chunk in chunks:
+    for chunk in _inflated_chunks(_member_data(data, info), _HEAD_STEP):
         if size >= MEMBER_LIMIT:
             break
         window = carry + chunk  # carry: the output's last bytes, for an end tag cut between chunks
         end = _sheet_data_end(window)
         if end > 0:
-            cut = end - len(carry)
-            parts.append(chunk[:cut])
-            last = len(chunk) < _HEAD_STEP  # zlib gave less than asked: the input is all inflated
-            return SheetHead(b"".join(parts), True, chunk[cut:], None if last else chunks)
+            parts.append(chunk[:end - len(carry)])
+            return b"".join(parts)
         parts.append(chunk)
         size += len(chunk)
         carry = window[-_END_TAG_MAX:]
-    return SheetHead(b"".join(parts)[:MEMBER_LIMIT], False)
+    return b"".join(parts)[:MEMBER_LIMIT]
 
 
 def _sheet_data_end(xml: bytes) -> int:
@@ -353,14 +335,14 @@ def _sheet_data_end(xml: bytes) -> int:
 
 
 def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
-                 heads: dict[str, SheetHead]) -> tuple[bytes, dict[str, str]]:
+                 heads: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
     """The archive's bytes with far cells cut from every sheet whose head has a far mark (unchanged when
     none has), and each such sheet's farthest valued cell."""
     changed: dict[str, bytes] = {}
     far: dict[str, str] = {}
     try:
         for member, sheet in sheets.items():
-            if not _has_far_mark(heads[member].xml):
+            if not _has_far_mark(heads[member]):
                 continue  # the usual case: one scan, no cell parsed
             xml = _read(zf, data, member)
             cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]

@@ -26,16 +26,7 @@ CRASHED, TIMEOUT, ERROR = "crashed", "timeout", "error"
 DEFAULT_TIMEOUT = 60.0  # seconds per item
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes of address space per worker (POSIX); 0 for none
 QUEUE_DEPTH = 2  # items in a worker's pipe at once: the one it works on and the next
-# glibc malloc settings for a worker (mallopt). Reading a workbook allocates and frees a few MB in blocks of
-# every size; by default glibc hands blocks above 128 KB back to the kernel and trims the heap as soon as
-# its free top passes twice that, so the next file faults the same pages in again: at N = 1,000 that was
-# 100,000 of the run's 160,000 page faults and 0.2 s. Blocks under MMAP_THRESHOLD now come from the heap, and up to
-# TRIM_THRESHOLD of free heap is kept: a worker keeps at most that much more memory than it uses.
-MMAP_THRESHOLD = 4 * 2**20
-TRIM_THRESHOLD = 16 * 2**20
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 _PR_SET_PDEATHSIG = 1  # Linux's <sys/prctl.h>
-allocator_tuned = False  # set in a process whose allocator tune_allocator() has set
 
 
 @dataclass(frozen=True)
@@ -224,24 +215,6 @@ def _exit_detail(code: int | None, words: str) -> str:
     return f"{what}: {words}" if words else what
 
 
-def tune_allocator() -> bool:
-    """Keep freed memory in this process for reuse (see MMAP_THRESHOLD); True when the C library took the
-    settings, False where it is not glibc (musl, macOS, Windows): nothing changes there."""
-    global allocator_tuned
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    allocator_tuned = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and \
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-    return allocator_tuned
-
-
 def _die_with_parent(parent_pid: int) -> bool:
     """Make sure this worker does not outlive the process that started it; False if that one is already gone.
 
@@ -284,7 +257,6 @@ def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path
         faulthandler.enable(file=sys.stderr)  # on a fatal signal, Python's traceback goes there too
     except OSError:
         pass
-    tune_allocator()
     if memory_limit and sys.platform != "win32":
         import resource
 

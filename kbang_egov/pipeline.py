@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import gc
 import hashlib
 import os
 import time
@@ -21,7 +20,7 @@ from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
 from .checks import FILLED_PERCENT_MIN, filled_criteria, filled_needed
 from .districts import District, DistrictIndex
-from .fastpath import check_submission_fast, frame_of
+from .fastpath import check_submission_fast
 from .findings import Finding, make_finding
 from .guard import far_cell
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
@@ -130,7 +129,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         findings = [dataclasses.replace(f, district=district.name) for f in findings] + checked.findings
         info = {k: _info_text(v) for k, v in sub.info.items()}
         outcome.result = DistrictResult(district.name, rel, sub.sheet,
-                                        CriterionTable.of(checked.criteria, frame_of(rulebook)),
+                                        CriterionTable.of(checked.criteria),
                                         checked.subtotals, findings, info)
         outcome.district = district
         outcome.name_at = (sub.info_sheet or INFO_SHEET, sub.info_cells.get("unit_name", ""))
@@ -212,7 +211,6 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
     that crashes its reader or overruns file_timeout becomes a finding and the others go on. workers=0
     reads in this process, without that protection (for profiling)."""
     items = [(str(p), p.relative_to(root).as_posix()) for p in paths]
-    frame_of(rulebook)  # made here, before the workers are forked: their results then name it
     func = functools.partial(_process_item, rulebook=rulebook, districts=DistrictIndex(districts),
                              trust_self_scores=trust_self_scores)
     outcomes: list[FileOutcome | None] = [None] * len(items)
@@ -286,7 +284,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         raise FolderClash(f"the output folder {out} is the inbox: the outputs would sit among the returns; "
                           "give --out a folder beside the inbox or inside it")
     out = ensure_dir(out)
-    with RunLock(out) as lock, _no_cyclic_gc():
+    with RunLock(out) as lock:
         clock = _Clock()
         with _writing(out, OutputError):
             check_layout(out)
@@ -395,23 +393,6 @@ def _writing(out: Path, error: type[Exception]) -> Iterator[None]:
     except OSError as exc:
         what = f" ({exc.filename})" if exc.filename else ""
         raise error(f"cannot write the outputs in {out}: {exc.strerror or exc}{what}") from exc
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The run builds millions of small objects and no reference cycles worth collecting: Python's cyclic
-    collector would walk all of them again and again as they accumulate (quadratic at national scale)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            # The run's objects go to the oldest generation first: re-enabled, the collector would walk all
-            # of them as young ones at the next allocation (18 ms at N = 1,000, ten times that at 10,000).
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
 
 
 class _Clock:

@@ -119,39 +119,28 @@ def _error_code(exc: BaseException) -> str:
 
 def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
     """Read one workbook's bytes: criteria rows, information and metadata, with file-level findings."""
+    sub = Submission(file)
     suffix = "." + file.rsplit(".", 1)[-1].lower() if "." in file else ""
     screened = screen(data, file, suffix)
     if screened.finding is not None:
-        sub = Submission(file)
         sub.findings.append(screened.finding)
         return sub
-    if screened.quick is not None:
-        sub, failed = _read_workbook(screened.quick, file, rulebook, screened.far)
-        if not failed:
-            return sub
-        # the arrangement is for speed only: what calamine makes of the file is said of the file itself
-    return _read_workbook(screened.data, file, rulebook, screened.far)[0]
-
-
-def _read_workbook(data: bytes, file: str, rulebook: Rulebook, far: dict[str, str]) -> tuple[Submission, bool]:
-    """The submission read from bytes the guard let through, and whether calamine failed on them."""
-    sub = Submission(file)
     try:
-        wb = open_workbook(data)
+        wb = open_workbook(screened.data)
         sheets = _sheet_names(wb)
         _read_meta(wb, sheets, sub)
         _check_meta(sub, rulebook)
         if sub.rejected:
-            return sub, False
+            return sub
         grid = _find_criteria(wb, sheets)
         if grid is None:
             sub.findings.append(make_finding("file-not-template", file, template=template_file_name(rulebook, None)))
-            return sub, False
+            return sub
         sub.sheet = grid.name
-        for sheet, cell in far.items():
+        for sheet, cell in screened.far.items():
             sub.findings.append(make_finding("sheet-oversized", file, sheet=sheet, cell=cell, end=cell,
                                              limit=ROW_LIMIT))
-        if grid.far is not None and grid.name not in far:
+        if grid.far is not None and grid.name not in screened.far:
             sub.findings.append(make_finding("sheet-oversized", file, sheet=grid.name, cell=grid.far,
                                              end=grid.far, limit=ROW_LIMIT))
         if sub.meta.get("template") != TEMPLATE_MARK:
@@ -159,17 +148,15 @@ def _read_workbook(data: bytes, file: str, rulebook: Rulebook, far: dict[str, st
                                              template=template_file_name(rulebook, None)))
         _read_criteria(grid, sub, rulebook)
         if sub.rejected:
-            return sub, False
+            return sub
         _read_info(wb, sheets, sub)
     except ReadError as exc:
         sub.findings.append(make_finding(exc.code, file, reason=str(exc)))
-        return sub, True
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's PanicException is a BaseException; one bad file
         sub.findings.append(make_finding("file-unreadable", file, reason=_reason(exc)))  # must not stop the run
-        return sub, True
-    return sub, False
+    return sub
 
 
 def _reason(exc: BaseException) -> str:

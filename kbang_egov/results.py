@@ -6,7 +6,6 @@ The pipeline fills these; the report writer and the CLI only read them.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -62,50 +61,14 @@ STATUSES = (OK, NOT_APPLICABLE_STATUS, MISSING, INVALID, DENOMINATOR_ZERO)
 SOURCES = (COMPUTED, TRUSTED, ZERO, NOT_APPLICABLE)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class CriterionFrame:
-    """What a table of criterion results has in common across districts: the criteria, in order. One object
-    per distinct list in a process, however many tables share it (see `criterion_frame`)."""
+    """What a table of criterion results has in common across districts: the criteria, in order."""
 
     codes: tuple[str, ...]
     groups: tuple[str, ...]
     parts: tuple[str, ...]
     maxima: tuple[float, ...]
-    key: int = field(default=-1, repr=False)  # its place in this process's _FRAMES
-
-    def __reduce__(self) -> tuple:
-        if 0 <= self.key < _inherited:  # the process this one was forked from has it in the same place:
-            return _frame_at, (self.key,)  # a worker's result names it instead of carrying 510 strings
-        return criterion_frame, (self.codes, self.groups, self.parts, self.maxima)
-
-
-_FRAMES: list[CriterionFrame] = []  # every frame made in this process, never removed
-_FRAME_BY_CONTENT: dict[tuple, CriterionFrame] = {}
-_inherited = 0  # how many of _FRAMES the parent had when it forked this process (0: not forked)
-
-
-def _forked() -> None:
-    global _inherited
-    _inherited = len(_FRAMES)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
-
-
-def criterion_frame(codes: tuple[str, ...], groups: tuple[str, ...], parts: tuple[str, ...],
-                    maxima: tuple[float, ...]) -> CriterionFrame:
-    """The one frame for these criteria in this process: an unpickled table finds the frame already here."""
-    content = (codes, groups, parts, maxima)
-    frame = _FRAME_BY_CONTENT.get(content)
-    if frame is None:
-        frame = _FRAME_BY_CONTENT[content] = CriterionFrame(codes, groups, parts, maxima, len(_FRAMES))
-        _FRAMES.append(frame)
-    return frame
-
-
-def _frame_at(key: int) -> CriterionFrame:
-    return _FRAMES[key]
 
 
 class CriterionTable(Sequence[CriterionResult]):
@@ -114,38 +77,26 @@ class CriterionTable(Sequence[CriterionResult]):
     access); the report writer reads the columns directly.
     """
 
-    __slots__ = ("frame", "score", "self_score", "status", "source", "_detail", "_joined", "row")
+    __slots__ = ("frame", "score", "self_score", "status", "source", "detail", "row")
 
     def __init__(self, frame: CriterionFrame, score: np.ndarray, self_score: np.ndarray, status: np.ndarray,
-                 source: np.ndarray, detail: tuple[str, ...] | str, row: np.ndarray) -> None:
+                 source: np.ndarray, detail: tuple[str, ...], row: np.ndarray) -> None:
         self.frame = frame
         self.score = score  # float64 official points
         self.self_score = self_score  # float64, nan where the district wrote none
         self.status = status  # uint8 index into STATUSES
         self.source = source  # uint8 index into SOURCES
-        # The details, or all of them joined by _SEPARATOR as they crossed from a worker (one object instead
-        # of 170 per district), split each time they are read (see `detail`).
-        self._detail, self._joined = (None, detail) if isinstance(detail, str) else (detail, None)
+        self.detail = detail  # the matched option or tier, the fraction, or what was wrong
         self.row = row  # int32 sheet row, 0 when missing
 
-    @property
-    def detail(self) -> tuple[str, ...]:
-        """The details; split anew from the joined string on each call, so that writing millions of rows
-        does not keep every district's details as separate strings (read it once per district)."""
-        if self._detail is not None:
-            return self._detail
-        return tuple(self._joined.split(_SEPARATOR)) if len(self.frame.codes) else ()
-
     @classmethod
-    def of(cls, results: Sequence[CriterionResult], frame: CriterionFrame | None = None) -> CriterionTable:
-        """The results as a table; `frame`, when the caller knows it (the rulebook's), saves building it."""
+    def of(cls, results: Sequence[CriterionResult]) -> CriterionTable:
+        """The results as a table."""
         if isinstance(results, CriterionTable):
             return results
-        if frame is None or frame.codes != tuple(r.code for r in results):
-            frame = criterion_frame(tuple(r.code for r in results), tuple(r.group for r in results),
-                                    tuple(r.part for r in results), tuple(float(r.max) for r in results))
         return cls(
-            frame,
+            CriterionFrame(tuple(r.code for r in results), tuple(r.group for r in results),
+                           tuple(r.part for r in results), tuple(float(r.max) for r in results)),
             np.array([r.score for r in results], dtype=np.float64),
             np.array([np.nan if r.self_score is None else r.self_score for r in results], dtype=np.float64),
             np.array([_STATUS_INDEX[r.status] for r in results], dtype=np.uint8),
@@ -193,28 +144,9 @@ class CriterionTable(Sequence[CriterionResult]):
     def __repr__(self) -> str:
         return f"CriterionTable({len(self)} criteria)"
 
-    def __reduce__(self) -> tuple:
-        # Raw bytes, the details as one string and a frame that unpickles to the shared one: a worker's
-        # result crosses cheaply.
-        detail: tuple[str, ...] | str = self._joined if self._joined is not None else self._detail
-        if not isinstance(detail, str):
-            joined = _SEPARATOR.join(detail)
-            if joined.count(_SEPARATOR) == max(len(detail) - 1, 0):  # no detail holds the separator itself
-                detail = joined
-        return _table, (self.frame, self.score.tobytes(), self.self_score.tobytes(), self.status.tobytes(),
-                        self.source.tobytes(), detail, self.row.tobytes())
 
-
-_SEPARATOR = "\x1f"  # the unit separator: never in a rulebook label, a fraction or cleaned text
 _STATUS_INDEX = {s: i for i, s in enumerate(STATUSES)}
 _SOURCE_INDEX = {s: i for i, s in enumerate(SOURCES)}
-
-
-def _table(frame: CriterionFrame, score: bytes, self_score: bytes, status: bytes, source: bytes,
-           detail: tuple[str, ...] | str, row: bytes) -> CriterionTable:
-    return CriterionTable(frame, np.frombuffer(score, np.float64), np.frombuffer(self_score, np.float64),
-                          np.frombuffer(status, np.uint8), np.frombuffer(source, np.uint8), detail,
-                          np.frombuffer(row, np.int32))
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import yaml
@@ -64,41 +63,6 @@ def test_template_default_writes_blank_only(tmp_path: Path):
     result = CliRunner().invoke(main, ["template", "--out", str(tmp_path)])
     assert result.exit_code == 0
     assert [p.name for p in tmp_path.iterdir()] == ["CQDT_2020_mau.xlsx"]
-
-
-def _exit_code_of_run_program(monkeypatch, raised: BaseException | None) -> int:
-    from kbang_egov import cli
-
-    def fake_main() -> None:
-        if raised is not None:
-            raise raised
-
-    codes: list[int] = []
-    monkeypatch.setattr(cli, "main", fake_main)
-    monkeypatch.setattr(cli.os, "_exit", codes.append)
-    cli.run_program()
-    return codes[0]
-
-
-def test_the_program_ends_with_mains_exit_code(monkeypatch, capsys):
-    assert _exit_code_of_run_program(monkeypatch, None) == 0
-    assert _exit_code_of_run_program(monkeypatch, SystemExit(1)) == 1
-    assert _exit_code_of_run_program(monkeypatch, SystemExit(None)) == 0
-    assert _exit_code_of_run_program(monkeypatch, SystemExit("hỏng")) == 1
-    assert capsys.readouterr().err == "hỏng\n"  # as the interpreter prints sys.exit("...")
-
-
-def test_the_program_keeps_openblas_to_one_thread_unless_told(monkeypatch):
-    from kbang_egov import cli
-
-    seen: list[str | None] = []
-    monkeypatch.setattr(cli, "main", lambda: seen.append(os.environ.get("OPENBLAS_NUM_THREADS")))
-    monkeypatch.setattr(cli.os, "_exit", lambda code: None)
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    cli.run_program()
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
-    cli.run_program()
-    assert seen == ["1", "4"]
 
 
 def test_the_program_prints_everything_before_it_ends(tmp_path):

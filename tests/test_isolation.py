@@ -68,19 +68,3 @@ def test_items_queued_behind_a_failure_go_to_the_new_worker():
     values = [v for _, v in got]
     assert values[0] == 4 and values[2] == 16 and values[4] == 36
     assert values[1].kind == CRASHED and values[3] == Failure(TIMEOUT, "1 s")
-
-
-def _allocator_tuned(_: int) -> bool:
-    from kbang_egov import isolation
-
-    return isolation.allocator_tuned
-
-
-@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="mallopt is glibc's")
-def test_workers_keep_freed_memory_for_the_next_file():
-    from kbang_egov import isolation
-
-    assert isolation.allocator_tuned is False  # the parent's allocator is left as it is
-    [(_, tuned)] = list(run_isolated(_allocator_tuned, [0], workers=1))
-    assert tuned is True
-    assert isolation.allocator_tuned is False

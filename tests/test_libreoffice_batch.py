@@ -12,7 +12,7 @@ import pytest
 from kbang_egov.districts import load_districts
 from kbang_egov.pipeline import bundled_samples_dir, run_batch
 from kbang_egov.rulebook import load_rulebook
-from workbooks import convert, make_profile
+from workbooks import convert_all, make_profile
 
 pytestmark = pytest.mark.libreoffice
 
@@ -44,8 +44,7 @@ def test_resaved_by_libreoffice_scores_the_same(original, tmp_path, fmt):
     src, (scores, findings, ranking) = original
     profile = make_profile(tmp_path / "profile")
     inp = tmp_path / "in"
-    for name in FILES:
-        convert(src / name, fmt, inp, profile)
+    convert_all([src / name for name in FILES], fmt, inp, profile)
     assert sorted(p.suffix for p in inp.iterdir()) == [f".{fmt}"] * len(FILES)
     out = tmp_path / "out"
     run = run_batch(inp, out, load_rulebook(), load_districts())

@@ -246,6 +246,22 @@ def test_calamine_errors_map_to_their_codes(rb, monkeypatch, error, message, cod
     assert [f.code for f in sub.findings] == [code]
 
 
+def test_a_cell_calamine_cannot_place_is_one_finding_for_the_file(rb):
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(KBANG)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zw:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/"):
+                body = body.replace(b'<c r="A7"', b'<c r="7A"', 1)
+            zw.writestr(info.filename, body)
+    sub = read_submission(out.getvalue(), "b.xlsx", rb)
+    assert [f.code for f in sub.findings] == ["file-unreadable"]
+
+
 def test_duplicated_rows_are_reported_in_the_order_their_codes_first_appear(tmp_path, rb):
     def edit(wb):
         ws = wb[CRITERIA_SHEET]

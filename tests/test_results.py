@@ -1,14 +1,12 @@
 """A district's criterion results held as columns (results.CriterionTable): the same results as the objects
-the checker makes, across a pickle (a worker's answer) and with one shared frame per process."""
+the checker makes, and across a pickle (a worker's answer)."""
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import pickle
 
 import numpy as np
-import pytest
 
 from kbang_egov import scoring
 from kbang_egov.results import (
@@ -46,43 +44,12 @@ def test_the_table_reads_back_the_results_it_was_made_of():
     assert np.isnan(table.self_score[1]) and table.row.tolist() == [7, 8, 9, 0, 12]
 
 
-def test_a_pickled_table_is_the_same_and_shares_its_frame():
+def test_a_pickled_table_is_the_same():
     table = CriterionTable.of(_results())
     back = pickle.loads(pickle.dumps(table))
     assert back == table
-    assert back.frame is table.frame  # one frame per process, however many districts
+    assert back.frame == table.frame
     assert back.detail == table.detail
-
-
-def _pickled_in_a_child(make_table) -> bytes:
-    """What a forked child sends back of the table make_table() builds there."""
-    ctx = multiprocessing.get_context("fork")
-    reader, writer = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=lambda: writer.send_bytes(pickle.dumps(make_table(), protocol=5)))
-    child.start()
-    data = reader.recv_bytes()
-    child.join()
-    return data
-
-
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
-def test_a_worker_names_the_frame_it_inherited_and_sends_a_new_one_whole():
-    inherited = CriterionTable.of(_results())
-    data = _pickled_in_a_child(lambda: CriterionTable.of(_results()))
-    back = pickle.loads(data)
-    assert back == inherited and back.frame is inherited.frame
-    assert b"SS.I.2" not in data  # named, not carried
-    other = [dataclasses.replace(r, code=r.code + "x") for r in _results()]
-    data = _pickled_in_a_child(lambda: CriterionTable.of(other))
-    assert b"SS.I.2x" in data and pickle.loads(data) == other  # made after the fork: carried whole
-
-
-def test_a_frame_given_is_used_only_for_its_own_codes():
-    results = _results()
-    frame = CriterionTable.of(results).frame
-    assert CriterionTable.of(results, frame).frame is frame
-    other = [dataclasses.replace(r, code=r.code + "y") for r in results]
-    assert CriterionTable.of(other, frame).frame.codes == tuple(r.code for r in other)
 
 
 def test_details_holding_the_separator_cross_too():

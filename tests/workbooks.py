@@ -137,10 +137,16 @@ def make_profile(directory: Path) -> Path:
 
 def convert(src: Path, fmt: str, outdir: Path, profile: Path) -> Path:
     """Open `src` in headless LibreOffice and save it as `fmt` (xlsx, xls, ods) into outdir."""
+    return convert_all([src], fmt, outdir, profile)[0]
+
+
+def convert_all(srcs: list[Path], fmt: str, outdir: Path, profile: Path) -> list[Path]:
+    """convert() for several files in one LibreOffice start (which costs more than a small file's save).
+    The profile must not be in use by another LibreOffice at the same time."""
     outdir.mkdir(parents=True, exist_ok=True)
     cmd = [soffice(), f"-env:UserInstallation={profile.resolve().as_uri()}", "--headless", "--calc",
-           "--convert-to", fmt, "--outdir", str(outdir), str(src)]
+           "--convert-to", fmt, "--outdir", str(outdir), *map(str, srcs)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    out = outdir / (src.stem + "." + fmt)
-    assert proc.returncode == 0 and out.exists(), f"soffice failed: {proc.stdout}\n{proc.stderr}"
-    return out
+    outs = [outdir / (src.stem + "." + fmt) for src in srcs]
+    assert proc.returncode == 0 and all(o.exists() for o in outs), f"soffice failed: {proc.stdout}\n{proc.stderr}"
+    return outs
