@@ -167,6 +167,7 @@ def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district
                  subject: str = "", **params: object) -> Finding:
     """A finding of a registered code, its message rendered from the template and `params`."""
     t = REGISTRY[code]  # KeyError on an unregistered code: a programming error, caught by the tests
+    sheet = printable(sheet, SHOWN_TEXT_LIMIT)  # a crafted workbook's sheet name may hold anything
     shown = {k: _show(v) for k, v in params.items()}
     shown.setdefault("subject", subject)
     shown.setdefault("sheet", sheet)
@@ -174,7 +175,7 @@ def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district
     message = t.template.format(**shown)
     if cell:
         message = f"Ô {cell}: {message}"
-    return Finding(code, t.severity, file, sheet, cell, district, subject, message, dict(params))
+    return Finding(code, t.severity, file, sheet, cell, district, subject, printable(message), dict(params))
 
 
 def _show(v: object) -> str:
