@@ -105,6 +105,8 @@ _TYPES = (
                 "Điểm tự đánh giá {self_score} nằm ngoài thang điểm 0 đến {max}. Sửa lại điểm."),
     FindingType("input-missing", ERROR, CRITERION, "Thiếu số liệu",
                 "Chưa nhập {what}; tiêu chí được tính {score} điểm. {how}"),
+    FindingType("number-too-large", ERROR, CRITERION, "Số quá lớn",
+                "Ô chứa {text}, quá lớn để là {what} (giới hạn {limit}) nên không được dùng để tính điểm. {how}"),
     FindingType("cell-merged", WARNING, CRITERION, "Ô nhập liệu bị gộp",
                 "Ô nhập liệu nằm trong vùng gộp {range}; chỉ ô đầu {first} giữ giá trị. Bỏ gộp ô (Trang chủ > "
                 "Gộp và căn giữa) và nhập số liệu vào từng cột."),
