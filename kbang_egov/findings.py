@@ -53,6 +53,10 @@ _TYPES = (
                 "Thành phần '{member}' của tệp giải nén ra {size}, vượt giới hạn {limit}: tệp hỏng hoặc độc hại "
                 "(zip bomb) nên không được mở. Mở tệp bằng Excel, xoá dữ liệu thừa, lưu lại rồi gửi lại.",
                 rejects=True),
+    FindingType("file-unsupported-compression", ERROR, FILE, "Tệp nén bằng phương thức lạ",
+                "Thành phần '{member}' của tệp được nén bằng phương thức {method}, không phải Deflate như Excel, "
+                "LibreOffice và WPS ghi; tệp không được mở. Tệp đã bị một công cụ nén (7-Zip, WinRAR) đóng gói "
+                "lại: gửi lại đúng tệp .xlsx do Excel lưu.", rejects=True),
     FindingType("file-unsafe-xml", ERROR, FILE, "Tệp chứa khai báo XML nguy hiểm",
                 "Thành phần '{member}' khai báo DTD/thực thể XML, điều Excel không bao giờ ghi; tệp có thể độc "
                 "hại nên không được mở. Đề nghị đơn vị mở bằng Excel, lưu lại dạng .xlsx rồi gửi lại.",
