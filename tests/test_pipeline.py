@@ -35,9 +35,10 @@ def test_discover_skips_lock_hidden_other_and_output(tmp_path):
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"x")
-    found, skipped = discover_files(tmp_path, exclude=tmp_path / "out")
+    found, skipped, unreadable = discover_files(tmp_path, exclude=tmp_path / "out")
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.xlsx", "b.XLS", "c.ods", "d.xlsm", "sub/e.xlsx"]
     assert skipped == {"lock": 2, "hidden": 2, "other": 2, "output": 1}
+    assert unreadable == []
 
 
 @pytest.mark.parametrize("typed", ["Huyện Kbang", "huyện  kbang", "KBANG", " Kbang ", "H. Kbang",
