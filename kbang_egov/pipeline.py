@@ -122,7 +122,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         rejecting = [f for f in findings if f.rejects]
         rec.status, rec.reason = REJECTED, rejecting[0].message if rejecting else ""
         rec.codes = tuple(f.code for f in rejecting)
-        rec.district = str(sub.info.get("unit_name") or sub.meta.get("district") or "")
+        rec.district = _info_text(sub.info.get("unit_name")) or _info_text(sub.meta.get("district"))
         outcome.findings = findings
     else:
         checked = check_submission_fast(sub, rulebook, district.name, trust_self_scores)
@@ -142,7 +142,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
 def _identify(sub: Submission, districts: DistrictIndex) -> tuple[District | None, Finding | None]:
     """The listed district a submission is for: the information sheet's unit name, else the template's."""
     raw = sub.info.get("unit_name")
-    text = _info_text(raw) or sub.meta.get("district", "")
+    text = _info_text(raw) or _info_text(sub.meta.get("district"))
     sheet = sub.info_sheet or INFO_SHEET
     cell = sub.info_cells.get("unit_name", "")
     if not normalize_text(text):

@@ -354,6 +354,16 @@ def _night_inbox(inbox: Path) -> tuple[dict[str, str], dict[str, str], list]:
     return {label: sample.stem for label, sample in used.items()}, bad, [sock]
 
 
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def test_one_night_over_the_second_corpus(tmp_path):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     used, bad, keep = _night_inbox(inbox)
@@ -371,6 +381,7 @@ def test_one_night_over_the_second_corpus(tmp_path):
     assert hostile2.fingerprint(inbox) == before  # not a byte, a name or a time changed
 
     summary = json.loads(text[text.index("{"):])
+    assert not any(ch in value for value in _strings(summary) for ch in UNSAFE)
     assert len(summary["ranking"]) == 17
     ranked = {r["file"]: r["district"] for r in summary["ranking"]}
     assert set(ranked) == set(used), set(ranked) ^ set(used)
