@@ -15,6 +15,7 @@ import os
 import socket
 import stat
 import struct
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -254,6 +255,23 @@ def lowercase_reference(out_dir: Path, base: Path) -> Path:
                                    "<is><t>x</t></is></c></row>", "lowercase_ref")
 
 
+def duplicate_member(out_dir: Path, base: Path) -> Path:
+    """<base>_duplicate_member.xlsx: base with its criteria sheet twice under one name, the second with text
+    at J1048576. calamine reads the last of the two (as zipfile does): that is the one to cut."""
+    member = hostile.sheet_member(base, CRITERIA_SHEET)
+    out = out_dir / hostile._stem_name(base, "duplicate_member")
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w") as dst, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == member:
+                dst.writestr(hostile._clone(info), data)
+                row = f'<row r="{MAX_ROW}">{hostile._inline_cell(f"J{MAX_ROW}", "x")}</row>'
+                data = hostile._append_row(data.decode("utf-8"), row).encode("utf-8")
+            dst.writestr(hostile._clone(info), data)
+    return out
+
+
 def unreferenced_cells(out_dir: Path, base: Path) -> Path:
     """<base>_unreferenced.xlsx: base with a row of UNREFERENCED text cells without r attributes after the
     last row: calamine puts each after the one before, the last in column KN."""
@@ -349,8 +367,8 @@ def odd_unit_name(out_dir: Path, base: Path) -> Path:
 
 BUILDERS: dict[str, Callable[[Path, Path], Path]] = {f.__name__: f for f in (
     deflate64, bzip2_lying, lzma_strings, zip_password, dtd_in_rels, ods_bzip2, ods_dtd, ods_repeated,
-    xls_fat_loop, xls_sector_shift, r_not_first, lowercase_reference, unreferenced_cells, regex_heavy_sheet,
-    regex_heavy_workbook, absurd_numbers, impostor, odd_unit_name,
+    xls_fat_loop, xls_sector_shift, r_not_first, lowercase_reference, duplicate_member, unreferenced_cells,
+    regex_heavy_sheet, regex_heavy_workbook, absurd_numbers, impostor, odd_unit_name,
 )}
 # What each rejected builder is rejected with (the others are scored).
 REJECTED_BY = {

@@ -122,7 +122,7 @@ def test_each_bad_file_is_rejected_with_its_code(outcomes, name):
 
 
 @pytest.mark.parametrize(("name", "where"), [
-    ("r_not_first", "XFD1048576"), ("lowercase_reference", "XFD1048576"),
+    ("r_not_first", "XFD1048576"), ("lowercase_reference", "XFD1048576"), ("duplicate_member", "J1048576"),
     ("unreferenced_cells", hostile2.unreferenced_place(KBANG)), ("regex_heavy_sheet", hostile2.REGEX_FAR_CELL),
     ("regex_heavy_workbook", None),
 ])
@@ -306,7 +306,7 @@ def test_no_name_forges_or_garbles_a_line_of_the_summary_or_the_log(tmp_path, rb
 # --- one night over all of it ------------------------------------------------------------------------------
 
 def _night_inbox(inbox: Path) -> tuple[dict[str, str], dict[str, str], list]:
-    """The inbox of the night: every district's good return, eleven of them under hostile names, places or
+    """The inbox of the night: every district's good return, twelve of them under hostile names, places or
     forms, beside every bad file of the second corpus and every odd entry. Returns ({district file as the
     outputs name it: its stem's sample}, {bad file: its code}, things to close)."""
     inbox.mkdir()
@@ -333,11 +333,11 @@ def _night_inbox(inbox: Path) -> tuple[dict[str, str], dict[str, str], list]:
     del used["b_cu.xlsx"]
     put(others[5].stem + ".xls", others[5])  # an .xlsx under an .xls name
     variants = [name for name in hostile2.SCORED if name != "absurd_numbers"]  # that one is Kbang's own
-    for name, sample in zip(variants, others[6:11], strict=True):
+    for name, sample in zip(variants, others[6:12], strict=True):
         folder = inbox / "bien_the" / name
         folder.mkdir(parents=True)
         used[hostile2.BUILDERS[name](folder, sample).relative_to(inbox).as_posix()] = sample
-    for sample in others[11:]:
+    for sample in others[12:]:
         put(sample.name, sample)
     put(CHU_SE.name, CHU_SE)
     (inbox / "kbang").mkdir()
