@@ -22,6 +22,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+import python_calamine
 from test_hostile_corpus import _probe
 
 import hostile
@@ -104,6 +105,11 @@ def test_the_second_corpus_is_what_it_claims(corpus):
     assert len(zipfile.ZipFile(corpus["regex_heavy_sheet"]).read(sheet)) > 3 * hostile.MIB
     assert len(zipfile.ZipFile(corpus["regex_heavy_workbook"]).read("xl/workbook.xml")) > 3 * hostile.MIB
     assert all(p.stat().st_size < 100_000 for p in corpus.values())
+    # Pinned: of two members of one name calamine reads the last (the guard must cut that one), as zipfile does.
+    assert [i.filename for i in zipfile.ZipFile(corpus["duplicate_member"]).infolist()].count(sheet) == 2
+    far = python_calamine.CalamineWorkbook.from_path(str(corpus["duplicate_member"])).get_sheet_by_name(
+        hostile.CRITERIA_SHEET)
+    assert far.end == (hostile.MAX_ROW - 1, 9)
 
 
 def test_calamine_aborts_on_a_far_cell_whose_reference_is_not_first(corpus):
