@@ -27,7 +27,7 @@ from .scoring import (
     round_points,
     score_criterion,
 )
-from .values import Parsed, is_blank, parse_fraction, parse_number, show
+from .values import NUMBER_LIMIT_TEXT, Parsed, is_blank, parse_fraction, parse_number, show
 
 TOLERANCE = 0.005  # self-scores are written to 2 decimals
 # A return with fewer scored criteria filled in than this share (a figure, a label or a self-score) is a blank
@@ -179,15 +179,24 @@ def _self_score(ctx: _Ctx) -> float | None:
         return None
     p = parse_number(ctx.cells.get("self_score"))
     if p.error or p.percent:
-        ctx.add("input-unparseable", "self_score", text=p.text, what="điểm",
+        ctx.add(_not_a_number(p), "self_score", text=p.text, what="điểm", limit=NUMBER_LIMIT_TEXT,
                 how="Ghi điểm bằng số, ví dụ 0,85.")
         return None
     return p.value
 
 
+_NOT_A_NUMBER = ("input-unparseable", "number-too-large")
+
+
+def _not_a_number(p: Parsed) -> str:
+    """The code for a cell that gives no number: an absurd magnitude (1e300, a 310-digit text) has its own,
+    and is never summed."""
+    return "number-too-large" if p.too_large else "input-unparseable"
+
+
 def _cell_has_error(ctx: _Ctx, column: str) -> bool:
     cell = ctx.at(column)
-    return any(f.cell == cell and f.subject == ctx.c.code and f.code == "input-unparseable" for f in ctx.out)
+    return any(f.cell == cell and f.subject == ctx.c.code and f.code in _NOT_A_NUMBER for f in ctx.out)
 
 
 def _check_range(ctx: _Ctx, self_score: float) -> bool:
@@ -218,7 +227,8 @@ def _inputs(ctx: _Ctx) -> tuple[CriterionInput, bool]:
     assert spec is not None
     p = parse_number(raw, unit=spec.unit if spec.unit != PERCENT_UNIT else "")
     if p.error:
-        ctx.add("input-unparseable", "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c))
+        ctx.add(_not_a_number(p), "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c),
+                limit=NUMBER_LIMIT_TEXT)
         return CriterionInput(), True
     if p.value is None:
         return CriterionInput(), False
@@ -247,7 +257,7 @@ def _percent_figure(ctx: _Ctx, p: Parsed) -> float:
 def _number(ctx: _Ctx, column: str, label: str) -> tuple[float | None, bool]:
     p = parse_number(ctx.cells.get(column))
     if p.error or p.percent:
-        ctx.add("input-unparseable", column, text=p.text, what=f"số ({label})",
+        ctx.add(_not_a_number(p), column, text=p.text, what=f"số ({label})", limit=NUMBER_LIMIT_TEXT,
                 how=f"Nhập {label.lower()} bằng số, ví dụ 31; không nhập % hay chữ.")
         return None, True
     return p.value, False
@@ -508,6 +518,7 @@ def _check_subtotal(sub: Submission, s: SubtotalResult, what: str, district: str
         return
     p = parse_number(raw)
     if p.error or p.percent:
-        add("input-unparseable", text=p.text, what="tổng điểm", how="Ghi tổng điểm bằng số, ví dụ 54,34.")
+        add(_not_a_number(p), text=p.text, what="tổng điểm", how="Ghi tổng điểm bằng số, ví dụ 54,34.",
+            limit=NUMBER_LIMIT_TEXT)
         return
     s.declared = p.value

@@ -13,7 +13,6 @@ gathering of cells cost more than the workers saved, so each worker checks its o
 from __future__ import annotations
 
 import functools
-import math
 
 from .checks import TOLERANCE, Checked, check_criterion, check_subtotals, subtotals
 from .findings import Finding
@@ -22,8 +21,7 @@ from .reader import Row, Submission
 from .results import COMPUTED, CriterionResult
 from .rulebook import Criterion, Rulebook
 from .scoring import OK, CriterionInput, Score, count_points, max_ratio, score_criterion
-
-_SAFE = 2**53  # counts above this are not exact in a float: the reference decides
+from .values import NUMBER_LIMIT
 
 
 def check_submission_fast(sub: Submission, rb: Rulebook, district: str = "",
@@ -72,8 +70,8 @@ def _clean(c: Criterion, plan: tuple, row: Row) -> CriterionResult | None:
         if cells.get("value").__class__ is str:  # "Không áp dụng" there: the reference decides
             return None
         if (num.__class__ is not float and num.__class__ is not int) or \
-                (den.__class__ is not float and den.__class__ is not int) or not 0 <= num <= den < _SAFE:
-            return None  # not numbers, NaN, infinite, negative or num > den (a finding)
+                (den.__class__ is not float and den.__class__ is not int) or not 0 <= num <= den <= NUMBER_LIMIT:
+            return None  # not numbers, NaN, infinite, negative, num > den or absurd (a finding)
         if den and (num.__class__ is int or num.is_integer()) and (den.__class__ is int or den.is_integer()):
             points = count_points(int(num), int(den), top, bottom)  # counts, nearly always
             detail = f"{int(num)}/{int(den)}"  # scoring._show of whole numbers
@@ -101,7 +99,8 @@ def _clean(c: Criterion, plan: tuple, row: Row) -> CriterionResult | None:
 
 
 def _number(v: object) -> bool:
-    return (v.__class__ is float or v.__class__ is int) and math.isfinite(v)  # not bool, text, dates
+    """A number parse_number takes as it is: not bool, text or a date, finite and within NUMBER_LIMIT."""
+    return (v.__class__ is float or v.__class__ is int) and -NUMBER_LIMIT <= v <= NUMBER_LIMIT
 
 
 def _tier_figure(v: object, percent: bool) -> float | None:

@@ -54,6 +54,20 @@ _TYPES = (
                 "Thành phần '{member}' của tệp giải nén ra {size}, vượt giới hạn {limit}: tệp hỏng hoặc độc hại "
                 "(zip bomb) nên không được mở. Mở tệp bằng Excel, xoá dữ liệu thừa, lưu lại rồi gửi lại.",
                 rejects=True),
+    FindingType("file-oversized", ERROR, FILE, "Tệp quá lớn",
+                "Tệp nặng {size}, vượt giới hạn {limit} của một tệp báo cáo (mẫu đã điền nặng dưới 1 MB) nên "
+                "không được đọc. Mở tệp bằng Excel, xoá hình ảnh và dữ liệu thừa, lưu lại dạng .xlsx rồi gửi lại.",
+                rejects=True),
+    FindingType("file-unsupported-compression", ERROR, FILE, "Tệp nén bằng phương thức lạ",
+                "Thành phần '{member}' của tệp được nén bằng phương thức {method}, không phải Deflate như Excel, "
+                "LibreOffice và WPS ghi; tệp không được mở. Tệp đã bị một công cụ nén (7-Zip, WinRAR) đóng gói "
+                "lại: gửi lại đúng tệp .xlsx do Excel lưu.", rejects=True),
+    FindingType("file-type-unsupported", ERROR, FILE, "Loại tệp không đọc được",
+                "Tệp là {kind}, loại tệp hệ thống không đọc. Mở tệp bằng Excel (hoặc LibreOffice, WPS), chọn Lưu "
+                "thành > Sổ làm việc Excel (.xlsx), rồi gửi lại tệp .xlsx.", rejects=True),
+    FindingType("folder-unreadable", ERROR, FILE, "Thư mục không đọc được",
+                "Không mở được thư mục này ({reason}) nên các tệp trong đó chưa được chấm. Cấp quyền đọc thư mục "
+                "cho tài khoản chạy chương trình (hoặc chuyển các tệp ra ngoài) rồi chạy lại.", rejects=True),
     FindingType("file-unsafe-xml", ERROR, FILE, "Tệp chứa khai báo XML nguy hiểm",
                 "Thành phần '{member}' khai báo DTD/thực thể XML, điều Excel không bao giờ ghi; tệp có thể độc "
                 "hại nên không được mở. Đề nghị đơn vị mở bằng Excel, lưu lại dạng .xlsx rồi gửi lại.",
@@ -97,6 +111,11 @@ _TYPES = (
     FindingType("district-unknown", ERROR, FILE, "Đơn vị không có trong danh sách",
                 "Tên đơn vị '{name}' không có trong danh sách đơn vị của tỉnh ({known}). Sửa ô tên đơn vị cho "
                 "đúng (ví dụ 'Huyện Kbang') rồi gửi lại.", rejects=True),
+    FindingType("district-mismatch", ERROR, FILE, "Tên đơn vị khác mẫu của đơn vị",
+                "Ô tên đơn vị ghi '{name}' nhưng tệp được tạo từ mẫu riêng của {template}; không rõ đây là báo cáo "
+                "của đơn vị nào nên tệp không được chấm (và không thay thế báo cáo của {name}). Nếu là báo cáo "
+                "của {template}, sửa lại tên đơn vị; nếu là của {name}, điền vào mẫu của {name} rồi gửi lại.",
+                rejects=True),
     FindingType("district-duplicate", WARNING, FILE, "Đơn vị nộp nhiều bản",
                 "{district} đã nộp {count} tệp; tệp mới nhất {used} được chấm, tệp này không được chấm. "
                 "Nếu tệp này mới là bản đúng, hãy gửi lại và xoá bản cũ khỏi thư mục."),
@@ -110,6 +129,8 @@ _TYPES = (
                 "Điểm tự đánh giá {self_score} nằm ngoài thang điểm 0 đến {max}. Sửa lại điểm."),
     FindingType("input-missing", ERROR, CRITERION, "Thiếu số liệu",
                 "Chưa nhập {what}; tiêu chí được tính {score} điểm. {how}"),
+    FindingType("number-too-large", ERROR, CRITERION, "Số quá lớn",
+                "Ô chứa {text}, quá lớn để là {what} (giới hạn {limit}) nên không được dùng để tính điểm. {how}"),
     FindingType("cell-merged", WARNING, CRITERION, "Ô nhập liệu bị gộp",
                 "Ô nhập liệu nằm trong vùng gộp {range}; chỉ ô đầu {first} giữ giá trị. Bỏ gộp ô (Trang chủ > "
                 "Gộp và căn giữa) và nhập số liệu vào từng cột."),
@@ -189,6 +210,7 @@ def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district
     """A finding of a registered code, its message rendered from the template and `params`; `follows`
     names the findings a consequence follows from."""
     t = REGISTRY[code]  # KeyError on an unregistered code: a programming error, caught by the tests
+    sheet = printable(sheet, SHOWN_TEXT_LIMIT)  # a crafted workbook's sheet name may hold anything
     shown = {k: _show(v) for k, v in params.items()}
     shown.setdefault("subject", subject)
     shown.setdefault("sheet", sheet)
@@ -196,7 +218,8 @@ def make_finding(code: str, file: str, sheet: str = "", cell: str = "", district
     message = t.template.format(**shown)
     if cell:
         message = f"Ô {cell}: {message}"
-    return Finding(code, t.severity, file, sheet, cell, district, subject, message, dict(params), tuple(follows))
+    return Finding(code, t.severity, file, sheet, cell, district, subject, printable(message), dict(params),
+                   tuple(follows))
 
 
 def _show(v: object) -> str:

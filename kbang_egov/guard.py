@@ -4,7 +4,12 @@ the cells of a sheet that lie far beyond the template's table cut first.
 
 python-calamine (and openpyxl) inflate whole zip members into memory, and nothing in them checks sizes
 first: a 1 MB .xlsx can inflate to 1 GB. So the zip's central directory is checked here, and a member whose
-compressed size could inflate past the limit is inflated here, in bounded chunks, and measured.
+compressed size could inflate past the limit is inflated here, in bounded chunks, and measured. Only the
+methods Office writes (stored, deflated) are inflated at all: zipfile inflates a bzip2 or LZMA member past
+any size it declares. The workbook's map of sheets is parsed with defusedxml; sheets are looked at with
+regular expressions written so that no input costs more than a pass or two over it.
+
+Everything here runs in the workers (pipeline.read_files), never in the process that holds the run.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from typing import NamedTuple
+from xml.etree import ElementTree
+
+import defusedxml.ElementTree as defused
 
 from .findings import Finding, make_finding
-from .layout import column_index
+from .layout import column_index, column_letter
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: .xls, .doc, and encrypted .xlsx
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -30,6 +38,9 @@ MAX_MEMBERS = 10_000
 DEFLATE_MAX_RATIO = 1032  # deflate cannot inflate more than ~1032 times its compressed size
 _DTD_PEEK = 4096  # a DOCTYPE must come before the root element, so the start of a member is enough
 
+_ENCRYPTED = 0x1  # general purpose flag bit 0
+_METHODS = {1: "Shrink", 6: "Implode", 9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "XZ",
+            98: "PPMd", 99: "AES (WinZip)"}
 _SPREADSHEET_PARTS = ("xl/workbook.xml", "xl/workbook.bin", "content.xml")
 _KIND_BY_PART = (
     ("word/", "một văn bản Word (.docx)"),
@@ -124,7 +135,7 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
         return Screened(rejected, data, {})
     try:
         sheets = _sheet_members(zf, data)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
         sheets = {}  # no sheet to be found: the reader reports the workbook
     for info in infos:  # a sheet's DTD is looked for in the part of it that is read below
         if info.filename.endswith((".xml", ".rels")) and info.filename not in sheets \
@@ -136,7 +147,7 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
             heads[member] = head = _sheet_head(data, zf.getinfo(member))
             if _has_dtd(head[:_DTD_PEEK]):
                 return Screened(make_finding("file-unsafe-xml", file, sheet=sheet, member=member), data, {})
-    except (KeyError, zlib.error):
+    except (KeyError, zlib.error, struct.error):
         return Screened(None, data, {})  # a damaged member: the reader reports it
     trimmed, far = _trimmed_zip(zf, data, sheets, heads)
     return Screened(None, trimmed, far)
@@ -144,7 +155,8 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
 
 def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: bytes, file: str,
                    suffix: str) -> Finding | None:
-    """Too many members, no workbook part, or a member (or all of them) inflating past the limits."""
+    """Too many members, no workbook part, a member encrypted or compressed otherwise than Office does, or a
+    member (or all of them) inflating past the limits."""
     if len(infos) > MAX_MEMBERS:
         return make_finding("file-too-large", file, member=f"{len(infos)} thành phần",
                             size=f"{len(infos)} thành phần", limit=f"{MAX_MEMBERS} thành phần")
@@ -153,6 +165,15 @@ def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: byte
         kind = next((k for prefix, k in _KIND_BY_PART if any(n.startswith(prefix) for n in names)),
                     "một tệp nén ZIP không chứa bảng tính")
         return make_finding("file-wrong-type", file, suffix=suffix, kind=kind)
+    for info in infos:
+        if info.flag_bits & _ENCRYPTED:  # a zip tool's password (ZipCrypto or WinZip AES)
+            return make_finding("file-encrypted", file)
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            # Office, LibreOffice and WPS write stored and deflated members only, and calamine reads no
+            # other; zipfile would inflate a bzip2 or LZMA member past any size it declares
+            method = _METHODS.get(info.compress_type, f"số {info.compress_type}")
+            return make_finding("file-unsupported-compression", file, sheet=_sheet_of(zf, data, info.filename),
+                                member=info.filename, method=method)
     total = 0
     for info in infos:
         size = info.file_size
@@ -181,7 +202,9 @@ def _read(zf: zipfile.ZipFile, data: bytes, name: str) -> bytes:
         return zlib.decompressobj(-15).decompress(_member_data(data, info), MEMBER_LIMIT)
     if info.compress_type == zipfile.ZIP_STORED:
         return _member_data(data, info)
-    return zf.read(name)  # another method: zipfile's own reader (calamine then reports the file)
+    # screen rejects any other method (file-unsupported-compression); nothing here inflates one, as
+    # nothing bounds what a bzip2 or LZMA member that lies about its size inflates to in zipfile
+    raise ValueError(f"compression method {info.compress_type}")
 
 
 def _inflated_size(data: bytes, info: zipfile.ZipInfo, limit: int) -> int:
@@ -190,7 +213,7 @@ def _inflated_size(data: bytes, info: zipfile.ZipInfo, limit: int) -> int:
     if info.compress_type == zipfile.ZIP_STORED:
         return len(raw)
     if info.compress_type != zipfile.ZIP_DEFLATED:
-        return 0  # calamine reads only stored and deflated members
+        return 0  # never inflated: _inspect_sizes rejects the member
     total = 0
     try:
         for chunk in _inflated_chunks(raw, 1 << 20):
@@ -273,20 +296,36 @@ def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
-_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
-
-_ROW_ELEMENT = re.compile(rb'<row r="([0-9]{1,7})"[^>]*?(?:/>|>.*?</row>)', re.DOTALL)
-_CELL_ELEMENT = re.compile(rb'<c r="([A-Z]{1,3})[0-9]{1,7}"[^>]*?(?:/>|>.*?</c>)', re.DOTALL)
 # Beyond these a sheet is not a filled template: calamine would build the whole grid up to the farthest
 # cell (a value at J1048576 costs 330 MB, at XFD1048576 it aborts), so such cells are cut before it reads.
 ROW_LIMIT = 5000
 COLUMN_LIMIT = 256  # IV, the last column of an .xls sheet
+
+# A sheet's rows and cells as calamine finds them: by the element's local name, with its attributes in any
+# order and either quote, and a reference in either case and with leading zeros ('j01048576'). Written so
+# that no input costs more than a pass or two: the attributes follow XML's grammar, a row's or a cell's
+# content stops at the next row or cell, and possessive quantifiers never give back what they took.
+_ATTRS = rb"""((?:\s+[\w:.-]+\s*=\s*(?:"[^"]*+"|'[^']*+'))*+)\s*"""  # calamine takes '<' in a value
+_ATTR = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_ROW_ELEMENT = re.compile(rb"<(?:\w+:)?row" + _ATTRS + rb"(?:/>|>((?:[^<]++|<(?!/?(?:\w+:)?row[\s/>]))*+)"
+                          rb"</(?:\w+:)?row\s*>)")
+_CELL_ELEMENT = re.compile(rb"<(?:\w+:)?c" + _ATTRS + rb"(?:/>|>(?:[^<]++|<(?!/?(?:\w+:)?c[\s/>]))*+"
+                           rb"</(?:\w+:)?c\s*>)")
+_CELL_REF = re.compile(rb"([A-Za-z]{1,7})([0-9]+)")  # more letters: no reference calamine takes
+_VALUE = re.compile(rb"<(?:\w+:)?(?:v|is)[\s>]")  # a cell that holds something, not only a format
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s[^<>]*+>")
+_FAR_ROW = 10**9  # a row number too long to parse (int() refuses thousands of digits) lies beyond anything
 # One scan of a sheet for anything that may lie beyond the limits: a row, or a cell's row, numbered with as
-# many digits as ROW_LIMIT, or a cell in column IW (257) or beyond. Only a sheet with a mark has its cells
-# parsed (_beyond decides).
+# many digits as ROW_LIMIT, or a cell in column IW (257) or beyond. A cell without a reference (calamine puts
+# it after the one before) or more rows than ROW_LIMIT may too. Only a sheet with a mark has its cells
+# parsed (_positioned decides).
 # The lookahead turns down a reference of one letter and at most three digits (nearly every one) in one step.
-_FAR_MARK = re.compile(rb'r="(?![A-Z]?[0-9]{1,%d}")(?:[A-Z]{3}|[J-Z][A-Z]|I[W-Z]|[A-Z]{0,2}[1-9][0-9]{%d})'
-                       % (len(str(ROW_LIMIT)) - 1, len(str(ROW_LIMIT)) - 1))
+# Each pattern starts with a literal, which re finds at memchr's speed (a class first is four times slower).
+_FAR_MARK = re.compile(rb"""r(?<=\sr)\s*=\s*["'](?![A-Za-z]?[0-9]{1,%d}["'])"""
+                       rb"(?:[A-Za-z]{3}|[J-Zj-z][A-Za-z]|[Ii][W-Zw-z]|[A-Za-z]{0,2}[0-9]{%d})"
+                       % (len(str(ROW_LIMIT)) - 1, len(str(ROW_LIMIT))))
+_NO_REFERENCE = rb"""(?:\s+(?!r\s*=)[\w:.-]+\s*=\s*(?:"[^"]*+"|'[^']*+'))*+\s*/?>"""
+_UNREFERENCED_CELLS = (re.compile(rb"<c" + _NO_REFERENCE), re.compile(rb"<\w+:c" + _NO_REFERENCE))
 # calamine reads a sheet's cells up to the end of its sheetData: what follows (data validations, merged
 # ranges, conditional formats: two thirds of the template's criteria sheet) adds no cell to its grid.
 _SHEET_DATA_END = re.compile(rb"</(?:\w+:)?sheetData\s*>")
@@ -299,10 +338,9 @@ def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
     no further than that and never past MEMBER_LIMIT.
 
     That is where calamine stops reading cells in any file a spreadsheet program wrote. A file crafted to
-    hide cells from this scan (a `</sheetData>` inside a comment or an attribute value; attributes in
-    another order) is still reported: by the reader, at the end of the grid calamine built
-    (sheet-oversized), or, when that grid passes the worker's memory limit, as file-crashed at its
-    farthest cell (far_cell reads every byte)."""
+    hide cells from this scan (a `</sheetData>` inside a comment or an attribute value) is still reported:
+    by the reader, at the end of the grid calamine built (sheet-oversized), or, when that grid passes the
+    worker's memory limit, as file-crashed at its farthest cell (far_cell reads every byte, in a worker)."""
     if info.compress_type != zipfile.ZIP_DEFLATED:
         return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
     parts: list[bytes] = []
@@ -344,14 +382,12 @@ def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
         for member, sheet in sheets.items():
             if not _has_far_mark(heads[member]):
                 continue  # the usual case: one scan, no cell parsed
-            xml = _read(zf, data, member)
-            cut = [m for m in _CELL_ELEMENT.finditer(xml) if _beyond(m)]
+            xml, cut, valued = _trimmed(_read(zf, data, member))
             if not cut:
                 continue  # formatted empty rows only: calamine skips them
-            changed[member] = _trimmed(xml)
-            valued = [m for m in cut if b"<v>" in m.group(0) or b"<is>" in m.group(0)]
+            changed[member] = xml
             if valued:
-                far[sheet] = _farthest([_CELL_REF.match(m.group(0)).groups() for m in valued])
+                far[sheet] = _corner(valued)
         if not changed:
             return data, {}
         out = io.BytesIO()
@@ -359,59 +395,94 @@ def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
             for info in zf.infolist():
                 zw.writestr(info.filename, changed.get(info.filename) or _read(zf, data, info.filename))
         return out.getvalue(), far
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError):
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
         return data, {}  # the reader reports what is wrong with it
 
 
 def _has_far_mark(xml: bytes) -> bool:
-    return _FAR_MARK.search(xml) is not None
+    return _FAR_MARK.search(xml) is not None or xml.count(b"<row") > ROW_LIMIT or \
+        any(p.search(xml) is not None for p in _UNREFERENCED_CELLS)
 
 
-def _beyond(cell: re.Match[bytes]) -> bool:
-    col, row = _CELL_REF.match(cell.group(0)).groups()
-    return int(row) > ROW_LIMIT or column_index(col) > COLUMN_LIMIT
+Positioned = tuple[re.Match[bytes], int, int]  # a cell element, its 1-based row and column
 
 
-def _farthest(refs: list[tuple[bytes, bytes]]) -> str:
-    """The bottom-right corner of cells given as (column letters, row), as an A1 address: where to look for
-    what to delete."""
-    row = max(int(r[1]) for r in refs)
-    col = max((r[0] for r in refs), key=column_index)
-    return f"{col.decode()}{row}"
+def _positioned(xml: bytes) -> Iterator[tuple[re.Match[bytes], int, list[Positioned]]]:
+    """Every row element of a sheet with its number and its cells with their places, numbered as calamine
+    numbers them: by the element's r attribute (the farthest, should it have several), else one after the
+    row (or cell of the row) before."""
+    number = 0
+    for row in _ROW_ELEMENT.finditer(xml):
+        rows = [_row_number(r) for r in _references(row.group(1)) if r.isdigit()]
+        number = max(rows) if rows else number + 1
+        cells, col = [], 0
+        if row.group(2) is not None:
+            for cell in _CELL_ELEMENT.finditer(xml, row.start(2), row.end(2)):
+                refs = [m for r in _references(cell.group(1)) if (m := _CELL_REF.fullmatch(r)) is not None]
+                at = number
+                if refs:
+                    col = max(column_index(m.group(1).upper()) for m in refs)
+                    at = max(_row_number(m.group(2)) for m in refs)
+                else:
+                    col += 1
+                cells.append((cell, at, col))
+        yield row, number, cells
 
 
-def _trimmed(xml: bytes) -> bytes:
-    def row(m: re.Match[bytes]) -> bytes:
-        if int(m.group(1)) > ROW_LIMIT:
-            return b""
-        return _CELL_ELEMENT.sub(lambda c: b"" if _beyond(c) else c.group(0), m.group(0))
-
-    xml = _ROW_ELEMENT.sub(row, xml)
-    return re.sub(rb'<dimension ref="[^"]*"/>', b"", xml, count=1)
+def _references(attrs: bytes) -> list[bytes]:
+    """The values of the r attributes among an element's attributes (calamine takes a cell's last)."""
+    return [m.group(2) if m.group(2) is not None else m.group(3) for m in _ATTR.finditer(attrs) if m.group(1) == b"r"]
 
 
-# Elements and attributes apart: writers order attributes differently (openpyxl puts Id last).
-_SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\s[^>]*>")
-_REL_ELEMENT = re.compile(rb"<(?:\w+:)?Relationship\s[^>]*>")
-_ATTRIBUTE = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+def _row_number(digits: bytes) -> int:
+    return int(digits) if len(digits) <= 9 else _FAR_ROW
+
+
+def _trimmed(xml: bytes) -> tuple[bytes, int, list[tuple[int, int]]]:
+    """The sheet's XML without the rows and cells beyond the limits (and without its <dimension>), how many
+    cells were cut, and the (row, column) of those that held something."""
+    out: list[bytes] = []
+    at = cut = 0
+    valued: list[tuple[int, int]] = []
+    for row, number, cells in _positioned(xml):
+        beyond = [c for c in cells if number > ROW_LIMIT or c[1] > ROW_LIMIT or c[2] > COLUMN_LIMIT]
+        if number <= ROW_LIMIT and not beyond:
+            continue
+        out.append(xml[at:row.start()])
+        if number <= ROW_LIMIT:  # the row stays, without its far cells
+            keep = row.start()
+            for cell, _, _ in beyond:
+                out.append(xml[keep:cell.start()])
+                keep = cell.end()
+            out.append(xml[keep:row.end()])
+        at = row.end()
+        cut += len(beyond)
+        valued += [(r, col) for cell, r, col in beyond if _VALUE.search(cell.group(0))]
+    out.append(xml[at:])
+    return _DIMENSION.sub(b"", b"".join(out), count=1), cut, valued
+
+
+def _corner(places: list[tuple[int, int]]) -> str:
+    """The bottom-right corner of (row, column) places as an A1 address: where to look for what to delete."""
+    return f"{column_letter(max(col for _, col in places) - 1)}{max(row for row, _ in places)}"
 
 
 def far_cell(data: bytes) -> tuple[str, str] | None:
     """(sheet name, A1 address) of the farthest cell of an .xlsx's sheets, to say where a workbook that
-    crashed its reader went wrong (a cell at XFD1048576 makes calamine allocate the whole grid). Only for
-    files that passed screen, so every member's size is bounded."""
+    crashed its reader went wrong (a cell at XFD1048576 makes calamine allocate the whole grid). Run in a
+    worker: no member is inflated past MEMBER_LIMIT, and no input costs more than a pass over it."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-        names = _sheet_members(zf, data)
         corners = []
-        for member, sheet in names.items():
-            refs = _CELL_REF.findall(_read(zf, data, member))
-            if refs:
-                ref = _farthest(refs)
-                col = ref.rstrip("0123456789")
-                corners.append((column_index(col) * int(ref[len(col):]), sheet, ref))
+        for member, sheet in _sheet_members(zf, data).items():
+            rows = cols = 0
+            for _, _, cells in _positioned(_read(zf, data, member)):
+                for _, r, col in cells:
+                    rows, cols = max(rows, r), max(cols, col)
+            if rows and cols:
+                corners.append((rows * cols, sheet, _corner([(rows, cols)])))
         return max(corners)[1:] if corners else None
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error):
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
         return None
 
 
@@ -419,27 +490,42 @@ def _sheet_of(zf: zipfile.ZipFile, data: bytes, member: str) -> str:
     """The sheet a zip member holds, for locating a finding ("" for shared strings, styles, ...)."""
     try:
         return _sheet_members(zf, data).get(member, "")
-    except (KeyError, zipfile.BadZipFile, OSError, ValueError, zlib.error):
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError, zlib.error, struct.error):
         return ""
 
 
 def _sheet_members(zf: zipfile.ZipFile, data: bytes) -> dict[str, str]:
-    """Worksheet member path -> sheet name, from workbook.xml and its relationships."""
+    """Worksheet member path -> sheet name, from workbook.xml and its relationships, parsed by defusedxml
+    (no DTD, no entities; ValueError for anything that is not such XML)."""
     rels = {}
-    for element in _REL_ELEMENT.findall(_read(zf, data, "xl/_rels/workbook.xml.rels")):
-        attrs = _attributes(element)
-        rels[attrs.get(b"Id", b"")] = attrs.get(b"Target", b"")
+    for element in _xml(_read(zf, data, "xl/_rels/workbook.xml.rels")).iter():
+        if _local(element.tag) == "Relationship":
+            rels[element.get("Id", "")] = element.get("Target", "")
     out = {}
-    for element in _SHEET_ELEMENT.findall(_read(zf, data, "xl/workbook.xml")):
-        attrs = _attributes(element)
-        rid = next((v for k, v in attrs.items() if k.endswith(b":id")), b"")
-        target = rels.get(rid, b"").decode()
+    for element in _xml(_read(zf, data, "xl/workbook.xml")).iter():
+        if _local(element.tag) != "sheet":
+            continue
+        # r:id, in whichever namespace the workbook's dialect uses (transitional or strict)
+        rid = next((v for k, v in element.attrib.items() if k.endswith("}id")), "")
+        target = rels.get(rid, "")
         if not target:
             continue
         member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-        out[member] = attrs.get(b"name", b"").decode("utf-8", "replace")
+        out[member] = element.get("name", "")
     return out
 
 
-def _attributes(element: bytes) -> dict[bytes, bytes]:
-    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ATTRIBUTE.finditer(element)}
+_XML_PART_LIMIT = 16 * 2**20  # workbook.xml with a thousand sheets is 0.1 MB
+
+
+def _xml(part: bytes) -> ElementTree.Element:
+    if len(part) > _XML_PART_LIMIT:
+        raise ValueError(f"an XML part of {_mb(len(part))}")
+    try:
+        return defused.fromstring(part, forbid_dtd=True)
+    except ElementTree.ParseError as exc:  # a SyntaxError; defusedxml's refusals are ValueErrors already
+        raise ValueError(str(exc)) from exc
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""

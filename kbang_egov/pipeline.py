@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import NamedTuple
 
 from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
@@ -23,16 +24,17 @@ from .districts import District, DistrictIndex
 from .fastpath import check_submission_fast
 from .findings import Finding, make_finding
 from .guard import far_cell
+from .inbox import InputError, read_input, walk
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
 from .layout import INFO_SHEET
 from .publish import RUNS_DIR, check_layout, new_run_id, publish, seal_run_folder, start_run_folder
 from .ranking import rank_districts
-from .reader import SUFFIXES, Submission, read_submission
+from .reader import LOOKALIKE_SUFFIXES, SUFFIXES, Submission, read_submission
 from .results import REJECTED, SCORED, SUPERSEDED, CriterionTable, DistrictResult, FileRecord, RunResult
 from .rulebook import Rulebook
 from .runlock import RunLock
 from .runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
-from .text import normalize_text, printable
+from .text import normalize_text, path_label, printable
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
 
@@ -47,31 +49,40 @@ def bundled_samples_dir() -> Path:
     return Path(str(resources.files("kbang_egov") / "data" / "samples"))
 
 
-def discover_files(input_dir: Path, exclude: Path | None = None) -> tuple[list[Path], dict[str, int]]:
-    """Workbooks under input_dir in path order, and counts of what was skipped and why.
+def discover_files(input_dir: Path, exclude: Path | None = None
+                   ) -> tuple[list[Path], dict[str, int], list[tuple[Path, str]]]:
+    """Workbooks under input_dir in path order, counts of what was skipped and why, and the folders that
+    could not be listed (with the reason), whose files would have been read.
 
     Office lock files (~$name.xlsx, .~lock.name#) and hidden files or folders are never submissions; nor
-    is anything under `exclude` (the output folder, when it sits inside the input folder).
+    is anything under `exclude` (the output folder, when it sits inside the input folder). Anything else
+    with a workbook's name is given to the readers, whatever it is (a FIFO, a link, a look-alike type such
+    as .xlsb): what it is becomes its finding there. Only names are looked at here, never bytes.
     """
     found: list[Path] = []
     skipped = {SKIP_LOCK: 0, SKIP_HIDDEN: 0, SKIP_OTHER: 0, SKIP_OUTPUT: 0}
     root = input_dir.resolve()
     out = exclude.resolve() if exclude is not None else None
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
-        rel = path.relative_to(root)
+    walked = walk(root)
+    for parts in walked.entries:
+        path = root.joinpath(*parts)
         if out is not None and path.is_relative_to(out):
             skipped[SKIP_OUTPUT] += 1
-        elif rel.name.startswith(("~$", ".~lock.")):
+        elif parts[-1].startswith(("~$", ".~lock.")):
             skipped[SKIP_LOCK] += 1
-        elif any(part.startswith(".") for part in rel.parts):
+        elif any(part.startswith(".") for part in parts):
             skipped[SKIP_HIDDEN] += 1
-        elif path.suffix.lower() not in SUFFIXES:
+        elif path.suffix.lower() not in SUFFIXES and path.suffix.lower() not in LOOKALIKE_SUFFIXES:
             skipped[SKIP_OTHER] += 1
         else:
             found.append(path)
-    return found, skipped
+    unreadable = []
+    for parts, reason in walked.unreadable:
+        path = root.joinpath(*parts)
+        if (out is None or not path.is_relative_to(out)) and not any(part.startswith(".") for part in parts) \
+                and parts != ("lost+found",):  # a file system's own folder, root's alone
+            unreadable.append((path, reason))
+    return found, skipped, unreadable
 
 
 @dataclass
@@ -93,14 +104,15 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
     if not isinstance(districts, DistrictIndex):
         districts = DistrictIndex(districts)
     try:
-        stat = path.stat()
-        data = path.read_bytes()
-    except OSError as exc:
-        f = make_finding("file-unreadable", rel, reason=exc.strerror or str(exc))
-        rec = FileRecord(rel, "", 0, dt.datetime.now(), REJECTED, reason=f.message, codes=(f.code,))
+        got = read_input(path)
+    except InputError as exc:
+        f = make_finding(exc.code, rel, **exc.params)
+        rec = FileRecord(rel, "", exc.file_size, _modified(exc.mtime_ns), REJECTED, reason=f.message, codes=(f.code,),
+                         modified_ns=exc.mtime_ns)
         return FileOutcome(rec, findings=[f])
-    rec = FileRecord(rel, hashlib.sha256(data).hexdigest(), len(data),
-                     dt.datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0), SCORED)
+    data = got.data
+    rec = FileRecord(rel, hashlib.sha256(data).hexdigest(), len(data), _modified(got.mtime_ns), SCORED,
+                     modified_ns=got.mtime_ns)
     outcome = FileOutcome(rec)
     sub = read_submission(data, rel, rulebook)
     findings = list(sub.findings)
@@ -115,7 +127,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         rejecting = [f for f in findings if f.rejects]
         rec.status, rec.reason = REJECTED, rejecting[0].message if rejecting else ""
         rec.codes = tuple(f.code for f in rejecting)
-        rec.district = str(sub.info.get("unit_name") or sub.meta.get("district") or "")
+        rec.district = _info_text(sub.info.get("unit_name")) or _info_text(sub.meta.get("district"))
         outcome.findings = findings
     elif filled < needed:
         # A blank template sent back: one finding, not ranked; the district stays among the not submitted.
@@ -142,7 +154,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
 def _identify(sub: Submission, districts: DistrictIndex) -> tuple[District | None, Finding | None]:
     """The listed district a submission is for: the information sheet's unit name, else the template's."""
     raw = sub.info.get("unit_name")
-    text = _info_text(raw) or sub.meta.get("district", "")
+    text = _info_text(raw) or _info_text(sub.meta.get("district"))
     sheet = sub.info_sheet or INFO_SHEET
     cell = sub.info_cells.get("unit_name", "")
     if not normalize_text(text):
@@ -152,6 +164,12 @@ def _identify(sub: Submission, districts: DistrictIndex) -> tuple[District | Non
         known = _known_names(districts.districts)
         return None, make_finding("district-unknown", sub.file, sheet=sheet, cell=cell, district=text,
                                   name=text, known=known)
+    # The template made for one district, with another's name typed in: whose return is it? Scored as the
+    # typed name, it would replace that district's own return (the newest file wins).
+    made_for = districts.match(sub.meta["district"]) if normalize_text(sub.meta.get("district", "")) else None
+    if made_for is not None and made_for.name != district.name:
+        return None, make_finding("district-mismatch", sub.file, sheet=sheet, cell=cell, district=text,
+                                  name=text, template=made_for.name)
     return district, None
 
 
@@ -177,8 +195,8 @@ def _info_text(v: object) -> str:
 
 
 def settle_duplicates(outcomes: list[FileOutcome]) -> None:
-    """Of several files for one district the newest (modification time, then name) is scored; the others
-    are superseded, each with one finding naming the file that was used."""
+    """Of several files for one district the newest (modification time to the nanosecond, then name) is
+    scored; the others are superseded, each with one finding naming the file that was used."""
     by_district: dict[str, list[FileOutcome]] = {}
     for o in outcomes:
         if o.result is not None and o.district is not None:
@@ -186,7 +204,7 @@ def settle_duplicates(outcomes: list[FileOutcome]) -> None:
     for name, group in by_district.items():
         if len(group) < 2:
             continue
-        group.sort(key=lambda o: (o.record.modified, o.record.file), reverse=True)
+        group.sort(key=lambda o: (o.record.modified_ns, o.record.file), reverse=True)
         used = group[0]
         for o in group[1:]:
             f = make_finding("district-duplicate", o.record.file, *o.name_at, district=name, count=len(group),
@@ -209,18 +227,32 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
                file_timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
     """process_file for every path, each in a worker process (in parallel, one at a time per worker): a file
     that crashes its reader or overruns file_timeout becomes a finding and the others go on. workers=0
-    reads in this process, without that protection (for profiling)."""
-    items = [(str(p), p.relative_to(root).as_posix()) for p in paths]
+    reads in this process, without that protection (for profiling).
+
+    This process never reads a file's bytes: what a failed file's record needs (its hash, size and time,
+    the far cell that may have crashed the reader) is looked up by a worker too, within the same limits."""
+    items = [(str(p), path_label(p.relative_to(root))) for p in paths]
     func = functools.partial(_process_item, rulebook=rulebook, districts=DistrictIndex(districts),
                              trust_self_scores=trust_self_scores)
     outcomes: list[FileOutcome | None] = [None] * len(items)
+    failed: dict[int, Failure] = {}
     results = (enumerate(map(func, items)) if workers == 0
                else run_isolated(func, items, workers=workers, timeout=file_timeout))
     for done, (i, got) in enumerate(results, 1):
-        path, rel = items[i]
-        outcomes[i] = got if isinstance(got, FileOutcome) else _failed(Path(path), rel, got, file_timeout)
+        if isinstance(got, FileOutcome):
+            outcomes[i] = got
+        else:
+            failed[i] = got
         if progress is not None:
-            progress(done, len(items), rel)
+            progress(done, len(items), items[i][1])
+    if failed:
+        order = sorted(failed)
+        asked = [(items[i][0], items[i][1], failed[i].kind) for i in order]
+        looked = (enumerate(map(_look_at_failed, asked)) if workers == 0
+                  else run_isolated(_look_at_failed, asked, workers=workers, timeout=file_timeout))
+        for k, got in looked:
+            i = order[k]
+            outcomes[i] = _failed(items[i][1], failed[i], got if isinstance(got, _Looked) else None, file_timeout)
     return [o for o in outcomes if o is not None]
 
 
@@ -230,19 +262,43 @@ def _process_item(item: tuple[str, str], rulebook: Rulebook, districts: District
     return process_file(Path(path), rel, rulebook, districts, trust_self_scores)
 
 
-def _failed(path: Path, rel: str, failure: Failure, timeout: float) -> FileOutcome:
-    """The outcome of a file whose worker crashed, overran its time or raised: rejected, with the reason."""
+class _Looked(NamedTuple):
+    """What a worker found out about a file whose reading failed: its record, and its farthest cell."""
+
+    record: FileRecord
+    where: tuple[str, str] | None  # (sheet, A1 address)
+
+
+def _look_at_failed(item: tuple[str, str, str]) -> _Looked:
+    """In a worker: the record of a file whose reading failed (hash, size, time, read as process_file reads
+    them) and, when its reader crashed, its farthest cell (a cell at XFD1048576 makes calamine abort)."""
+    path, rel, kind = item
     try:
-        data = path.read_bytes()
-        stat = path.stat()
-        rec = FileRecord(rel, hashlib.sha256(data).hexdigest(), len(data),
-                         dt.datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0), REJECTED)
-    except OSError:
-        data, rec = b"", FileRecord(rel, "", 0, dt.datetime.now().replace(microsecond=0), REJECTED)
+        got = read_input(Path(path))
+    except InputError as exc:
+        return _Looked(FileRecord(rel, "", exc.file_size, _modified(exc.mtime_ns), REJECTED, modified_ns=exc.mtime_ns),
+                       None)
+    rec = FileRecord(rel, hashlib.sha256(got.data).hexdigest(), len(got.data), _modified(got.mtime_ns), REJECTED,
+                     modified_ns=got.mtime_ns)
+    return _Looked(rec, far_cell(got.data) if kind == CRASHED else None)
+
+
+def _modified(mtime_ns: int) -> dt.datetime:
+    """A modification time as the outputs show it, to the second (the epoch for one no calendar holds)."""
+    try:
+        return dt.datetime.fromtimestamp(mtime_ns // 10**9)
+    except (OverflowError, OSError, ValueError):
+        return dt.datetime.fromtimestamp(0)
+
+
+def _failed(rel: str, failure: Failure, looked: _Looked | None, timeout: float) -> FileOutcome:
+    """The outcome of a file whose worker crashed, overran its time or raised: rejected, with the reason.
+    `looked` is what a second worker found out about the file (None when that failed too)."""
+    rec = looked.record if looked is not None else FileRecord(rel, "", 0, _modified(time.time_ns()), REJECTED)
     if failure.kind == TIMEOUT:
         f = make_finding("file-timeout", rel, limit=timeout)
     else:
-        where = far_cell(data) if failure.kind == CRASHED else None
+        where = looked.where if looked is not None else None
         hint = f"Trang '{where[0]}' có dữ liệu ở tận ô {where[1]}; xoá các ô thừa đó. " if where else ""
         f = make_finding("file-crashed", rel, sheet=where[0] if where else "", cell=where[1] if where else "",
                          reason=failure.detail or failure.kind, hint=hint)
@@ -291,10 +347,11 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             leftovers = sum(remove_temp_files(d) for d in (out, out / RUNS_DIR, out / HISTORY_DIR, out / LOGS_DIR)
                             if d.is_dir())
         problem = inbox_problem(root)
-        paths, skipped = ([], {}) if problem else discover_files(root, exclude=out if _inside(out, root) else None)
+        paths, skipped, unreadable = (([], {}, []) if problem
+                                       else discover_files(root, exclude=out if _inside(out, root) else None))
         clock.lap("discover")
         run = RunResult(
-            started=started, finished=started, input_dir=str(root), rulebook_id=rulebook.id,
+            started=started, finished=started, input_dir=path_label(root), rulebook_id=rulebook.id,
             rulebook_version=rulebook.version, rulebook_hash=rulebook.hash, tool_version=__version__,
             trust_self_scores=trust_self_scores, districts=[], files=[], findings=[],
             not_submitted=[d.name for d in districts], skipped={k: v for k, v in skipped.items() if v},
@@ -305,7 +362,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         if leftovers:
             run.notices.append(f"removed {leftovers} temporary file(s) left in {out} by an interrupted run")
         if not paths:
-            reason = problem or _empty_inbox(root, run.skipped)
+            reason = problem or _empty_inbox(root, run.skipped, len(unreadable))
             run.notices.append(f"no return found: {reason} Nothing was ranked; the outputs in {out} were left "
                                "as they were.")
             with _writing(out, OutputError):
@@ -313,6 +370,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             raise NoReturnsFound(reason, str(log))
         outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
                               file_timeout)
+        outcomes += [_unreadable_folder(folder.relative_to(root.resolve()), reason) for folder, reason in unreadable]
         clock.lap("read_check")
         settle_duplicates(outcomes)
         scored = [o.result for o in outcomes if o.result is not None]
@@ -350,8 +408,10 @@ def inbox_problem(root: Path) -> str | None:
         return f"Không đọc được thư mục nhận bài {root}: {exc.strerror or exc}."
 
 
-def _empty_inbox(root: Path, skipped: dict[str, int]) -> str:
+def _empty_inbox(root: Path, skipped: dict[str, int], unreadable: int = 0) -> str:
     others = f" ({sum(skipped.values())} tệp khác bị bỏ qua)" if skipped else ""
+    if unreadable:
+        others += f" ({unreadable} thư mục con không đọc được)"
     return f"Thư mục nhận bài {root} không có tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods){others}."
 
 
@@ -382,6 +442,14 @@ def _manifest(run: RunResult) -> dict:
             "tool_version": run.tool_version,
             "rulebook": {"id": run.rulebook_id, "version": run.rulebook_version, "hash": run.rulebook_hash},
             "files_read": len(run.files), "districts_ranked": len(run.districts)}
+
+
+def _unreadable_folder(rel: PurePath, reason: str) -> FileOutcome:
+    """A folder of the inbox that could not be listed: its returns are not lost in silence."""
+    name = (path_label(rel) or ".") + "/"  # "./": the inbox itself
+    f = make_finding("folder-unreadable", name, reason=printable(reason))
+    rec = FileRecord(name, "", 0, _modified(time.time_ns()), REJECTED, reason=f.message, codes=(f.code,))
+    return FileOutcome(rec, findings=[f])
 
 
 @contextlib.contextmanager

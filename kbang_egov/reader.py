@@ -29,6 +29,19 @@ from .template import template_file_name
 from .text import normalize_text, strip_diacritics
 
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+# Spreadsheet files that are not read (a template, a binary or another program's format): each is a finding
+# that says what it is and how to save it as a return, never a file skipped without a word.
+LOOKALIKE_SUFFIXES = {
+    ".xlsb": "một sổ làm việc nhị phân Excel (.xlsb)",
+    ".xltx": "một tệp mẫu Excel (.xltx)",
+    ".xltm": "một tệp mẫu Excel có macro (.xltm)",
+    ".xlt": "một tệp mẫu Excel 97-2003 (.xlt)",
+    ".ots": "một tệp mẫu LibreOffice Calc (.ots)",
+    ".fods": "một bảng tính LibreOffice dạng XML phẳng (.fods)",
+    ".et": "một bảng tính WPS (.et)",
+    ".ett": "một tệp mẫu WPS (.ett)",
+    ".numbers": "một bảng tính Apple Numbers (.numbers)",
+}
 HEADER_SCAN_ROWS = 40  # the header row is in the first rows of the sheet
 # Rows read from a criteria sheet (ROW_LIMIT, from guard): the template has ~200, a district may insert a
 # few hundred more. A stray cell at row 1,048,576 must not make Python build a million rows.
@@ -121,6 +134,8 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
     """Read one workbook's bytes: criteria rows, information and metadata, with file-level findings."""
     sub = Submission(file)
     suffix = "." + file.rsplit(".", 1)[-1].lower() if "." in file else ""
+    if suffix in LOOKALIKE_SUFFIXES:
+        return Submission(file, findings=[make_finding("file-type-unsupported", file, kind=LOOKALIKE_SUFFIXES[suffix])])
     screened = screen(data, file, suffix)
     if screened.finding is not None:
         sub.findings.append(screened.finding)

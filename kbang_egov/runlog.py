@@ -11,6 +11,7 @@ from pathlib import Path
 from .atomic import write_atomically
 from .findings import ERROR, WARNING
 from .results import REJECTED, SCORED, SUPERSEDED, RunResult
+from .text import printable
 
 HISTORY_DIR, LOGS_DIR = "history", "logs"
 KEPT_OUTPUTS = ("ranking.xlsx", "ranking.csv")  # the details are in ranking.xlsx; the CSVs can be large
@@ -88,4 +89,6 @@ def log_text(run: RunResult, exit_code: int) -> str:
         lines.append(f"notice: {note}")
     lines += [f"output: {p}" for p in run.outputs]
     lines += [f"history: {p}" for p in run.history]
-    return "\n".join(lines) + "\n"
+    # A file name, a sheet name or a reason holds whatever the file held: no line break or ESC of theirs
+    # may forge or garble a line of the log.
+    return "\n".join(printable(line) for line in lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .findings import CONSEQUENCE, ERROR, WARNING
 from .results import PART, REJECTED, SUPERSEDED, RunResult
+from .text import printable
 
 MAX_ROWS = 20  # ranking rows shown; the workbook has them all
 
@@ -93,4 +94,4 @@ def summary_text(run: RunResult, seconds: float) -> str:
         lines.append(f"Log: {run.log}")
     for note in run.notices:
         lines.append(f"Notice: {note}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # nothing a file held may forge or garble a line

@@ -14,6 +14,11 @@ from dataclasses import dataclass
 
 # Characters that sneak in from copy-paste and web forms: zero-width spaces, byte-order marks, soft hyphens.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# No figure of a return comes near this (a province's population, a count of documents, a self-score): a
+# number beyond it is a slip or an attack, and it would overflow the exact sums (1e300 x 10**9 is no float).
+NUMBER_LIMIT = 10**15
+NUMBER_LIMIT_TEXT = "10^15"  # as messages show it
+TOO_LARGE = "số quá lớn"
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)*|[.,]\d+)")
 _FRACTION = re.compile(r"(\d+(?:[.,]\d+)?)\s*/\s*(\d+(?:[.,]\d+)?)")
 
@@ -30,6 +35,10 @@ class Parsed:
     @property
     def blank(self) -> bool:
         return self.value is None and not self.error
+
+    @property
+    def too_large(self) -> bool:
+        return self.error == TOO_LARGE
 
 
 def clean_text(raw: object) -> str:
@@ -56,9 +65,11 @@ def parse_number(raw: object, unit: str = "") -> Parsed:
     if isinstance(raw, bool):
         return Parsed(error="giá trị đúng/sai (TRUE/FALSE), không phải số", text=str(raw).upper())
     if isinstance(raw, (int, float)):
-        f = float(raw)
-        if not math.isfinite(f):
+        if isinstance(raw, float) and not math.isfinite(raw):
             return Parsed(error="không phải số hữu hạn", text=str(raw))
+        if abs(raw) > NUMBER_LIMIT:
+            return Parsed(error=TOO_LARGE, text=f"{raw:.6g}")  # 1e+300, not its 301 digits
+        f = float(raw)
         return Parsed(f, text=_show_number(f))
     if isinstance(raw, (dt.date, dt.time, dt.timedelta)):
         return Parsed(error="ô đang ở dạng ngày/giờ, không phải số", text=str(raw))
@@ -74,6 +85,8 @@ def parse_number(raw: object, unit: str = "") -> Parsed:
     value = _number_from_text(body)
     if value is None:
         return Parsed(error="không phải số", text=text)
+    if not abs(value) <= NUMBER_LIMIT:  # a 310-digit number reads as infinity
+        return Parsed(error=TOO_LARGE, text=text)
     return Parsed(value, percent=percent, text=text)
 
 
@@ -108,14 +121,15 @@ def _number_from_text(text: str) -> float | None:
 
 
 def parse_fraction(raw: object) -> tuple[float, float] | None:
-    """(numerator, denominator) when the cell holds just a fraction: "31/318", " 03 / 318 "."""
+    """(numerator, denominator) when the cell holds just a fraction of numbers within NUMBER_LIMIT: "31/318",
+    " 03 / 318 "."""
     if not isinstance(raw, str):
         return None
     m = _FRACTION.fullmatch(clean_text(raw))
     if not m:
         return None
     num, den = _number_from_text(m.group(1)), _number_from_text(m.group(2))
-    if num is None or den is None:
+    if num is None or den is None or not (abs(num) <= NUMBER_LIMIT and abs(den) <= NUMBER_LIMIT):
         return None
     return num, den
 

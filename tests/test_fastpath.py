@@ -41,7 +41,7 @@ def _random_cell(rng: random.Random, kind: str, c) -> dict:
     def number():
         return rng.choice([rng.randint(0, 400) * 1.0, rng.randint(0, 400), rng.random() * 50, -3.0, 0.0,
                            float("inf"), float(2**60), True, "31", "1.405", "4 bài", "85%", "", " ", None,
-                           "abc", NOT_APPLICABLE])
+                           "abc", NOT_APPLICABLE, 5e15, 1e300, float("nan"), "9" * 310])
     cells: dict = {}
     if kind == "ratio":
         if rng.random() < 0.7:
@@ -73,7 +73,7 @@ def _random_cell(rng: random.Random, kind: str, c) -> dict:
 
 def _random_self_score(rng: random.Random, points_hint: float, mx: float):
     return rng.choice([points_hint, points_hint, round(rng.random() * mx, 2), mx, mx + 0.004, mx + 1, -0.5,
-                       None, "0,5", "abc", True, 0.0])
+                       None, "0,5", "abc", True, 0.0, 1e300])
 
 
 @pytest.mark.parametrize("trust", [False, True])

@@ -30,11 +30,19 @@ def _zip(members: dict[str, bytes], method: int) -> bytes:
 
 def test_members_read_as_zipfile_reads_them():
     body = b"<row r='1'>" + bytes(range(256)) * 400
-    for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED, zipfile.ZIP_BZIP2):
+    for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
         data = _zip({"xl/worksheets/sheet1.xml": body, "empty.xml": b""}, method)
         zf = zipfile.ZipFile(io.BytesIO(data))
         assert guard._read(zf, data, "xl/worksheets/sheet1.xml") == body
         assert guard._read(zf, data, "empty.xml") == b""
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_no_other_compression_method_is_inflated(method):
+    """zipfile inflates a bzip2 or LZMA member past the size it declares: the guard refuses to."""
+    data = _zip({"xl/workbook.xml": b" " * 1000}, method)
+    with pytest.raises(ValueError, match="compression method"):
+        guard._read(zipfile.ZipFile(io.BytesIO(data)), data, "xl/workbook.xml")
 
 
 def test_a_member_is_never_inflated_past_the_limit(monkeypatch):
@@ -80,17 +88,42 @@ def test_a_cell_whose_own_reference_is_far_is_cut_and_located(rb):
     assert not sub.rejected
 
 
+def _beyond(row_xml: bytes) -> bool:
+    [(_, number, cells)] = list(guard._positioned(row_xml))
+    return number > guard.ROW_LIMIT or any(r > guard.ROW_LIMIT or c > guard.COLUMN_LIMIT for _, r, c in cells)
+
+
 def test_the_far_mark_misses_no_cell_beyond_the_limits():
-    columns = ["A", "I", "J", "Z", "AA", "IV", "IW", "IZ", "JA", "ZZ", "AAA", "XFD"]
-    rows = [1, 9, 10, 999, 1000, 4999, 5000, 5001, 9999, 10000, 1048576]
+    columns = ["A", "I", "J", "Z", "AA", "IV", "IW", "IZ", "JA", "ZZ", "AAA", "XFD", "xfd", "j"]
+    rows = ["1", "9", "10", "999", "1000", "4999", "5000", "5001", "9999", "10000", "1048576", "01048576"]
     for col in columns:
         for row in rows:
-            cell = f'<c r="{col}{row}"><v>1</v></c>'.encode()
-            if guard._beyond(guard._CELL_ELEMENT.match(cell)):
-                assert guard._has_far_mark(cell), cell
-            if guard.column_index(col) <= guard.COLUMN_LIMIT and row < 1000:
-                assert not guard._has_far_mark(cell), cell  # the usual cell costs no parse
+            for cell in (f'<c r="{col}{row}"><v>1</v></c>', f"<c s='0' r = '{col}{row}'><v>1</v></c>"):
+                xml = f'<row r="1">{cell}</row>'.encode()
+                if _beyond(xml):
+                    assert guard._has_far_mark(xml), xml
+                if guard.column_index(col.upper()) <= guard.COLUMN_LIMIT and len(row) < 4:
+                    assert not guard._has_far_mark(xml), xml  # the usual cell costs no parse
     assert guard._has_far_mark(b'<row r="5001">') and not guard._has_far_mark(b'<row r="999">')
+    # Without a reference calamine puts a cell after the one before it, and a row after the row before.
+    assert guard._has_far_mark(b'<row r="1"><c t="s"><v>1</v></c></row>')
+    assert guard._has_far_mark(b"<row/>" * (guard.ROW_LIMIT + 1))
+
+
+@pytest.mark.parametrize(("row", "where"), [
+    (b'<row r="1048576"><c r="J1048576"><v>1</v></c></row>', (1048576, 10)),
+    (b'<row r="1048576"><c s="0" r="XFD1048576"><v>1</v></c></row>', (1048576, 16384)),  # r not first
+    (b"<row r='1048576'><c r = 'j01048576'><v>1</v></c></row>", (1048576, 10)),  # as calamine reads it
+    (b'<x:row r="1048576"><x:c r="J1048576"><x:v>1</x:v></x:c></x:row>', (1048576, 10)),
+    (b'<row r="7"><c r="IV7"><v>1</v></c><c><v>1</v></c></row>', (7, 257)),  # after IV, unreferenced
+    (b'<row r="01048576"><c><v>1</v></c></row>', (1048576, 1)),
+])
+def test_cells_are_placed_as_calamine_places_them(row, where):
+    *_, cells = next(guard._positioned(row))
+    assert cells[-1][1:] == where
+    xml, cut, valued = guard._trimmed(b"<sheetData>" + row + b"</sheetData>")
+    assert cut == 1 and valued == [where] and b"<v>" not in xml.replace(b"x:", b"")[:-len(b"</sheetData>")] \
+        or where == (7, 257) and xml.count(b"<v>") == 1
 
 
 @pytest.mark.parametrize("end", [b"</sheetData>", b"</x:sheetData >"])

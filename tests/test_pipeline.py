@@ -36,9 +36,10 @@ def test_discover_skips_lock_hidden_other_and_output(tmp_path):
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"x")
-    found, skipped = discover_files(tmp_path, exclude=tmp_path / "out")
+    found, skipped, unreadable = discover_files(tmp_path, exclude=tmp_path / "out")
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.xlsx", "b.XLS", "c.ods", "d.xlsm", "sub/e.xlsx"]
     assert skipped == {"lock": 2, "hidden": 2, "other": 2, "output": 1}
+    assert unreadable == []
 
 
 @pytest.mark.parametrize("typed", ["Huyện Kbang", "huyện  kbang", "KBANG", " Kbang ", "H. Kbang",
@@ -91,7 +92,7 @@ def test_newer_of_two_submissions_is_scored(tmp_path, rb, districts):
     shutil.copy(old, new)
     os.utime(old, (1_600_000_000, 1_600_000_000))
     os.utime(new, (1_700_000_000, 1_700_000_000))
-    other = submission_for(tmp_path / "ak.xlsx", "Thị xã An Khê")
+    other = submission_for(tmp_path / "ak.xlsx", "Thị xã An Khê", base=bundled_samples_dir() / "CQDT_2020_Thi_xa_An_Khe.xlsx")
     outcomes = [process_file(p, p.name, rb, districts) for p in (other, old, new)]
     settle_duplicates(outcomes)
     assert [o.record.status for o in outcomes] == [SCORED, SUPERSEDED, SCORED]

@@ -51,3 +51,20 @@ def test_fractions(raw, expected):
 def test_clean_text():
     assert clean_text(unicodedata.normalize("NFD", " Có\t\n ")) == "Có"
     assert clean_text("a\x00b\x07c") == "a b c"
+
+
+@pytest.mark.parametrize("raw", [1e300, -1e308, 10**16, 2**70, 1e15 + 2, "1" * 310, "1.000.000.000.000.001",
+                                 "-99999999999999999", "1" * 310 + "%"])
+def test_absurd_magnitudes_are_no_numbers(raw):
+    """Beyond NUMBER_LIMIT a figure is a slip or an attack, and 1e300 x 10**9 overflows the exact sums."""
+    p = parse_number(raw)
+    assert p.value is None and p.too_large
+
+
+@pytest.mark.parametrize("raw", [10**15, -(10**15), 1e15, "1.000.000.000.000.000"])
+def test_the_limit_itself_is_a_number(raw):
+    assert abs(parse_number(raw).value) == 1e15
+
+
+def test_a_fraction_of_absurd_numbers_is_no_fraction():
+    assert parse_fraction("1" * 310 + "/3") is None
