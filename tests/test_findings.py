@@ -1,4 +1,4 @@
-"""The registry of finding codes: stable, well-formed, every template renderable, the README in step."""
+"""The registry of finding codes: stable, well-formed, every template renderable, docs/findings.md in step."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from kbang_egov.findings import CONSEQUENCE, ERROR, REGISTRY, WARNING, codes_markdown, make_finding
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+FINDINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "findings.md"
 
 
 @pytest.mark.parametrize("code", sorted(REGISTRY))
@@ -46,5 +46,5 @@ def test_unknown_code_is_a_programming_error():
         make_finding("no-such-code", "f.xlsx")
 
 
-def test_readme_table_is_generated_from_the_registry():
-    assert codes_markdown() in README.read_text(encoding="utf-8")
+def test_findings_doc_table_is_generated_from_the_registry():
+    assert codes_markdown() in FINDINGS_DOC.read_text(encoding="utf-8")

@@ -236,7 +236,7 @@ def test_template_is_reproducible(rb, tmp_path: Path):
 
 def test_bundled_templates_match_the_rulebook(rb):
     files = sorted((REPO / "input_templates").glob("*.xlsx"))
-    assert len(files) == 18, "blank template plus 17 districts; regenerate with the README command"
+    assert len(files) == 18, "blank template plus 17 districts; regenerate with python batch.py template --all-districts"
     for f in files:
         meta = {r[0]: r[1] for r in calamine_rows(f, META_SHEET)}
         assert meta["rulebook_hash"] == rb.hash, f"{f.name} is stale: regenerate it"
