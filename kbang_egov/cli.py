@@ -253,7 +253,7 @@ def sample(obj: dict, out_dir: str, count: int | None, seed: int) -> None:
 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
-              show_default=True, help="markdown: the README's table; json: for tools.")
+              show_default=True, help="markdown: the table in docs/findings.md; json: for tools.")
 def codes(fmt: str) -> None:
     """List the finding codes the batch reports, with severity and meaning."""
     from .findings import REGISTRY, codes_markdown

@@ -1,7 +1,7 @@
 """Findings: what is wrong with a submission, as data. One registry of stable codes, each with its severity
 and a Vietnamese message template that says what is wrong and how to fix it.
 
-Checks build findings with `make_finding(code, ...)`; nothing else invents codes. The README's table of
+Checks build findings with `make_finding(code, ...)`; nothing else invents codes. The table of
 codes is generated from REGISTRY (`python batch.py codes --format markdown`), so it cannot drift.
 """
 
@@ -18,7 +18,7 @@ WARNING = "warning"
 CONSEQUENCE = "consequence"  # follows from findings already reported: listed, never counted as an error
 SEVERITY_VI = {ERROR: "Lỗi", WARNING: "Cảnh báo", CONSEQUENCE: "Hệ quả"}
 
-# Levels, for grouping codes in the README and the workbook.
+# Levels, for grouping codes in docs/findings.md and the workbook.
 FILE, CRITERION, SUBTOTAL = "file", "criterion", "subtotal"
 
 
@@ -27,7 +27,7 @@ class FindingType:
     code: str
     severity: str
     level: str  # file, criterion or subtotal
-    title: str  # short Vietnamese name, for the workbook's filters and the README
+    title: str  # short Vietnamese name, for the workbook's filters and docs/findings.md
     template: str  # Vietnamese message: what is wrong and how to fix it; {named} parameters
     rejects: bool = False  # the file cannot be scored at all
 
@@ -235,7 +235,7 @@ def _show(v: object) -> str:
 
 
 def codes_markdown() -> str:
-    """The README's table of finding codes, generated from the registry."""
+    """The table of finding codes in docs/findings.md, generated from the registry."""
     lines = ["| code | severity | level | what | file scored? |", "|---|---|---|---|---|"]
     for t in _TYPES:
         lines.append(f"| `{t.code}` | {t.severity} | {t.level} | {t.title} | {'no' if t.rejects else 'yes'} |")
