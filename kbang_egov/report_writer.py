@@ -249,12 +249,13 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
                                    parts=", ".join(_PART_LABEL_VI.get(p.code, p.name) for p in rb.parts))
     ws.set_row(h - 1, 32)
     ws.merge_range(h - 1, 0, h - 1, last_col, legend, fmt.legend)
-    _write_header(ws, fmt, [(title, width) for title, width, *_ in columns], h)
-    for j, (*_, comment) in enumerate(columns):
+    _write_header(ws, fmt, [(title, width) for title, width, _, _, _ in columns], h)
+    for j, (_, _, _, _, comment) in enumerate(columns):
         if comment:
             ws.write_comment(h, j, comment, {"x_scale": 2})
-    table = pd.concat([ranking[c] if isinstance(c, str) else c for *_, c, _ in columns], axis=1)
-    _write_rows(ws, h + 1, table, [c[2] for c in columns])
+    table = pd.concat([ranking[values] if isinstance(values, str) else values for _, _, _, values, _ in columns],
+                      axis=1)
+    _write_rows(ws, h + 1, table, [cell_format for _, _, cell_format, _, _ in columns])
     # After a blank row, outside the filter range: listed districts with no scored submission.
     absent = pd.DataFrame([(NOT_SUBMITTED_VI, name, run.not_submitted_notes.get(name)) for name in run.not_submitted])
     _write_rows(ws, last + 2, absent, [fmt.missing] * 3)

@@ -99,26 +99,16 @@ def scores_frame(run: RunResult, rb: Rulebook) -> pd.DataFrame:
                                           names=["position", "code"])
         long = long.dropna(subset=["code"]).set_index(["position", "code"]).reindex(grid).reset_index()
     by_code = criteria.set_index("code")
-    names = np.array([d.district for d in run.districts], dtype=object)
-    files = np.array([d.file for d in run.districts], dtype=object)
-    position = long["position"].to_numpy()
-    out = pd.DataFrame({
-        "position": position,
-        "district": names[position],
-        "code": long["code"],
-        "self_score": long["self_score"],
-        "score": long["score"],
-        "max": long["code"].map(by_code["max"]).astype(float),
-        "gap": (long["self_score"] - long["score"]).round(2),
-        "source": long["source"],
-        "status": long["status"],
-        "detail": long["detail"],
-        "group": long["code"].map(by_code["group"]),
-        "part": long["code"].map(by_code["part"]),
-        "file": files[position],
-        "row": long["row"].where(long["row"] > 0),  # 0: the row is missing
-    })
-    return out
+    at = long["position"].to_numpy()
+    return long.assign(
+        district=np.array([d.district for d in run.districts], dtype=object)[at],
+        max=long["code"].map(by_code["max"]).astype(float),
+        gap=(long["self_score"] - long["score"]).round(2),
+        group=long["code"].map(by_code["group"]),
+        part=long["code"].map(by_code["part"]),
+        file=np.array([d.file for d in run.districts], dtype=object)[at],
+        row=long["row"].where(long["row"] > 0),  # 0: the row is missing
+    )[["position", *SCORES_COLUMNS]]
 
 
 def subtotals_frame(run: RunResult) -> pd.DataFrame:
