@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import pandas as pd
 
 from .results import DistrictResult
 from .rulebook import Rulebook
 from .text import normalize_text, strip_diacritics
 
 
-def competition_ranks(values: list[float]) -> list[int]:
-    """Ranks of values, highest first, equal values (to 2 decimals) sharing the best rank: 1, 2, 2, 4."""
-    order = sorted(range(len(values)), key=lambda i: -round(values[i], 2))
-    ranks = [0] * len(values)
-    prev: float | None = None
-    rank = 0
-    for pos, i in enumerate(order, 1):
-        v = round(values[i], 2)
-        if v != prev:
-            rank, prev = pos, v
-        ranks[i] = rank
-    return ranks
-
-
-def _name_key(d: DistrictResult) -> str:
-    return strip_diacritics(normalize_text(d.district))
-
-
 def rank_districts(results: list[DistrictResult], rulebook: Rulebook) -> list[DistrictResult]:
-    """The districts in rank order, with `rank` and `part_ranks` set; ties listed by name."""
-    total: Callable[[DistrictResult], float] = lambda d: d.subtotals[rulebook.total_code].scaled  # noqa: E731
-    ranked = sorted(results, key=lambda d: (-round(total(d), 2), _name_key(d)))
-    for d, r in zip(ranked, competition_ranks([total(d) for d in ranked]), strict=True):
-        d.rank = r
-    for part in rulebook.parts:
-        ranks = competition_ranks([d.subtotals[part.code].scaled for d in ranked])
-        for d, r in zip(ranked, ranks, strict=True):
-            d.part_ranks[part.code] = r
-    return ranked
+    """The districts in rank order, with `rank` and `part_ranks` set; ties listed by name.
+
+    Totals and parts are compared as officials read them, to 2 decimals; equal ones share the best rank
+    (`rank(method="min")`: 1, 2, 2, 4)."""
+    total, parts = rulebook.total_code, [p.code for p in rulebook.parts]
+    scaled = pd.DataFrame([[d.subtotals[c].scaled for c in (total, *parts)] for d in results],
+                          columns=[total, *parts], dtype="float64").round(2)
+    ranks = scaled.rank(method="min", ascending=False)
+    names = pd.Series([strip_diacritics(normalize_text(d.district)) for d in results], dtype=object)
+    order = scaled.assign(_name=names).sort_values([total, "_name"], ascending=[False, True]).index
+    for i in order:
+        d = results[i]
+        d.rank = int(ranks.at[i, total])
+        d.part_ranks = {p: int(ranks.at[i, p]) for p in parts}
+    return [results[i] for i in order]

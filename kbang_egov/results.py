@@ -74,7 +74,7 @@ class CriterionFrame:
 class CriterionTable(Sequence[CriterionResult]):
     """One district's criterion results as columns: a national run holds millions of results, and as objects
     they took 82 KB per district against about 6 KB here. Reads as a sequence of CriterionResult (made on
-    access); the report writer reads the columns directly.
+    access); tables.py reads the columns directly.
     """
 
     __slots__ = ("frame", "score", "self_score", "status", "source", "detail", "row")

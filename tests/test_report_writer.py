@@ -17,7 +17,6 @@ from kbang_egov import report_writer
 from kbang_egov.findings import make_finding
 from kbang_egov.report_writer import (
     FILES_SHEET,
-    FINDINGS_COLUMNS,
     FINDINGS_SHEET,
     RANKING_HEADER_ROW,
     RANKING_SHEET,
@@ -26,7 +25,6 @@ from kbang_egov.report_writer import (
     SHEETS,
     STATS_SHEET,
     OutputError,
-    _csv_value,
     write_csvs,
     write_outputs,
     write_ranking_workbook,
@@ -47,6 +45,7 @@ from kbang_egov.results import (
     SubtotalResult,
 )
 from kbang_egov.rulebook import Rulebook, load_rulebook
+from kbang_egov.tables import FINDINGS_COLUMNS
 
 KBANG = "Huyện Kbang"
 FORMULA_NAME = '=HYPERLINK("http://x")'  # must come back as this text, never as a formula
@@ -249,9 +248,9 @@ def test_freeze_autofilter_and_chart(out_dir: Path):
         assert "xl/charts/chart1.xml" in z.namelist()
 
 
-def test_ranking_rows_are_spliced_with_their_styles_and_the_chart_keeps_its_cache(out_dir: Path):
-    """The district rows are spliced in as XML after the workbook is closed: each column keeps its format,
-    the chart is given the names and totals it caches, and the sheet's dimension covers the rows."""
+def test_ranking_rows_keep_their_styles_and_the_chart_reads_the_table(out_dir: Path):
+    """Each column of the ranking keeps its format, the districts that did not submit follow after a blank
+    row, the chart's bars are the names and totals of the table, and the sheet's dimension covers the rows."""
     ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[RANKING_SHEET]
     first = RANKING_HEADER_ROW + 2
     names = [ws.cell(r, 2).value for r in range(first, first + 3)]
@@ -264,28 +263,14 @@ def test_ranking_rows_are_spliced_with_their_styles_and_the_chart_keeps_its_cach
     with zipfile.ZipFile(out_dir / "ranking.xlsx") as z:
         chart = z.read("xl/charts/chart1.xml").decode()
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
-    cached = re.findall(r"<c:pt idx=\"\d+\"><c:v>([^<]*)</c:v>", chart)
-    assert cached[:3] == names and [float(v) for v in cached[3:]] == pytest.approx([170.0, 85.0, 85.0])
+    letter = ws.cell(1, total).column_letter
+    refs = re.findall(r"<c:f>([^<]*)</c:f>", chart)
+    assert f"'{RANKING_SHEET}'!$B${first}:$B${first + 2}" in refs
+    assert f"'{RANKING_SHEET}'!${letter}${first}:${letter}${first + 2}" in refs
     assert f'<dimension ref="A1:{ws.cell(1, ws.max_column).column_letter}{first + 4}"/>' in sheet
 
 
-def test_xlsxwriter_packs_stored_and_the_output_is_deflated(run: RunResult, rb: Rulebook, tmp_path: Path,
-                                                            monkeypatch):
-    """The intermediate buffer is not compressed (splice_rows compresses every member once); the workbook
-    written is, and xlsxwriter is left as it was."""
-    import xlsxwriter.workbook
-
-    seen = []
-    real = report_writer.splice_rows
-    monkeypatch.setattr(report_writer, "splice_rows", lambda source, target, sheets: (
-        seen.extend(i.compress_type for i in zipfile.ZipFile(source).infolist()), real(source, target, sheets)))
-    path = write_ranking_workbook(run, rb, tmp_path / "ranking.xlsx")
-    assert seen and set(seen) == {zipfile.ZIP_STORED}
-    assert {i.compress_type for i in zipfile.ZipFile(path).infolist()} == {zipfile.ZIP_DEFLATED}
-    assert xlsxwriter.workbook.ZIP_DEFLATED == zipfile.ZIP_DEFLATED
-
-
-def test_cell_values_for_put_and_the_spliced_rows():
+def test_cell_values():
     assert report_writer._cell_value(np.float64(1.5)).__class__ is float
     assert report_writer._cell_value(np.int64(3)).__class__ is int
     assert (report_writer._cell_value(True), report_writer._cell_value("a\x00b"), report_writer._cell_value(None)) \
@@ -315,8 +300,8 @@ def test_score_detail_sheet_highlights_each_gap(out_dir: Path, rb: Rulebook):
     assert ws.freeze_panes == "C2" and ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}4"
 
 
-def test_score_detail_rows_written_as_xml_keep_their_styles(out_dir: Path):
-    """Rows after the first are spliced in as XML: numbers keep 0.00, KAD stays italic grey, names are text."""
+def test_score_detail_rows_keep_their_styles(out_dir: Path):
+    """Every row: numbers in 0.00, KAD italic grey, names as text."""
     ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[SCORES_SHEET]
     for row in range(2, ws.max_row + 1):
         assert ws.cell(row, 2).data_type == "s"
@@ -429,55 +414,51 @@ def test_failed_rename_leaves_no_temp_file(run: RunResult, rb: Rulebook, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_scores_csv_is_what_the_csv_module_writes(run: RunResult, rb: Rulebook, tmp_path: Path):
-    """scores.csv is written as pre-formatted lines: byte for byte what csv.writer makes of the same rows,
-    with details that need quoting (commas, quotes, line breaks) and a district with a comma in its name."""
-    import csv
-    import io
-
+def test_scores_csv_quotes_what_needs_quoting(run: RunResult, rb: Rulebook, tmp_path: Path):
+    """Details and a district name holding commas, quotes and line breaks come back as they were written
+    (line breaks as spaces, '=...' behind an apostrophe), one line per criterion."""
     from kbang_egov.results import CriterionTable
 
     d = dataclasses.replace(run.districts[1], district='Huyện "Mới", Gia Lai', file="thư mục/b,1.xlsx")
     t = d.criteria
     tricky = ('a, b', 'nói "có"', "dòng 1\ndòng 2", "=1+1", " cách ", "\r")
+    shown = ('a, b', 'nói "có"', "dòng 1 dòng 2", "'=1+1", " cách ", " ")
     d.criteria = CriterionTable(t.frame, t.score, t.self_score, t.status, t.source,
                                 tuple(tricky[k % len(tricky)] for k in range(len(t))), t.row)
-    run = dataclasses.replace(run, districts=[run.districts[0], d])
-    write_csvs(run, rb, tmp_path)
-
-    want = io.StringIO(newline="")
-    writer = csv.writer(want)
-    writer.writerow(["district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
-                     "group", "part", "file", "row"])
-    for dist in run.districts:  # the values as every other CSV writes them (_csv_value), row by row
-        writer.writerows([_csv_value(v) for v in (dist.district, r.code, r.self_score, r.score, r.max, r.gap,
-                                                   r.source, r.status, r.detail, r.group, r.part, dist.file,
-                                                   r.row or None)] for r in dist.criteria)
-    got = (tmp_path / "scores.csv").read_bytes().decode("utf-8")
-    assert got == want.getvalue()
-    assert '"nói ""có"""' in got and "'=1+1" in got and '"Huyện ""Mới"", Gia Lai"' in got
+    write_csvs(dataclasses.replace(run, districts=[run.districts[0], d]), rb, tmp_path)
+    df = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False, dtype=str)
+    assert len(df) == 2 * len(rb.scored_criteria)
+    mine = df[df["district"] == 'Huyện "Mới", Gia Lai']
+    assert mine["detail"].tolist() == [shown[k % len(shown)] for k in range(len(t))]
+    assert set(mine["file"]) == {"thư mục/b,1.xlsx"}
+    assert mine["row"].tolist() == [str(r) for r in t.row.tolist()]
 
 
-def test_scores_csv_places_a_partial_result_by_code(run: RunResult, rb: Rulebook):
-    """A district whose results come in another order, one criterion short, gets the same lines as the full
-    one in rulebook order, and a line with only the code, maximum, group and part for the missing one."""
-    from kbang_egov.report_writer import score_lines
+def test_scores_csv_places_a_partial_result_by_code(run: RunResult, rb: Rulebook, tmp_path: Path):
+    """A district whose results come in another order, one criterion short, gets the same rows as the full
+    one in rulebook order, and a row with only the code, maximum, group and part for the missing one."""
     from kbang_egov.results import CriterionTable
 
     full = run.districts[0]
     dropped = rb.scored_criteria[5]
     partial = dataclasses.replace(full, criteria=CriterionTable.of(
         [r for r in reversed(list(full.criteria)) if r.code != dropped.code]))
-    want = list(score_lines(dataclasses.replace(run, districts=[full]), rb))
-    got = list(score_lines(dataclasses.replace(run, districts=[partial]), rb))
+    write_csvs(dataclasses.replace(run, districts=[full]), rb, tmp_path / "full")
+    write_csvs(dataclasses.replace(run, districts=[partial]), rb, tmp_path / "partial")
+    want, got = (pd.read_csv(tmp_path / name / "scores.csv", keep_default_na=False, dtype=str)
+                 for name in ("full", "partial"))
     assert len(got) == len(want) == len(rb.scored_criteria)
-    assert [g for g, w in zip(got, want, strict=True) if g != w] == [
-        f"{full.district},{dropped.code},,,{dropped.max:g},,,,,{dropped.group},{dropped.part},{full.file},\r\n"]
+    assert got["code"].tolist() == want["code"].tolist() == [c.code for c in rb.scored_criteria]
+    differ = got[(got != want).any(axis=1)]
+    assert differ.to_dict("records") == [{
+        "district": full.district, "code": dropped.code, "self_score": "", "score": "", "max": f"{dropped.max:g}",
+        "gap": "", "source": "", "status": "", "detail": "", "group": dropped.group, "part": dropped.part,
+        "file": full.file, "row": ""}]
 
 
-def test_spliced_rows_keep_a_style_no_written_cell_uses(run: RunResult, rb: Rulebook, tmp_path: Path):
-    """KAD's grey italic is used only by spliced rows when the first district has no KAD and every listed
-    district submitted: it must still reach styles.xml."""
+def test_kad_keeps_its_style_when_the_first_district_has_none(run: RunResult, rb: Rulebook, tmp_path: Path):
+    """KAD's grey italic when the first district has no KAD and every listed district submitted (no other
+    cell uses that format)."""
     later = dataclasses.replace(run, districts=[run.districts[1], run.districts[0]], not_submitted=[])
     path = write_ranking_workbook(later, rb, tmp_path / "ranking.xlsx")
     ws = openpyxl.load_workbook(path)[SCORES_SHEET]
@@ -485,7 +466,7 @@ def test_spliced_rows_keep_a_style_no_written_cell_uses(run: RunResult, rb: Rule
     assert kad and all(c.font.i and c.font.color.rgb.endswith("7F7F7F") for c in kad)
 
 
-def test_findings_rows_are_spliced_with_wrapped_messages(run: RunResult, rb: Rulebook, tmp_path: Path):
+def test_findings_rows_wrap_long_messages(run: RunResult, rb: Rulebook, tmp_path: Path):
     long = make_finding("file-unreadable", "x.xlsx", reason="lý do rất dài " * 40)
     more = dataclasses.replace(run, findings=run.findings + [long])
     path = write_ranking_workbook(more, rb, tmp_path / "ranking.xlsx")

@@ -1,0 +1,208 @@
+"""The run's tables as pandas DataFrames, built from its results: files, scores (long form), subtotals,
+ranking, findings, criterion statistics and the detail matrix. The report writer writes the CSVs and the
+workbook's sheets from these frames; nothing is scored or ranked here (scoring.py scores, ranking.py ranks).
+
+Values stay raw (floats, NaN where there is none); how a CSV or a cell shows them is the writer's business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import chain
+
+import numpy as np
+import pandas as pd
+
+from .results import NOT_APPLICABLE, SOURCES, STATUSES, FileRecord, RunResult
+from .rulebook import Part, Rulebook
+
+SCORES_COLUMNS = ("district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
+                  "group", "part", "file", "row")
+FINDINGS_COLUMNS = ("file", "sheet", "cell", "district", "code", "finding", "severity", "message", "follows")
+FILES_COLUMNS = tuple(f.name for f in dataclasses.fields(FileRecord))
+SUBTOTALS_COLUMNS = ("position", "district", "code", "level", "max", "applicable_max", "achieved", "scaled",
+                     "self_sum", "declared", "gap")
+STATS_COLUMNS = ("code", "name", "group", "max", "full", "partial", "zero", "not_applicable", "mean",
+                 "self_wrong")
+SELF, OFFICIAL = "self_score", "official"  # the two columns of each criterion in the detail matrix
+
+NEAR = 0.005  # two scores closer than this are the same score: officials read them to 2 decimals
+NOT_APPLICABLE_SHORT = "KAD"  # "Không áp dụng", as the template's list names it
+
+# English column names of ranking.csv for the bundled rulebook's parts; others use the code in lower case.
+_PART_COLUMN = {"SS": "readiness", "KQ": "results"}
+
+
+@dataclasses.dataclass
+class RunTables:
+    """Every table of a run, built once for the workbook and the CSVs."""
+
+    files: pd.DataFrame
+    scores: pd.DataFrame
+    ranking: pd.DataFrame
+    findings: pd.DataFrame
+    stats: pd.DataFrame
+    detail: pd.DataFrame
+
+
+def run_tables(run: RunResult, rb: Rulebook) -> RunTables:
+    """All of a run's tables; the statistics and the detail matrix are derived from the long scores."""
+    scores = scores_frame(run, rb)
+    return RunTables(files_frame(run), scores, ranking_frame(run, rb), findings_frame(run),
+                     criterion_stats_frame(scores, rb), detail_frame(scores, run, rb))
+
+
+def criteria_frame(rb: Rulebook) -> pd.DataFrame:
+    """The scored criteria in rulebook order: code, name, group, part, max."""
+    return pd.DataFrame([(c.code, c.name, c.group, c.part, float(c.max)) for c in rb.scored_criteria],
+                        columns=["code", "name", "group", "part", "max"])
+
+
+def files_frame(run: RunResult) -> pd.DataFrame:
+    """One row per input file, in path order, with what became of it (FileRecord's fields)."""
+    return pd.DataFrame([[getattr(f, c) for c in FILES_COLUMNS] for f in run.files], columns=list(FILES_COLUMNS))
+
+
+def findings_frame(run: RunResult) -> pd.DataFrame:
+    """One row per finding, files in path order: the columns of findings.csv."""
+    return pd.DataFrame([list(f.record().values()) for f in run.findings], columns=list(FINDINGS_COLUMNS))
+
+
+def scores_frame(run: RunResult, rb: Rulebook) -> pd.DataFrame:
+    """One row per ranked district and scored criterion, in rank then rulebook order: the columns of
+    scores.csv, and `position`, the district's place in run.districts. A criterion missing from a
+    district's results has a row with its code, maximum, group and part only.
+
+    Code, group, part, source and status are categoricals: a national run has millions of rows here."""
+    criteria = criteria_frame(rb)
+    codes = tuple(criteria["code"])
+    tables = [d.criteria for d in run.districts]
+    sizes = [len(t) for t in tables]
+    positions = np.repeat(np.arange(len(tables)), sizes)
+
+    def joined(column: str, dtype: type) -> np.ndarray:
+        return np.concatenate([getattr(t, column) for t in tables] or [np.empty(0, dtype)])
+
+    long = pd.DataFrame({
+        "position": positions,
+        "code": pd.Categorical(list(chain.from_iterable(t.frame.codes for t in tables)), categories=codes),
+        "self_score": joined("self_score", np.float64),
+        "score": joined("score", np.float64),
+        "source": pd.Categorical.from_codes(joined("source", np.uint8), categories=SOURCES),
+        "status": pd.Categorical.from_codes(joined("status", np.uint8), categories=STATUSES),
+        "detail": np.array(list(chain.from_iterable(t.detail for t in tables)), dtype=object),
+        "row": joined("row", np.int32),
+    })
+    if any(t.frame.codes != codes for t in tables):
+        # A district whose results come in another order or short of a criterion: placed by code.
+        grid = pd.MultiIndex.from_product([range(len(tables)), criteria["code"].astype(long["code"].dtype)],
+                                          names=["position", "code"])
+        long = long.dropna(subset=["code"]).set_index(["position", "code"]).reindex(grid).reset_index()
+    by_code = criteria.set_index("code")
+    at = long["position"].to_numpy()
+    return long.assign(
+        district=np.array([d.district for d in run.districts], dtype=object)[at],
+        max=long["code"].map(by_code["max"]).astype(float),
+        gap=(long["self_score"] - long["score"]).round(2),
+        group=long["code"].map(by_code["group"]),
+        part=long["code"].map(by_code["part"]),
+        file=np.array([d.file for d in run.districts], dtype=object)[at],
+        row=long["row"].where(long["row"] > 0),  # 0: the row is missing
+    )[["position", *SCORES_COLUMNS]]
+
+
+def subtotals_frame(run: RunResult) -> pd.DataFrame:
+    """One row per ranked district and subtotal (groups, parts, the total), in rank then rulebook order."""
+    rows = [(i, d.district, s.code, s.level, s.max, s.applicable_max, s.achieved, s.scaled, s.self_sum,
+             s.declared, s.gap) for i, d in enumerate(run.districts) for s in d.subtotals.values()]
+    return pd.DataFrame(rows, columns=list(SUBTOTALS_COLUMNS))
+
+
+def part_column(part: Part) -> str:
+    """The English column name of a part in ranking.csv: readiness, results, or the code in lower case."""
+    return _PART_COLUMN.get(part.code, part.code.lower())
+
+
+def ranking_columns(rulebook: Rulebook) -> tuple[str, ...]:
+    """The header of ranking.csv: parts and groups follow the rulebook, so next year's file needs no code change.
+
+    Parts and total are rescaled where criteria are not applicable (the ranking's figures); plain_total and
+    the groups are plain sums of the official scores, and the declared total compares with plain_total."""
+    parts = [part_column(p) for p in rulebook.parts]
+    return ("rank", "district", *parts, "total", "plain_total", "declared_total", "gap",
+            *(f"rank_{p}" for p in parts), *(g.code for g in rulebook.groups), "not_applicable", "max_removed",
+            "status", "errors", "warnings", "file")
+
+
+def ranking_frame(run: RunResult, rb: Rulebook) -> pd.DataFrame:
+    """One row per ranked district in rank order (ranking.py ranked them), the columns of ranking.csv:
+    parts and total rescaled, groups and plain_total plain sums, from the subtotals by pivot."""
+    districts = run.districts
+    codes = [rb.total_code, *(p.code for p in rb.parts), *(g.code for g in rb.groups)]
+    wide = (subtotals_frame(run)
+            .pivot(index="position", columns="code", values=["scaled", "achieved", "declared", "gap", "max",
+                                                             "applicable_max"])
+            .reindex(index=range(len(districts)),
+                     columns=pd.MultiIndex.from_product([["scaled", "achieved", "declared", "gap", "max",
+                                                          "applicable_max"], codes])))
+    total = rb.total_code
+    frame = pd.DataFrame({"rank": pd.Series([d.rank or None for d in districts], dtype="float64"),
+                          "district": pd.Series([d.district for d in districts], dtype=object)})
+    for p in rb.parts:
+        frame[part_column(p)] = wide["scaled", p.code]
+    frame["total"] = wide["scaled", total]
+    frame["plain_total"] = wide["achieved", total]
+    frame["declared_total"] = wide["declared", total]
+    frame["gap"] = wide["gap", total]
+    for p in rb.parts:
+        frame[f"rank_{part_column(p)}"] = pd.Series([d.part_ranks.get(p.code) for d in districts], dtype="float64")
+    for g in rb.groups:
+        frame[g.code] = wide["achieved", g.code]
+    frame["not_applicable"] = [d.not_applicable for d in districts]
+    frame["max_removed"] = (wide["max", total] - wide["applicable_max", total]).round(2)
+    frame["status"] = [d.status for d in districts]
+    frame["errors"] = [d.errors for d in districts]
+    frame["warnings"] = [d.warnings for d in districts]
+    frame["file"] = pd.Series([d.file for d in districts], dtype=object)
+    return frame[list(ranking_columns(rb))]
+
+
+def criterion_stats_frame(scores: pd.DataFrame, rb: Rulebook) -> pd.DataFrame:
+    """Per scored criterion, in rulebook order: how many districts got full, partial or no points, took it
+    out as not applicable, or self-scored it wrong, and the mean points where it applies (by groupby over
+    the long scores)."""
+    present = scores["source"].notna()
+    applicable = present & (scores["source"] != NOT_APPLICABLE)
+    near_max = scores["score"] >= scores["max"] - NEAR
+    flags = pd.DataFrame({
+        "code": scores["code"],
+        "present": present,
+        "applicable": applicable,
+        "full": applicable & near_max,
+        "zero": applicable & (scores["score"] < NEAR) & ~near_max,
+        "self_wrong": present & ((scores["self_score"] - scores["score"]).abs() > NEAR),
+        "points": scores["score"].where(applicable),
+    })
+    by_code = flags.groupby("code", observed=False)
+    counts = by_code[["present", "applicable", "full", "zero", "self_wrong"]].sum()
+    stats = criteria_frame(rb).set_index("code").join(counts).join(by_code["points"].mean().rename("mean"))
+    stats["partial"] = stats["applicable"] - stats["full"] - stats["zero"]
+    stats["not_applicable"] = stats["present"] - stats["applicable"]
+    return stats.reset_index()[list(STATS_COLUMNS)]
+
+
+def detail_frame(scores: pd.DataFrame, run: RunResult, rb: Rulebook) -> pd.DataFrame:
+    """The detail matrix, one row per ranked district in rank order: rank, district, then for every scored
+    criterion its self-score and its official score (KAD where not applicable, blank without a result),
+    pivoted from the long scores. Columns: rank, district, (code, SELF), (code, OFFICIAL), ..."""
+    official = scores["score"].astype(object).where(scores["source"] != NOT_APPLICABLE, NOT_APPLICABLE_SHORT)
+    codes = [c.code for c in rb.scored_criteria]
+    wide = (scores.assign(**{OFFICIAL: official})
+            .pivot(index="position", columns="code", values=[SELF, OFFICIAL])
+            .swaplevel(axis=1)
+            .reindex(index=range(len(run.districts)),
+                     columns=pd.MultiIndex.from_tuples([(c, v) for c in codes for v in (SELF, OFFICIAL)])))
+    head = pd.DataFrame({("rank", ""): pd.Series([d.rank or None for d in run.districts], dtype="float64"),
+                         ("district", ""): pd.Series([d.district for d in run.districts], dtype=object)})
+    return pd.concat([head, wide], axis=1)
+
