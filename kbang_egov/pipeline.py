@@ -18,9 +18,8 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
-from .checks import FILLED_PERCENT_MIN, filled_criteria, filled_needed
+from .checks import FILLED_PERCENT_MIN, check_submission, filled_criteria, filled_needed
 from .districts import District, DistrictIndex
-from .fastpath import check_submission_fast, frame_of
 from .findings import Finding, make_finding
 from .guard import far_cell
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
@@ -124,11 +123,11 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         outcome.district, outcome.findings = district, [f]
         outcome.note = f"Đã gửi mẫu chưa điền ({filled}/{total} tiêu chí có số liệu): tệp {rel}"
     else:
-        checked = check_submission_fast(sub, rulebook, district.name, trust_self_scores)
+        checked = check_submission(sub, rulebook, district.name, trust_self_scores)
         findings = [dataclasses.replace(f, district=district.name) for f in findings] + checked.findings
         info = {k: _info_text(v) for k, v in sub.info.items()}
         outcome.result = DistrictResult(district.name, rel, sub.sheet,
-                                        CriterionTable.of(checked.criteria, frame_of(rulebook)),
+                                        CriterionTable.of(checked.criteria),
                                         checked.subtotals, findings, info)
         outcome.district = district
         outcome.name_at = (sub.info_sheet or INFO_SHEET, sub.info_cells.get("unit_name", ""))
@@ -210,7 +209,6 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
     that crashes its reader or overruns file_timeout becomes a finding and the others go on. workers=0
     reads in this process, without that protection (for profiling)."""
     items = [(str(p), p.relative_to(root).as_posix()) for p in paths]
-    frame_of(rulebook)  # made here, before the workers are forked: their results then name it
     func = functools.partial(_process_item, rulebook=rulebook, districts=DistrictIndex(districts),
                              trust_self_scores=trust_self_scores)
     outcomes: list[FileOutcome | None] = [None] * len(items)
