@@ -58,7 +58,7 @@ def check_submission(sub: Submission, rb: Rulebook, district: str = "",
                      trust_self_scores: bool = False) -> Checked:
     """Score every criterion of a read submission and check its self-scores and declared subtotals."""
     findings: list[Finding] = []
-    results = [collect(check_criterion(sub, c, district, trust_self_scores), findings) for c in rb.scored_criteria]
+    results = collect(check_criteria(sub, rb, district, trust_self_scores), findings)
     totals = subtotals(sub, rb, {r.code: r for r in results})
     findings += list(check_subtotals(sub, rb, totals, district, findings, results))  # reads the criteria's
     return Checked(results, totals, findings)
@@ -112,6 +112,14 @@ class _Ctx:
     def finding(self, code: str, column: str, **params: object) -> Finding:
         return make_finding(code, self.sub.file, self.sub.sheet, self.at(column), self.district, self.c.code,
                             **params)
+
+
+def check_criteria(sub: Submission, rb: Rulebook, district: str, trust: bool) -> Check[list[CriterionResult]]:
+    """Every scored criterion, in form order: yields their findings, returns their results."""
+    results = []
+    for c in rb.scored_criteria:
+        results.append((yield from check_criterion(sub, c, district, trust)))
+    return results
 
 
 def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool) -> Check[CriterionResult]:
