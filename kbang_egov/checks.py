@@ -1,15 +1,19 @@
 """Checking a read submission: parse every input as clerks type it, recompute every criterion by its rule,
 sum groups, parts and the total, and yield a finding for every slip, located by sheet and cell.
+
+Every check is a generator: it yields its findings in the order a person reads them and returns what it
+computed (`points = yield from check(...)`); check_submission is the one report that collects them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeVar
 
 from .findings import ERROR, REGISTRY, Finding, make_finding
-from .layout import COLUMN_TITLES, PERCENT_UNIT
+from .layout import COLUMN_TITLES, PERCENT_UNIT, cell_to_unit_value
 from .reader import Submission
 from .results import COMPUTED, GROUP, NOT_APPLICABLE, PART, TOTAL, TRUSTED, ZERO, CriterionResult, SubtotalResult
 from .rulebook import NOT_APPLICABLE as NA_LABEL
@@ -37,9 +41,14 @@ _INPUTS = ("value", "numerator", "denominator")
 _TYPED = ("self_score", *_INPUTS)  # what makes a criterion filled in
 _APPLIES_TO_ALL = "tiêu chí áp dụng cho mọi huyện, thị xã, thành phố."
 
+T = TypeVar("T")
+Check = Generator[Finding, None, T]  # a check: yields its findings, returns its result
+
 
 @dataclass
 class Checked:
+    """A checked return: every criterion's result, every subtotal, and the findings, in order."""
+
     criteria: list[CriterionResult]
     subtotals: dict[str, SubtotalResult]
     findings: list[Finding]
@@ -49,10 +58,19 @@ def check_submission(sub: Submission, rb: Rulebook, district: str = "",
                      trust_self_scores: bool = False) -> Checked:
     """Score every criterion of a read submission and check its self-scores and declared subtotals."""
     findings: list[Finding] = []
-    results = [check_criterion(sub, c, district, trust_self_scores, findings) for c in rb.scored_criteria]
+    results = collect(check_criteria(sub, rb, district, trust_self_scores), findings)
     totals = subtotals(sub, rb, {r.code: r for r in results})
-    check_subtotals(sub, rb, totals, district, findings, results)
+    findings += list(check_subtotals(sub, rb, totals, district, findings, results))  # reads the criteria's
     return Checked(results, totals, findings)
+
+
+def collect(check: Check[T], findings: list[Finding]) -> T:
+    """Run a check to its end: what it yields is appended to `findings`, what it returns is returned."""
+    while True:
+        try:
+            findings.append(next(check))
+        except StopIteration as done:
+            return done.value
 
 
 def filled_needed(rb: Rulebook) -> int:
@@ -80,10 +98,10 @@ def filled_criteria(sub: Submission, rb: Rulebook, up_to: int | None = None) -> 
 
 
 class _Ctx:
-    """Where one criterion's cells are, and the findings it adds."""
+    """Where one criterion's cells are, and how its findings are made."""
 
-    def __init__(self, sub: Submission, c: Criterion, district: str, out: list[Finding]) -> None:
-        self.sub, self.c, self.district, self.out = sub, c, district, out
+    def __init__(self, sub: Submission, c: Criterion, district: str) -> None:
+        self.sub, self.c, self.district = sub, c, district
         row = sub.rows.get(c.code)
         self.cells = row.cells if row else {}
         self.row = row.row if row else 0
@@ -91,49 +109,56 @@ class _Ctx:
     def at(self, column: str) -> str:
         return self.sub.cell(self.c.code, column)
 
-    def add(self, code: str, column: str, **params: object) -> None:
-        self.out.append(make_finding(code, self.sub.file, self.sub.sheet, self.at(column), self.district,
-                                     self.c.code, **params))
+    def finding(self, code: str, column: str, **params: object) -> Finding:
+        return make_finding(code, self.sub.file, self.sub.sheet, self.at(column), self.district, self.c.code,
+                            **params)
 
 
-def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool,
-                    out: list[Finding]) -> CriterionResult:
-    """One criterion of one submission: its result, and its findings appended to out (the reference that
-    fastpath.check_submission_fast hands every criterion it does not score itself)."""
-    ctx = _Ctx(sub, c, district, out)
-    self_score = _self_score(ctx)
+def check_criteria(sub: Submission, rb: Rulebook, district: str, trust: bool) -> Check[list[CriterionResult]]:
+    """Every scored criterion, in form order: yields their findings, returns their results."""
+    results = []
+    for c in rb.scored_criteria:
+        results.append((yield from check_criterion(sub, c, district, trust)))
+    return results
+
+
+def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool) -> Check[CriterionResult]:
+    """One criterion of one submission: yields its findings, returns its result."""
+    ctx = _Ctx(sub, c, district)
+    self_score = yield from _self_score(ctx)
     if not ctx.row:  # the row is missing: reported by the reader
         return CriterionResult(c.code, c.group, c.part, c.max, 0.0, None, MISSING, ZERO, "", 0)
     marked = _not_applicable_mark(ctx)
     if marked is not None:
-        return _not_applicable(ctx, self_score, *marked)
+        return (yield from _not_applicable(ctx, self_score, *marked))
 
-    given, reported = _inputs(ctx)
+    given, reported = yield from _inputs(ctx)
     score = score_criterion(c, given)
     if score.status == INVALID and c.kind in ("yesno", "choice"):
         label = accentless_label(c, given.value)
         if label is not None:  # 'co', 'khong day du': one option once the marks are dropped
-            ctx.add("option-accentless", "value", text=show(ctx.cells.get("value")), label=label)
+            yield ctx.finding("option-accentless", "value", text=show(ctx.cells.get("value")), label=label)
             given = CriterionInput(value=label)
             score = score_criterion(c, given)
     zero_of_zero = score.status == DENOMINATOR_ZERO and c.not_applicable and given.numerator == 0
     if score.status == OK:
         points, source = float(score.points), COMPUTED
         if c.kind == "ratio" and given.numerator is not None and given.numerator > given.denominator:
-            ctx.add("numerator-exceeds-denominator", "numerator", numerator=given.numerator,
-                    denominator=given.denominator)
+            yield ctx.finding("numerator-exceeds-denominator", "numerator", numerator=given.numerator,
+                              denominator=given.denominator)
     else:
         trusted = trust and score.status == MISSING and not reported and self_score is not None and 0 <= self_score <= c.max
         points, source = (self_score, TRUSTED) if trusted else (0.0, ZERO)
         if not reported:
-            _status_finding(ctx, score.status, score.detail, given, points, trusted)
+            yield from _status_finding(ctx, score.status, score.detail, given, points, trusted)
 
     if self_score is None:
-        if not _cell_has_error(ctx, "self_score"):
-            ctx.add("self-score-missing", "self_score", score=points)
-    elif _check_range(ctx, self_score) and (score.status == OK or zero_of_zero) and \
+        if is_blank(ctx.cells.get("self_score")):  # else unreadable, and reported as such
+            yield ctx.finding("self-score-missing", "self_score", score=points)
+    elif (yield from _check_range(ctx, self_score)) and (score.status == OK or zero_of_zero) and \
             abs(self_score - points) > TOLERANCE:
-        ctx.add("self-score-mismatch", "self_score", self_score=self_score, score=points, detail=score.detail)
+        yield ctx.finding("self-score-mismatch", "self_score", self_score=self_score, score=points,
+                          detail=score.detail)
     return CriterionResult(c.code, c.group, c.part, c.max, points, self_score, score.status, source,
                            score.detail, ctx.row)
 
@@ -149,38 +174,40 @@ def _not_applicable_mark(ctx: _Ctx) -> tuple[str, bool] | None:
     return None
 
 
-def _not_applicable(ctx: _Ctx, self_score: float | None, column: str, accentless: bool) -> CriterionResult:
+def _not_applicable(ctx: _Ctx, self_score: float | None, column: str, accentless: bool) -> Check[CriterionResult]:
     """A criterion answered "Không áp dụng": taken out of the maximum where the rulebook accepts it (a warning
     with its ground), else an error at the cell and 0 points inside the maximum. A denominator above 0
     typed beside it says the criterion does apply: refused too."""
     c = ctx.c
     if accentless:
-        ctx.add("option-accentless", column, text=show(ctx.cells.get(column)), label=NA_LABEL)
-    in_range = self_score is None or _check_range(ctx, self_score)
+        yield ctx.finding("option-accentless", column, text=show(ctx.cells.get(column)), label=NA_LABEL)
+    in_range = self_score is None or (yield from _check_range(ctx, self_score))
     refused, ground = not c.not_applicable, c.not_applicable_note or _APPLIES_TO_ALL
     if not refused and c.kind == "ratio":
         den = parse_number(ctx.cells.get("denominator")).value
         if den is not None and den > 0:
             refused, ground = True, f"đơn vị đã nhập mẫu số {show(den)}, khác 0, nên tiêu chí có áp dụng."
     if not refused:
-        ctx.add("not-applicable-accepted", column, not_applicable=NA_LABEL, ground=ground, max=c.max, part=c.part)
+        yield ctx.finding("not-applicable-accepted", column, not_applicable=NA_LABEL, ground=ground, max=c.max,
+                          part=c.part)
         if self_score is not None and in_range and self_score > TOLERANCE:  # points claimed on what is out
-            ctx.add("self-score-mismatch", "self_score", self_score=self_score, score=0.0, detail=NA_LABEL)
+            yield ctx.finding("self-score-mismatch", "self_score", self_score=self_score, score=0.0,
+                              detail=NA_LABEL)
         return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, NOT_APPLICABLE_STATUS,
                                NOT_APPLICABLE, NA_LABEL, ctx.row)
     # The self-score is not compared: the one thing to fix is the answer, then the figures are scored.
-    ctx.add("not-applicable-refused", column, not_applicable=NA_LABEL, ground=ground)
+    yield ctx.finding("not-applicable-refused", column, not_applicable=NA_LABEL, ground=ground)
     return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, INVALID, ZERO, NOT_APPLICABLE_REFUSED,
                            ctx.row)
 
 
-def _self_score(ctx: _Ctx) -> float | None:
+def _self_score(ctx: _Ctx) -> Check[float | None]:
     if not ctx.row:
         return None
     p = parse_number(ctx.cells.get("self_score"))
     if p.error or p.percent:
-        ctx.add(_not_a_number(p), "self_score", text=p.text, what="điểm", limit=NUMBER_LIMIT_TEXT,
-                how="Ghi điểm bằng số, ví dụ 0,85.")
+        yield ctx.finding(_not_a_number(p), "self_score", text=p.text, what="điểm",
+                          how="Ghi điểm bằng số, ví dụ 0,85.", limit=NUMBER_LIMIT_TEXT)
         return None
     return p.value
 
@@ -194,29 +221,24 @@ def _not_a_number(p: Parsed) -> str:
     return "number-too-large" if p.too_large else "input-unparseable"
 
 
-def _cell_has_error(ctx: _Ctx, column: str) -> bool:
-    cell = ctx.at(column)
-    return any(f.cell == cell and f.subject == ctx.c.code and f.code in _NOT_A_NUMBER for f in ctx.out)
-
-
-def _check_range(ctx: _Ctx, self_score: float) -> bool:
+def _check_range(ctx: _Ctx, self_score: float) -> Check[bool]:
     if self_score < 0 or self_score > ctx.c.max + TOLERANCE:
-        ctx.add("self-score-out-of-range", "self_score", self_score=self_score, max=ctx.c.max)
+        yield ctx.finding("self-score-out-of-range", "self_score", self_score=self_score, max=ctx.c.max)
         return False
     return True
 
 
-def _inputs(ctx: _Ctx) -> tuple[CriterionInput, bool]:
+def _inputs(ctx: _Ctx) -> Check[tuple[CriterionInput, bool]]:
     """The parsed inputs, and whether a finding about them was already reported (unparseable cells)."""
     c = ctx.c
     if c.kind == "ratio":
-        num, num_bad = _number(ctx, "numerator", "Tử số")
-        den, den_bad = _number(ctx, "denominator", "Mẫu số")
+        num, num_bad = yield from _number(ctx, "numerator", "Tử số")
+        den, den_bad = yield from _number(ctx, "denominator", "Mẫu số")
         if num is None and den is None and not (num_bad or den_bad):
             frac = parse_fraction(ctx.cells.get("evidence"))
             if frac is not None:
                 num, den = frac
-                ctx.add("ratio-from-evidence", "evidence", fraction=show(ctx.cells.get("evidence")))
+                yield ctx.finding("ratio-from-evidence", "evidence", fraction=show(ctx.cells.get("evidence")))
         return CriterionInput(numerator=num, denominator=den), num_bad or den_bad
     raw = ctx.cells.get("value")
     if c.kind in ("yesno", "choice"):
@@ -227,38 +249,37 @@ def _inputs(ctx: _Ctx) -> tuple[CriterionInput, bool]:
     assert spec is not None
     p = parse_number(raw, unit=spec.unit if spec.unit != PERCENT_UNIT else "")
     if p.error:
-        ctx.add(_not_a_number(p), "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c),
-                limit=NUMBER_LIMIT_TEXT)
+        yield ctx.finding(_not_a_number(p), "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c), limit=NUMBER_LIMIT_TEXT)
         return CriterionInput(), True
     if p.value is None:
         return CriterionInput(), False
     value = p.value
     if spec.unit == PERCENT_UNIT:
-        value = _percent_figure(ctx, p)
+        value = yield from _percent_figure(ctx, p)
     elif p.percent:
-        ctx.add("input-unparseable", "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c))
+        yield ctx.finding("input-unparseable", "value", text=p.text, what=f"số ({spec.unit})", how=_how_tiers(c))
         return CriterionInput(), True
     return CriterionInput(value=value), False
 
 
-def _percent_figure(ctx: _Ctx, p: Parsed) -> float:
+def _percent_figure(ctx: _Ctx, p: Parsed) -> Check[float]:
     """A percent tier's figure (65 for 65%): a percent-formatted cell holds 0.65, "65%" is typed as text;
     a bare number above 1 can only be the figure typed without its sign."""
     assert p.value is not None
     if p.percent:
         return p.value
     if p.value <= 1:
-        return round(p.value * 100, 6)
+        return cell_to_unit_value(ctx.c.value, p.value)
     if p.value <= 100:
-        ctx.add("percent-assumed", "value", text=p.text)
+        yield ctx.finding("percent-assumed", "value", text=p.text)
     return p.value
 
 
-def _number(ctx: _Ctx, column: str, label: str) -> tuple[float | None, bool]:
+def _number(ctx: _Ctx, column: str, label: str) -> Check[tuple[float | None, bool]]:
     p = parse_number(ctx.cells.get(column))
     if p.error or p.percent:
-        ctx.add(_not_a_number(p), column, text=p.text, what=f"số ({label})", limit=NUMBER_LIMIT_TEXT,
-                how=f"Nhập {label.lower()} bằng số, ví dụ 31; không nhập % hay chữ.")
+        yield ctx.finding(_not_a_number(p), column, text=p.text, what=f"số ({label})",
+                          how=f"Nhập {label.lower()} bằng số, ví dụ 31; không nhập % hay chữ.", limit=NUMBER_LIMIT_TEXT)
         return None, True
     return p.value, False
 
@@ -276,7 +297,7 @@ FORMULA_HINT = " Nếu ô đã có công thức, mở tệp bằng Excel và lư
 
 
 def _status_finding(ctx: _Ctx, status: str, detail: str, given: CriterionInput, points: float,
-                    trusted: bool) -> None:
+                    trusted: bool) -> Check[None]:
     c = ctx.c
     if status == MISSING:
         if c.kind == "ratio":
@@ -291,21 +312,21 @@ def _status_finding(ctx: _Ctx, status: str, detail: str, given: CriterionInput, 
             how += f" Tiêu chí chấp nhận '{NA_LABEL}' khi: {c.not_applicable_note}"
         if trusted:
             how += " Điểm tự đánh giá được tạm dùng (--trust-self-scores)."
-        ctx.add("input-missing", column, what=what, score=points, how=how)
+        yield ctx.finding("input-missing", column, what=what, score=points, how=how)
     elif status == DENOMINATOR_ZERO and c.not_applicable and given.numerator == 0:
-        ctx.add("zero-of-zero", "denominator", not_applicable=NA_LABEL, ground=c.not_applicable_note)
+        yield ctx.finding("zero-of-zero", "denominator", not_applicable=NA_LABEL, ground=c.not_applicable_note)
     elif status == DENOMINATOR_ZERO:
         how = (f"Nếu trong năm không phát sinh, để trống tử số, mẫu số và chọn '{NA_LABEL}' ở cột Giá trị."
                if c.not_applicable else
                f"Tiêu chí này không chấp nhận '{NA_LABEL}': {c.not_applicable_note or _APPLIES_TO_ALL}")
-        ctx.add("denominator-zero", "denominator", denominator=c.denominator or "mẫu số", how=how)
+        yield ctx.finding("denominator-zero", "denominator", denominator=c.denominator or "mẫu số", how=how)
     elif status == INVALID and c.kind in ("yesno", "choice"):
         options = " / ".join(o.label for o in c.options)
-        ctx.add("option-unknown", "value", text=show(ctx.cells.get("value")), options=options)
+        yield ctx.finding("option-unknown", "value", text=show(ctx.cells.get("value")), options=options)
     elif status == INVALID:
         column = "value" if c.kind == "tiers" else "numerator"
         shown = show(ctx.cells.get(column)) if c.kind == "tiers" else f"{given.numerator}/{given.denominator}"
-        ctx.add("value-out-of-range", column, text=shown, detail=detail, expected=_expected(c))
+        yield ctx.finding("value-out-of-range", column, text=shown, detail=detail, expected=_expected(c))
 
 
 def _expected(c: Criterion) -> str:
@@ -322,16 +343,11 @@ def _expected(c: Criterion) -> str:
 
 
 _SCALE = 10**9  # points are summed as integer billionths: exact for every decimal a person types
-_HUNDREDTH = _SCALE // 100
 
 
 def _points(n: int) -> float:
-    """Integer billionths as points rounded to 2 decimals, half away from zero: scoring.round_points of
-    n / 10**9, done in integers (this runs for every group, part and total of every return)."""
-    q, r = divmod(abs(n), _HUNDREDTH)
-    if 2 * r >= _HUNDREDTH:
-        q += 1
-    return -(q / 100) if n < 0 else q / 100
+    """Integer billionths as points rounded to 2 decimals."""
+    return round_points(Fraction(n, _SCALE))
 
 
 def _sum(values: Iterable[float]) -> float:
@@ -383,8 +399,9 @@ def subtotals(sub: Submission, rb: Rulebook, by_code: dict[str, CriterionResult]
 
 
 def check_subtotals(sub: Submission, rb: Rulebook, totals: dict[str, SubtotalResult], district: str,
-                    out: list[Finding], criteria: Iterable[CriterionResult]) -> None:
-    """Parse each declared subtotal, then flag it against the district's own arithmetic and the recomputed sum.
+                    found: Sequence[Finding], criteria: Iterable[CriterionResult]) -> Check[None]:
+    """Parse each declared subtotal into `totals`, then flag it against the district's own arithmetic and the
+    recomputed sum; `found` is what the criteria's checks yielded.
 
     The district's own arithmetic is the level below as the district wrote it: a group's self-scores, a
     part's declared groups, the declared parts for the total (its self-scores where a level below is
@@ -397,12 +414,12 @@ def check_subtotals(sub: Submission, rb: Rulebook, totals: dict[str, SubtotalRes
     names[rb.total_code] = "toàn bộ tiêu chí"
     results = {r.code: r for r in criteria}
     flagged: dict[str, list[Finding]] = {}  # criterion code: its findings (the reader's row-missing included)
-    for f in (*sub.findings, *out):
+    for f in (*sub.findings, *found):
         if f.subject in results:
             flagged.setdefault(f.subject, []).append(f)
     causes: dict[str, list[Finding]] = {}  # subtotal code: what its difference from the recomputation follows from
     for s in totals.values():  # groups first, so parts see their groups' declared values
-        _check_subtotal(sub, s, names[s.code], district, out)
+        yield from _check_subtotal(sub, s, names[s.code], district)
         below = [totals[c] for c in s.below]
         by_declared = bool(below) and all(b.declared is not None for b in below)
         if by_declared:
@@ -411,21 +428,20 @@ def check_subtotals(sub: Submission, rb: Rulebook, totals: dict[str, SubtotalRes
         if s.declared is not None and abs(s.declared - s.self_sum) > TOLERANCE:
             mine.append(make_finding("subtotal-arithmetic", sub.file, sub.sheet, s.cell, district, s.code,
                                      what=names[s.code], declared=s.declared, self_sum=s.self_sum))
-            out.append(mine[0])
+            yield mine[0]
         if s.declared is None or abs(s.declared - s.achieved) <= TOLERANCE:
             continue
         below_causes, residual = (_causes_of_children(below, causes) if by_declared else
-                                  _causes_of_criteria(_criteria_under(rb)[s.code], results, flagged))
+                                  _causes_of_criteria(rb.criteria_under[s.code], results, flagged))
         mine += below_causes
         if mine and abs(residual) <= TOLERANCE:
-            out.append(make_finding("subtotal-consequence", sub.file, sub.sheet, s.cell, district, s.code,
-                                    follows=tuple(f"{f.subject} {f.code} {f.cell}".strip() for f in mine),
-                                    what=names[s.code], declared=s.declared, score=s.achieved,
-                                    causes=_causes_text(mine)))
+            yield make_finding("subtotal-consequence", sub.file, sub.sheet, s.cell, district, s.code,
+                               follows=tuple(f"{f.subject} {f.code} {f.cell}".strip() for f in mine),
+                               what=names[s.code], declared=s.declared, score=s.achieved, causes=_causes_text(mine))
         else:  # a difference no finding explains: this mismatch is the error the levels above follow from
             mismatch = make_finding("subtotal-mismatch", sub.file, sub.sheet, s.cell, district, s.code,
                                     what=names[s.code], declared=s.declared, score=s.achieved)
-            out.append(mismatch)
+            yield mismatch
             mine.append(mismatch)
         causes[s.code] = mine
 
@@ -473,21 +489,6 @@ def _causes_text(found: list[Finding]) -> str:
     return "; ".join(shown) + (f" và {more} lỗi khác" if more > 0 else "")
 
 
-def _criteria_under(rb: Rulebook) -> dict[str, tuple[str, ...]]:
-    """The scored criteria under each group, part and the total (made once per rulebook)."""
-    under = _UNDER.get(rb.hash)
-    if under is None:
-        under = {g.code: tuple(c.code for c in g.criteria if c.scored) for g in rb.groups}
-        for p in rb.parts:
-            under[p.code] = tuple(code for g in p.groups for code in under[g.code])
-        under[rb.total_code] = tuple(c.code for c in rb.scored_criteria)
-        _UNDER[rb.hash] = under
-    return under
-
-
-_UNDER: dict[str, dict[str, tuple[str, ...]]] = {}
-
-
 def _rescaled(s: SubtotalResult) -> float:
     """Achieved points over the applicable maximum, brought back to the full maximum (as provinces publish)."""
     if s.applicable_max == s.max:
@@ -505,20 +506,19 @@ def _subtotal(sub: Submission, code: str, level: str, mx: float, applicable: int
                           sub.cell(code, "self_score"), tuple(b.code for b in below))
 
 
-def _check_subtotal(sub: Submission, s: SubtotalResult, what: str, district: str, out: list[Finding]) -> None:
+def _check_subtotal(sub: Submission, s: SubtotalResult, what: str, district: str) -> Check[None]:
     """Read the declared subtotal into s.declared; flag it when blank or not a number."""
     row = sub.rows.get(s.code)
     raw = row.cells.get("self_score") if row else None
 
-    def add(code: str, **params: object) -> None:
-        out.append(make_finding(code, sub.file, sub.sheet, s.cell, district, s.code, **{"what": what, **params}))
+    def finding(code: str, **params: object) -> Finding:
+        return make_finding(code, sub.file, sub.sheet, s.cell, district, s.code, **{"what": what, **params})
 
     if is_blank(raw):
-        add("subtotal-missing", score=s.achieved)
+        yield finding("subtotal-missing", score=s.achieved)
         return
     p = parse_number(raw)
     if p.error or p.percent:
-        add(_not_a_number(p), text=p.text, what="tổng điểm", how="Ghi tổng điểm bằng số, ví dụ 54,34.",
-            limit=NUMBER_LIMIT_TEXT)
+        yield finding(_not_a_number(p), text=p.text, what="tổng điểm", how="Ghi tổng điểm bằng số, ví dụ 54,34.", limit=NUMBER_LIMIT_TEXT)
         return
     s.declared = p.value

@@ -19,9 +19,8 @@ from typing import NamedTuple
 
 from . import __version__
 from .atomic import STAMP_FORMAT, remove_temp_files
-from .checks import FILLED_PERCENT_MIN, filled_criteria, filled_needed
+from .checks import FILLED_PERCENT_MIN, check_submission, filled_criteria, filled_needed
 from .districts import District, DistrictIndex
-from .fastpath import check_submission_fast
 from .findings import Finding, make_finding
 from .guard import far_cell
 from .inbox import InputError, read_input, walk
@@ -137,7 +136,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         outcome.district, outcome.findings = district, [f]
         outcome.note = f"Đã gửi mẫu chưa điền ({filled}/{total} tiêu chí có số liệu): tệp {rel}"
     else:
-        checked = check_submission_fast(sub, rulebook, district.name, trust_self_scores)
+        checked = check_submission(sub, rulebook, district.name, trust_self_scores)
         findings = [dataclasses.replace(f, district=district.name) for f in findings] + checked.findings
         info = {k: _info_text(v) for k, v in sub.info.items()}
         outcome.result = DistrictResult(district.name, rel, sub.sheet,

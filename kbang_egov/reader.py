@@ -293,7 +293,7 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
     if missing:
         return
     sub.columns = cols
-    known = _code_keys(rb)
+    known = rb.code_keys
     wanted = [(n, cols[n]) for n in ("value", "numerator", "denominator", "self_score", "evidence") if n in cols]
     code_col = cols["code"]
     names = [n for n, _ in wanted]
@@ -329,21 +329,6 @@ def _read_criteria(g: _Grid, sub: Submission, rb: Rulebook) -> None:
             sub.findings.append(make_finding("row-missing", sub.file, sheet=sub.sheet, subject=c.code))
     if g.merged:
         _check_merged(g.merged, sub)
-
-
-_CODE_KEYS: dict[str, dict[str, str]] = {}
-
-
-def _code_keys(rb: Rulebook) -> dict[str, str]:
-    """{code as typed: rulebook code} for criteria and subtotal rows: each code as written and normalised
-    (case, spaces, Unicode). Made once per rulebook, not per return."""
-    keys = _CODE_KEYS.get(rb.hash)
-    if keys is None:
-        codes = [c.code for c in rb.criteria] + list(rb.subtotal_codes)
-        keys = {normalize_text(code).upper(): code for code in codes}
-        keys.update({code: code for code in codes})
-        _CODE_KEYS[rb.hash] = keys
-    return keys
 
 
 def _check_merged(merged: list, sub: Submission) -> None:

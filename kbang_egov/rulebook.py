@@ -197,6 +197,24 @@ class Rulebook:
         """Codes of the rows that carry a declared subtotal: groups, parts, then the total."""
         return (*(g.code for g in self.groups), *(p.code for p in self.parts), self.total_code)
 
+    @cached_property
+    def criteria_under(self) -> dict[str, tuple[str, ...]]:
+        """The codes of the scored criteria under each group, part and the total."""
+        under = {g.code: tuple(c.code for c in g.criteria if c.scored) for g in self.groups}
+        for p in self.parts:
+            under[p.code] = tuple(code for g in p.groups for code in under[g.code])
+        under[self.total_code] = tuple(c.code for c in self.scored_criteria)
+        return under
+
+    @cached_property
+    def code_keys(self) -> dict[str, str]:
+        """{code as typed: rulebook code} for the criteria and subtotal rows: each code as written and
+        normalised (case, spaces, Unicode), so a return's rows are found by one lookup each."""
+        codes = [c.code for c in self.criteria] + list(self.subtotal_codes)
+        keys = {normalize_text(code).upper(): code for code in codes}
+        keys.update({code: code for code in codes})
+        return keys
+
     @property
     def label(self) -> str:
         return f"{self.id} {self.version}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from .rulebook import NOT_APPLICABLE, Criterion
@@ -48,20 +47,19 @@ class Score:
 
 
 def round_points(x: Fraction | float | int) -> float:
-    """Round to 2 decimals, half away from zero, as Excel's ROUND does."""
-    if isinstance(x, float):
-        return _round_float(x)
-    return _round_exact(x)
+    """Round to 2 decimals, half away from zero, as Excel's ROUND does, on the exact value: a float as the
+    decimal it was typed as (0.285, not its binary approximation). The one rounding of points: criteria,
+    subtotals and rescaled parts all come here."""
+    n, d = _exact(x) if isinstance(x, float) else (x.numerator, x.denominator)
+    return _round_ratio(n, d)
 
 
-@functools.lru_cache(maxsize=4096)  # option and tier points, maxima and typed scores repeat in every return
-def _round_float(x: float) -> float:
-    return _round_exact(Fraction(repr(x)))  # the decimal the user typed, not the binary approximation
-
-
-def _round_exact(x: Fraction | int) -> float:
-    d = Decimal(x.numerator) / Decimal(x.denominator) if isinstance(x, Fraction) else Decimal(x)
-    return float(d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+def _round_ratio(n: int, d: int) -> float:
+    """n / d (d > 0) to hundredths, half away from zero, in integers: exact at any size."""
+    q, r = divmod(abs(n) * 100, d)
+    if 2 * r >= d:
+        q += 1
+    return -(q / 100) if n < 0 else q / 100
 
 
 def is_not_applicable(value: object) -> bool:
@@ -113,24 +111,9 @@ def _score_ratio(c: Criterion, num: float | None, den: float | None) -> Score:
         return Score(None, INVALID, "Tử số và Mẫu số không được âm")
     if den == 0:
         return Score(None, DENOMINATOR_ZERO, "Mẫu số bằng 0")
-    detail = f"{_show(num)}/{_show(den)}"
-    if float(num).is_integer() and float(den).is_integer():  # counts, nearly always: exact in integers
-        n, d = int(min(num, den)), int(den)  # capped: Tối đa <= Điểm tối đa
-        return Score(count_points(n, d, *max_ratio(c)), OK, detail)
-    ratio = min(_exact(num) / _exact(den), Fraction(1))
-    return Score(round_points(ratio * _exact(c.max)), OK, detail)
-
-
-def max_ratio(c: Criterion) -> tuple[int, int]:
-    """The criterion's maximum as written, as an integer ratio (top, bottom): 0.5 is (1, 2)."""
-    return _exact(c.max).as_integer_ratio()
-
-
-def count_points(n: int, d: int, top: int, bottom: int) -> float:
-    """Points for n of d counted (0 <= n <= d, d > 0) on a maximum of top / bottom, rounded half up to
-    hundredths exactly, in integers."""
-    a, b = n * top * 100, d * bottom  # the points x 100 = a / b
-    return (2 * a + b) // (2 * b) / 100
+    (a, b), (e, f), (top, bottom) = _exact(num), _exact(den), _exact(c.max)
+    n, d = a * f, b * e  # num / den, exactly
+    return Score(_round_ratio(min(n, d) * top, d * bottom), OK, f"{_show(num)}/{_show(den)}")  # capped at 1
 
 
 def _score_option(c: Criterion, value: float | str | None) -> Score:
@@ -162,9 +145,12 @@ def _score_tiers(c: Criterion, value: float | str | None) -> Score:
     return Score(None, INVALID, f"{_show(value)} không thuộc mức nào")  # unreachable for a valid rulebook
 
 
-@functools.lru_cache(maxsize=1024)
-def _exact(x: float | int) -> Fraction:
-    return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
+@functools.lru_cache(maxsize=4096)  # counts, points and maxima repeat in every return
+def _exact(x: float | int) -> tuple[int, int]:
+    """x as an integer ratio (numerator, denominator), a float as the decimal it was typed as: 0.1 is 1/10."""
+    if isinstance(x, int) or x.is_integer():
+        return int(x), 1
+    return Fraction(repr(x)).as_integer_ratio()
 
 
 def _show(x: float | int) -> str:

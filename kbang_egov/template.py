@@ -506,8 +506,8 @@ def _tier_validation(ws, row: int, c: Criterion, cell: str) -> None:  # noqa: AN
     spec = c.value
     assert spec is not None
     pct = spec.unit == PERCENT_UNIT
-    lo = spec.min / 100 if pct else spec.min
-    hi = None if spec.max is None else (spec.max / 100 if pct else spec.max)
+    lo = unit_value_to_cell(spec, spec.min)
+    hi = None if spec.max is None else unit_value_to_cell(spec, spec.max)
     conds = [f"ISNUMBER({cell})", f"{cell}>={_num(lo)}"]
     if hi is not None:
         conds.append(f"{cell}<={_num(hi)}")
@@ -543,7 +543,7 @@ def live_score_formula(c: Criterion, ref: dict[str, str]) -> str:
     else:
         spec = c.value
         assert spec is not None
-        x = f"ROUND({v}*100,6)" if spec.unit == PERCENT_UNIT else v
+        x = f"ROUND({v}*100,6)" if spec.unit == PERCENT_UNIT else v  # layout.cell_to_unit_value, in Excel
         checks = [f"{x}>={_num(spec.min)}"]
         if spec.max is not None:
             checks.append(f"{x}<={_num(spec.max)}")

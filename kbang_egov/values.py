@@ -7,6 +7,7 @@ or a label, with a reason when the cell cannot be read as what it should hold.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -21,6 +22,11 @@ NUMBER_LIMIT_TEXT = "10^15"  # as messages show it
 TOO_LARGE = "số quá lớn"
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)*|[.,]\d+)")
 _FRACTION = re.compile(r"(\d+(?:[.,]\d+)?)\s*/\s*(\d+(?:[.,]\d+)?)")
+# Cell contents repeat in every return (counts, 0.5, labels): each distinct one of these is parsed once per
+# process. A long text is parsed each time, so that a hostile file cannot fill the cache with megabytes, and
+# so is zero, as -0.0 equals 0.0 without being it.
+_REPEATING = (float, int, str, type(None))
+_CACHED_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,17 @@ def show(raw: object, limit: int = 60) -> str:
 
 def parse_number(raw: object, unit: str = "") -> Parsed:
     """A number from a cell: 0.85, "0,85", " 31 ", "1.405.000", "1 405", "85%", "4 bài" (with unit "bài")."""
+    if raw.__class__ not in _REPEATING or raw == 0 or (raw.__class__ is str and len(raw) > _CACHED_LENGTH):
+        return _parse_number(raw, unit)
+    return _parse_repeating(raw, unit)
+
+
+@functools.lru_cache(maxsize=8192, typed=True)
+def _parse_repeating(raw: object, unit: str) -> Parsed:
+    return _parse_number(raw, unit)
+
+
+def _parse_number(raw: object, unit: str) -> Parsed:
     if raw is None:
         return Parsed()
     if isinstance(raw, bool):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import random
 import unicodedata
+from pathlib import Path
 
 import pytest
 
 from kbang_egov.checks import check_submission
-from kbang_egov.reader import Row, Submission, a1
+from kbang_egov.reader import Row, Submission, a1, read_submission
 from kbang_egov.results import COMPUTED, NOT_APPLICABLE, TRUSTED, ZERO
+from kbang_egov.rulebook import NOT_APPLICABLE as NA_LABEL
 from kbang_egov.rulebook import load_rulebook
+
+SAMPLES = sorted((Path(__file__).parent.parent / "kbang_egov" / "data" / "samples").glob("*.xlsx"))
 
 COLS = {"code": 0, "value": 4, "numerator": 5, "denominator": 6, "self_score": 7, "evidence": 9}
 LETTER = {name: a1(1, j)[:-1] for name, j in COLS.items()}
@@ -395,24 +400,6 @@ def test_declared_subtotal_forms(rb, raw, code):
     assert found == ([(code, sub.cell("SS.I", "self_score"))] if code else [])
 
 
-def test_subtotal_rounding_in_integers_matches_round_points():
-    """checks._points rounds integer billionths as scoring.round_points rounds the exact fraction: half away
-    from zero, ties exactly at x.xx5 included."""
-    import random
-    from fractions import Fraction
-
-    from kbang_egov.checks import _points
-    from kbang_egov.scoring import round_points
-
-    rng = random.Random(5)
-    cases = [0, 1, -1, 5_000_000, -5_000_000, 4_999_999, 15_000_000, -15_000_000, 170 * 10**9, 87_885_000_000]
-    cases += [rng.randint(-10**13, 10**13) for _ in range(20000)]
-    cases += [rng.randint(-400, 400) * 5_000_000 + rng.choice((-1, 0, 1)) for _ in range(20000)]
-    for n in cases:
-        assert _points(n) == round_points(Fraction(n, 10**9)), n
-    assert _points(87_885_000_000) == 87.89 and _points(-5_000_000) == -0.01
-
-
 # --- blank returns ---------------------------------------------------------------------------------------
 
 
@@ -429,3 +416,80 @@ def test_filled_criteria_counts_what_was_typed(rb):
              "SS.I.4": {"self_score": 1.0},  # a self-score alone is
              "SS.I.5": {"value": "Không áp dụng"}}
     assert filled_criteria(make_submission(rb, cells, declared_full(rb)), rb) == 3
+
+
+# --- whole returns -------------------------------------------------------------------------------------
+
+
+def test_bundled_samples(rb):
+    subs = [read_submission(p.read_bytes(), p.name, rb) for p in SAMPLES]
+    checked = [check_submission(s, rb, "Huyện X") for s in subs]
+    assert sum(len(c.findings) for c in checked) == 55  # the planted slips and Kbang's own totals
+
+
+def _random_cell(rng: random.Random, c) -> dict:
+    """Cells as districts type them: mostly right, often slightly wrong, sometimes nonsense."""
+    def number():
+        return rng.choice([rng.randint(0, 400) * 1.0, rng.randint(0, 400), rng.random() * 50, -3.0, 0.0,
+                           float("inf"), float(2**60), True, "31", "1.405", "4 bài", "85%", "", " ", None,
+                           "abc", NA_LABEL])
+    cells: dict = {}
+    if c.kind == "ratio":
+        if rng.random() < 0.7:
+            d = rng.randint(0, 400)
+            cells["numerator"], cells["denominator"] = float(rng.randint(0, d + 5)), float(d)
+        else:
+            cells["numerator"], cells["denominator"] = number(), number()
+        if rng.random() < 0.05:
+            cells["numerator"] = cells["denominator"] = None
+            cells["evidence"] = "31/318"
+    elif c.kind in ("yesno", "choice"):
+        labels = [o.label for o in c.options]
+        cells["value"] = rng.choice(labels + [x.upper() for x in labels] + ["khong", 1.0, None, "", NA_LABEL,
+                                                                            "Có ", "co", "day du", "khong ap dung"])
+    else:
+        v = rng.choice([rng.randint(0, 15) * 1.0, rng.random(), rng.random() * 100, 150.0, 0.655, -1.0, 1.0, 0.7])
+        cells["value"] = v if c.value.unit == "%" or rng.random() < 0.8 else number()
+    if rng.random() < 0.03:  # "Không áp dụng" in a cell the rule does not read
+        cells["numerator" if c.kind != "ratio" else "value"] = NA_LABEL
+    if c.kind == "ratio" and c.not_applicable and rng.random() < 0.2:  # where the rule accepts it
+        cells["value"] = rng.choice([NA_LABEL, "khong ap dung"])
+        if rng.random() < 0.5:
+            cells["numerator"] = cells["denominator"] = rng.choice([None, 0.0, 5.0])
+    cells["self_score"] = rng.choice([c.max, 0.0, round(rng.random() * c.max, 2), c.max + 0.004, c.max + 1, -0.5,
+                                      None, "0,5", "abc", True])
+    return cells
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_random_returns(rb, trust):
+    """Thousands of random cells of every kind: each criterion gets one result, inside its maximum, and every
+    criterion that earns nothing for want of a valid answer says why at its own row."""
+    rng = random.Random(2020 + trust)
+    statuses = set()
+    for i in range(60):
+        cells = {c.code: _random_cell(rng, c) for c in rb.scored_criteria}
+        declared = {code: rng.choice([None, 10.0, "abc", 54.34]) for code in rb.subtotal_codes}
+        drop = tuple(rng.sample([c.code for c in rb.scored_criteria], 2)) if i % 7 == 0 else ()
+        sub = make_submission(rb, cells, declared, drop)
+        checked = check_submission(sub, rb, "Huyện X", trust)
+        assert [r.code for r in checked.criteria] == [c.code for c in rb.scored_criteria]
+        rows = {f.subject: set() for f in checked.findings}
+        for f in checked.findings:
+            rows[f.subject].add(int(f.cell.lstrip("ABCDEFGHIJ")))
+        for r in checked.criteria:
+            statuses.add(r.status)
+            assert 0 <= r.score <= r.max, r
+            assert (r.source == COMPUTED) == (r.status == "ok"), r
+            assert (r.source == NOT_APPLICABLE) == (r.status == "not-applicable"), r
+            if r.code in drop:
+                assert (r.row, r.score, r.code in rows) == (0, 0.0, False)
+                continue
+            assert rows.get(r.code, {r.row}) == {r.row}, r  # findings at the criterion's own row
+            if r.status not in ("ok", "not-applicable"):
+                assert r.code in rows, r
+                assert r.source in ((ZERO, TRUSTED) if trust else (ZERO,)), r
+                assert r.source == TRUSTED or r.score == 0, r
+        t = checked.subtotals[rb.total_code]
+        assert t.achieved == round(sum(checked.subtotals[p.code].achieved for p in rb.parts), 2)
+    assert statuses == {"ok", "missing", "invalid", "denominator-zero", "not-applicable"}

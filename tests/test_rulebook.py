@@ -249,6 +249,20 @@ def test_second_row_32_is_unscored(rb):
     assert rb.criterion("KQ.I.32").max == 1
 
 
+def test_criteria_under_each_subtotal_and_codes_as_typed(rb):
+    """The scored criteria under each group, part and the total (KQ.I.32b, unscored, under none); and every
+    criterion and subtotal code found as a clerk may retype it."""
+    under = rb.criteria_under
+    assert set(under) == set(rb.subtotal_codes)
+    assert under["SS.I"] == tuple(c.code for c in rb.groups[0].criteria)
+    assert under["KQ"] == tuple(c.code for c in rb.scored_criteria if c.part == "KQ")
+    assert under[rb.total_code] == tuple(c.code for c in rb.scored_criteria) and len(under["TONG"]) == 170
+    assert "KQ.I.32b" not in under["KQ.I"]
+    keys = rb.code_keys
+    assert (keys["SS.I.1"], keys["KQ.I.32B"], keys["KQ.III"], keys["TONG"]) == ("SS.I.1", "KQ.I.32b", "KQ.III", "TONG")
+    assert set(keys.values()) == {c.code for c in rb.criteria} | set(rb.subtotal_codes)
+
+
 def test_group_note_explains_kq_i(rb):
     g = next(g for g in rb.groups if g.code == "KQ.I")
     assert g.note and "32" in g.note

@@ -110,6 +110,10 @@ def test_ratio_not_scored(rb, num, den, status, detail):
     (Fraction(-1, 8), -0.13),
     (1, 1.0),
     (0, 0.0),
+    (Fraction(87_885_000_000, 10**9), 87.89),  # sums of points, as subtotals round them
+    (Fraction(-5_000_000, 10**9), -0.01),
+    (Fraction(4_999_999, 10**9), 0.0),
+    (Fraction(5 * 10**30 - 1, 10**33), 0.0),  # just below a half, beyond 28 significant digits: exact
 ])
 def test_round_points(x, expected):
     assert round_points(x) == expected
@@ -319,7 +323,7 @@ def test_unit_value_to_cell_inverse():
 
 
 def test_ratio_of_counts_in_integers_agrees_with_exact_fractions(rb):
-    """Counts take an integer fast path; it must round exactly as the Fraction path does, half up."""
+    """Counts of any size round as the exact fraction of the maximum does, half up."""
     import random
     from fractions import Fraction
 

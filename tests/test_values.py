@@ -68,3 +68,14 @@ def test_the_limit_itself_is_a_number(raw):
 
 def test_a_fraction_of_absurd_numbers_is_no_fraction():
     assert parse_fraction("1" * 310 + "/3") is None
+
+
+def test_a_cell_reads_the_same_whatever_was_read_before():
+    """Equal contents of other types or signs are other cells: 1 then TRUE, 0 then -0, '1' then 1."""
+    assert parse_number(1).value == 1.0 and parse_number(True).error
+    assert str(parse_number(0.0).value) == "0.0" and str(parse_number(-0.0).value) == "-0.0"
+    assert parse_number(-0.0).text == parse_number(0.0).text == "0"
+    assert parse_number("1").text == "1" and parse_number(1.0).text == "1"
+    assert parse_number("4 bài", unit="bài").value == 4.0 and parse_number("4 bài").error
+    long = "0" * 295 + "12345"  # long texts are read each time, not kept
+    assert parse_number(long).value == float(long)
