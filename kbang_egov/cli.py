@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -176,7 +177,7 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     bar = _ProgressBar() if sys.stderr.isatty() and not as_json else None
     try:
         result = run_batch(source, Path(out_dir), rb, districts, trust_self_scores,
-                           progress=bar.update if bar else None, workers=workers, file_timeout=file_timeout)
+                           progress=functools.partial(_progress, bar), workers=workers, file_timeout=file_timeout)
     except (OutputError, LockHeld, LockError) as exc:
         raise FatalError(str(exc)) from exc
     except FolderClash as exc:
@@ -191,6 +192,8 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     finally:
         if bar:
             bar.close()
+    if _stop_signal:  # a SIGTERM whose SystemExit a finalizer swallowed (see _exit_on_sigterm)
+        sys.exit(128 + _stop_signal)
     from .summary import summary_dict, summary_text
 
     code = EXIT_FINDINGS if result.findings else EXIT_OK
@@ -201,8 +204,23 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     sys.exit(code)
 
 
+_stop_signal = 0  # the signal that asked the run to stop, once one has
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """Stop the run with 128 + signum. Python runs a handler wherever the main thread is, also inside an
+    object's finalizer, which swallows the SystemExit: the signal is kept, and _progress and the end of
+    `run` raise it again from a frame that does not."""
+    global _stop_signal
+    _stop_signal = signum
     raise SystemExit(128 + signum)
+
+
+def _progress(bar: _ProgressBar | None, done: int, total: int, name: str) -> None:
+    if _stop_signal:
+        raise SystemExit(128 + _stop_signal)
+    if bar is not None:
+        bar.update(done, total, name)
 
 
 class _ProgressBar:

@@ -8,6 +8,7 @@ back as a Failure. The other items go on. Workers also read in parallel, which i
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import multiprocessing
 import multiprocessing.connection
@@ -69,6 +70,29 @@ def run_isolated(func: Callable[[Any], Any], items: Sequence[Any], *, workers: i
                 pool.assign(w, todo, items)
 
 
+_TERMINATION = (signal.SIGTERM,)
+
+
+@contextlib.contextmanager
+def _termination_deferred() -> Iterator[None]:
+    """SIGTERM held back while a worker is forked: its handler (the CLI's, which raises SystemExit) would
+    otherwise run inside the fork's hooks or a finalizer, where the exception is printed and swallowed. The
+    signal is delivered as soon as the fork is done, in this frame."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINATION)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _unblock_termination() -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _TERMINATION)
+
+
 class _Worker:
     def __init__(self, ctx: Any, func: Callable[[Any], Any], memory_limit: int,
                  others: Sequence[_Worker] = ()) -> None:
@@ -80,7 +104,8 @@ class _Worker:
         inherited = [self.conn, *(w.conn for w in others)] if ctx.get_start_method() == "fork" else []
         self.proc = ctx.Process(target=_serve, daemon=True,
                                 args=(child, func, memory_limit, self.stderr_path, os.getpid(), inherited))
-        self.proc.start()
+        with _termination_deferred():
+            self.proc.start()
         child.close()
         self.queue: deque[int] = deque()  # items sent and not yet answered, the one being worked on first
         self.started = 0.0  # when the worker began the first item of the queue
@@ -248,6 +273,7 @@ def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path
         os.close(devnull)
     except OSError:
         pass
+    _unblock_termination()  # blocked while the parent forked this worker (_termination_deferred)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ["RUST_BACKTRACE"] = "0"  # a native abort's one-line reason, not pages of frames
     try:
