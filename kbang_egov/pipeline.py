@@ -29,7 +29,16 @@ from .layout import INFO_SHEET
 from .publish import RUNS_DIR, check_layout, new_run_id, publish, seal_run_folder, start_run_folder
 from .ranking import rank_districts
 from .reader import LOOKALIKE_SUFFIXES, SUFFIXES, Submission, read_submission
-from .results import REJECTED, SCORED, SUPERSEDED, CriterionTable, DistrictResult, FileRecord, RunResult
+from .results import (
+    REJECTED,
+    SCORED,
+    SUPERSEDED,
+    CriterionFrame,
+    CriterionTable,
+    DistrictResult,
+    FileRecord,
+    RunResult,
+)
 from .rulebook import Rulebook
 from .runlock import RunLock
 from .runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
@@ -237,8 +246,14 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
     failed: dict[int, Failure] = {}
     results = (enumerate(map(func, items)) if workers == 0
                else run_isolated(func, items, workers=workers, timeout=file_timeout))
+    frames: dict[CriterionFrame, CriterionFrame] = {}
     for done, (i, got) in enumerate(results, 1):
         if isinstance(got, FileOutcome):
+            if got.result is not None:
+                # A run's results name the same criteria: they share one copy of the codes, groups, parts and
+                # maxima instead of holding one each (30 KB a district, 300 MB of a national run).
+                table = got.result.criteria
+                table.frame = frames.setdefault(table.frame, table.frame)
             outcomes[i] = got
         else:
             failed[i] = got

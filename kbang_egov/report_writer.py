@@ -71,6 +71,7 @@ _MAX_CELL_TEXT = 32767  # Excel's limit on one cell's text
 MAX_ROWS = 1_048_576  # Excel's rows per sheet
 MAX_DETAIL_ROWS = MAX_ROWS - 1  # districts in Điểm chi tiết (below its header); more are in scores.csv
 MAX_FINDING_ROWS = MAX_ROWS - 1  # findings in Sai lệch; more are in findings.csv
+CSV_CHUNK = 100_000  # rows of a CSV converted to text at a time
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _DATE_FORMAT = "dd/mm/yyyy hh:mm"
 
@@ -115,9 +116,14 @@ def write_csvs(run: RunResult, rulebook: Rulebook, out_dir: Path, tables: RunTab
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """A UTF-8 CSV with a header, every value as _csv_value shows it, lines ended as the csv module ends them."""
-    shown = pd.DataFrame({c: _csv_column(frame[c]) for c in frame.columns}, columns=frame.columns)
-    shown.to_csv(path, index=False, encoding="utf-8", lineterminator="\r\n")
+    """A UTF-8 CSV with a header, every value as _csv_value shows it, lines ended as the csv module ends them.
+    Converted and written CSV_CHUNK rows at a time: a national scores.csv as text would take a few hundred
+    megabytes at once."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        for start in range(0, max(len(frame), 1), CSV_CHUNK):
+            chunk = frame.iloc[start:start + CSV_CHUNK]
+            shown = pd.DataFrame({c: _csv_column(chunk[c]) for c in frame.columns}, columns=frame.columns)
+            shown.to_csv(fh, header=start == 0, index=False, lineterminator="\r\n")
 
 
 def _csv_column(column: pd.Series) -> pd.Series:

@@ -73,7 +73,8 @@ def scores_frame(run: RunResult, rb: Rulebook) -> pd.DataFrame:
     scores.csv, and `position`, the district's place in run.districts. A criterion missing from a
     district's results has a row with its code, maximum, group and part only.
 
-    Code, group, part, source and status are categoricals: a national run has millions of rows here."""
+    Text that repeats (district, code, group, part, source, status, file) is categorical: a national run
+    has millions of rows here."""
     criteria = criteria_frame(rb)
     codes = tuple(criteria["code"])
     tables = [d.criteria for d in run.districts]
@@ -101,12 +102,12 @@ def scores_frame(run: RunResult, rb: Rulebook) -> pd.DataFrame:
     by_code = criteria.set_index("code")
     at = long["position"].to_numpy()
     return long.assign(
-        district=np.array([d.district for d in run.districts], dtype=object)[at],
+        district=pd.Categorical([d.district for d in run.districts])[at],
         max=long["code"].map(by_code["max"]).astype(float),
         gap=(long["self_score"] - long["score"]).round(2),
-        group=long["code"].map(by_code["group"]),
-        part=long["code"].map(by_code["part"]),
-        file=np.array([d.file for d in run.districts], dtype=object)[at],
+        group=long["code"].map(by_code["group"]).astype("category"),
+        part=long["code"].map(by_code["part"]).astype("category"),
+        file=pd.Categorical([d.file for d in run.districts])[at],
         row=long["row"].where(long["row"] > 0),  # 0: the row is missing
     )[["position", *SCORES_COLUMNS]]
 
