@@ -137,7 +137,7 @@ def tool_stamp(count: int) -> dict:
     import hashlib
 
     from kbang_egov import __version__
-    from kbang_egov.rulebook import load_rulebook
+    from kbang_egov.rules.rulebook import load_rulebook
 
     rb = load_rulebook(None)
     # The inputs change when the template or the sample generator does, not only with the rulebook.
@@ -151,7 +151,7 @@ def tool_stamp(count: int) -> dict:
 
 def scored_criteria_count() -> int:
     sys.path.insert(0, REPO)
-    from kbang_egov.rulebook import load_rulebook
+    from kbang_egov.rules.rulebook import load_rulebook
 
     return len(load_rulebook(None).scored_criteria)
 

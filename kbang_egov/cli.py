@@ -31,7 +31,7 @@ class NoReturnsError(click.ClickException):
 
 
 def _load_rulebook(path: str | None):  # noqa: ANN202
-    from .rulebook import RulebookError, load_rulebook
+    from .rules.rulebook import RulebookError, load_rulebook
 
     try:
         return load_rulebook(path)
@@ -40,7 +40,7 @@ def _load_rulebook(path: str | None):  # noqa: ANN202
 
 
 def _load_districts(path: str | None):  # noqa: ANN202
-    from .districts import DistrictListError, load_districts
+    from .rules.districts import DistrictListError, load_districts
 
     try:
         return load_districts(path)
@@ -68,7 +68,7 @@ def main(ctx: click.Context, rulebook_path: str | None) -> None:
 @click.pass_obj
 def rules(obj: dict, fmt: str) -> None:
     """Validate the rulebook and print its criteria."""
-    from .rulebook import format_points, rule_summary, rulebook_records
+    from .rules.rulebook import format_points, rule_summary, rulebook_records
 
     rb = _load_rulebook(obj["rulebook"])
     if fmt == "json":
@@ -106,8 +106,8 @@ def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: st
 
     With --districts FILE and no --district, a copy is written for every district in FILE.
     """
-    from .districts import match_district
-    from .template import TemplateError, write_templates
+    from .forms.template import TemplateError, write_templates
+    from .rules.districts import match_district
 
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
@@ -165,9 +165,9 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
       3  fatal: broken rulebook or district list, output folder not writable, another run going on
       4  no return found: INPUT_DIR missing, unreadable or without workbooks; previous outputs kept
     """
-    from .pipeline import FolderClash, NoReturnsFound, bundled_samples_dir, run_batch
-    from .report_writer import OutputError
-    from .runlock import LockError, LockHeld
+    from .operations.pipeline import FolderClash, NoReturnsFound, bundled_samples_dir, run_batch
+    from .operations.runlock import LockError, LockHeld
+    from .reporting.report_writer import OutputError
 
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
@@ -194,7 +194,7 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
             bar.close()
     if _stop_signal:  # a SIGTERM whose SystemExit a finalizer swallowed (see _exit_on_sigterm)
         sys.exit(128 + _stop_signal)
-    from .summary import summary_dict, summary_text
+    from .reporting.summary import summary_dict, summary_text
 
     code = EXIT_FINDINGS if result.findings else EXIT_OK
     if as_json:
@@ -257,8 +257,8 @@ def sample(obj: dict, out_dir: str, count: int | None, seed: int) -> None:
     as printed), the others plausible, with a realistic share of slips. The bundled samples that
     `batch.py run` reads by default are written by this command.
     """
-    from .samples import SampleError, write_samples
-    from .template import TemplateError
+    from .forms.samples import SampleError, write_samples
+    from .forms.template import TemplateError
 
     rb = _load_rulebook(obj["rulebook"])
     try:
@@ -274,7 +274,7 @@ def sample(obj: dict, out_dir: str, count: int | None, seed: int) -> None:
               show_default=True, help="markdown: the table in docs/findings.md; json: for tools.")
 def codes(fmt: str) -> None:
     """List the finding codes the batch reports, with severity and meaning."""
-    from .findings import REGISTRY, codes_markdown
+    from .rules.findings import REGISTRY, codes_markdown
 
     if fmt == "markdown":
         click.echo(codes_markdown())

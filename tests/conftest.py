@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kbang_egov.districts import load_districts
-from kbang_egov.rulebook import load_rulebook
+from kbang_egov.rules.districts import load_districts
+from kbang_egov.rules.rulebook import load_rulebook
 
 
 @pytest.fixture(scope="session")

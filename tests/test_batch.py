@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from kbang_egov import samples as sm
 from kbang_egov.cli import main
-from kbang_egov.layout import CRITERIA_SHEET
-from kbang_egov.pipeline import bundled_samples_dir
-from kbang_egov.reader import a1
-from kbang_egov.rulebook import load_rulebook
+from kbang_egov.forms import samples as sm
+from kbang_egov.forms.layout import CRITERIA_SHEET
+from kbang_egov.operations.pipeline import bundled_samples_dir
+from kbang_egov.reading.reader import a1
+from kbang_egov.rules.rulebook import load_rulebook
 from workbooks import calamine_rows, locate
 
 

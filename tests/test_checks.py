@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from kbang_egov.checks import check_submission
-from kbang_egov.reader import Row, Submission, a1, read_submission
-from kbang_egov.results import COMPUTED, NOT_APPLICABLE, TRUSTED, ZERO
-from kbang_egov.rulebook import NOT_APPLICABLE as NA_LABEL
-from kbang_egov.rulebook import load_rulebook
+from kbang_egov.reading.reader import Row, Submission, a1, read_submission
+from kbang_egov.rules.checks import check_submission
+from kbang_egov.rules.results import COMPUTED, NOT_APPLICABLE, TRUSTED, ZERO
+from kbang_egov.rules.rulebook import NOT_APPLICABLE as NA_LABEL
+from kbang_egov.rules.rulebook import load_rulebook
 
 SAMPLES = sorted((Path(__file__).parent.parent / "kbang_egov" / "data" / "samples").glob("*.xlsx"))
 
@@ -404,7 +404,7 @@ def test_declared_subtotal_forms(rb, raw, code):
 
 
 def test_filled_criteria_counts_what_was_typed(rb):
-    from kbang_egov.checks import filled_criteria, filled_needed
+    from kbang_egov.rules.checks import filled_criteria, filled_needed
 
     assert filled_needed(rb) == 17  # 10% of 170, rounded up
     assert filled_criteria(make_submission(rb, {}), rb) == 0

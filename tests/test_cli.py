@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from kbang_egov.cli import main
-from kbang_egov.rulebook import default_rulebook_path
+from kbang_egov.rules.rulebook import default_rulebook_path
 
 
 def test_rules_json_lists_170_scored_criteria():

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from kbang_egov.districts import (
+from kbang_egov.rules.districts import (
     District,
     DistrictIndex,
     DistrictListError,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kbang_egov.findings import CONSEQUENCE, ERROR, REGISTRY, WARNING, codes_markdown, make_finding
+from kbang_egov.rules.findings import CONSEQUENCE, ERROR, REGISTRY, WARNING, codes_markdown, make_finding
 
 FINDINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "findings.md"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kbang_egov import guard
-from kbang_egov.layout import CRITERIA_SHEET
-from kbang_egov.reader import read_submission
-from kbang_egov.rulebook import load_rulebook
+from kbang_egov.forms.layout import CRITERIA_SHEET
+from kbang_egov.reading import guard
+from kbang_egov.reading.reader import read_submission
+from kbang_egov.rules.rulebook import load_rulebook
 
 
 @pytest.fixture(scope="module")

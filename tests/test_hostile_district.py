@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from kbang_egov import samples as S
 from kbang_egov.cli import main
-from kbang_egov.districts import load_districts, match_district
-from kbang_egov.pipeline import process_file
-from kbang_egov.report_writer import RANKING_HEADER_ROW, RANKING_SHEET
-from kbang_egov.rulebook import NOT_APPLICABLE
-from kbang_egov.scoring import CriterionInput, score_criterion
-from kbang_egov.template import Filled, write_template
+from kbang_egov.forms import samples as S
+from kbang_egov.forms.template import Filled, write_template
+from kbang_egov.operations.pipeline import process_file
+from kbang_egov.reporting.report_writer import RANKING_HEADER_ROW, RANKING_SHEET
+from kbang_egov.rules.districts import load_districts, match_district
+from kbang_egov.rules.rulebook import NOT_APPLICABLE
+from kbang_egov.rules.scoring import CriterionInput, score_criterion
 
 KBANG_TOTAL = 142.23
 # Ten criteria that apply to every district, taken out by Kbang in the issue: SS.I.3 transfer by post,
@@ -130,9 +130,9 @@ def test_an_accentless_label_that_spells_two_options_is_not_guessed(rb, district
     """A rulebook whose options differ only by their marks ('Có' 1, 'Cỏ' 0): 'co' stays unknown."""
     import yaml
 
-    from kbang_egov.checks import check_submission
-    from kbang_egov.reader import read_submission
-    from kbang_egov.rulebook import build_rulebook, default_rulebook_path
+    from kbang_egov.reading.reader import read_submission
+    from kbang_egov.rules.checks import check_submission
+    from kbang_egov.rules.rulebook import build_rulebook, default_rulebook_path
 
     data = yaml.safe_load(default_rulebook_path().read_text(encoding="utf-8"))
     next(c for c in data["criteria"] if c["code"] == "SS.I.4")["options"] = [

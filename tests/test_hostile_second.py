@@ -28,9 +28,9 @@ from test_hostile_corpus import _probe
 import hostile
 import hostile2
 from bench.procmem import measure
-from kbang_egov import inbox as inbox_module
-from kbang_egov.pipeline import bundled_samples_dir, process_file, read_files, run_batch, settle_duplicates
-from kbang_egov.results import REJECTED, SCORED, SUPERSEDED
+from kbang_egov.operations.pipeline import bundled_samples_dir, process_file, read_files, run_batch, settle_duplicates
+from kbang_egov.reading import inbox as inbox_module
+from kbang_egov.rules.results import REJECTED, SCORED, SUPERSEDED
 from kbang_egov.text import file_label
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, FIFOs, /proc and /dev are Linux's")
@@ -181,7 +181,7 @@ def test_returns_saved_in_one_second_are_ordered_by_their_nanoseconds(rb, distri
 def test_look_alike_types_are_reported_not_skipped(rb, districts, tmp_path, suffix):
     p = tmp_path / f"bao_cao{suffix}"
     p.write_bytes(KBANG.read_bytes())
-    from kbang_egov.pipeline import discover_files
+    from kbang_egov.operations.pipeline import discover_files
 
     assert discover_files(tmp_path)[0] == [p]
     o = process_file(p, p.name, rb, districts)
@@ -231,7 +231,7 @@ def test_after_a_crash_the_file_is_looked_at_by_a_worker_not_the_parent(corpus, 
         [Path(hostile2.BUILDERS[n](folder, KBANG)) for n in CRASHING if n != "corner_cell"]
     good = folder / SAMPLES[0].name
     good.write_bytes(SAMPLES[0].read_bytes())
-    monkeypatch.setattr("kbang_egov.pipeline.process_file", _crash_on({p.name for p in paths}))
+    monkeypatch.setattr("kbang_egov.operations.pipeline.process_file", _crash_on({p.name for p in paths}))
     _forbid_in_parent(monkeypatch, folder)
     with _deadline(300):
         got = read_files([*paths, good], folder, rb, districts, workers=2, file_timeout=60)
@@ -259,7 +259,7 @@ def test_a_fifo_swapped_in_while_the_worker_reads_blocks_nobody(rb, districts, t
         os.mkfifo(path)
         os.abort()
 
-    monkeypatch.setattr("kbang_egov.pipeline.process_file", process)
+    monkeypatch.setattr("kbang_egov.operations.pipeline.process_file", process)
     _forbid_in_parent(monkeypatch, folder)
     with _deadline(120):
         [o] = read_files([swap], folder, rb, districts, workers=1, file_timeout=30)
@@ -299,7 +299,7 @@ def test_no_name_forges_or_garbles_a_line_of_the_summary_or_the_log(tmp_path, rb
     (inbox / os.fsdecode(hostile2.NON_UTF8_NAME)).write_bytes(SAMPLES[0].read_bytes())
     (inbox / hostile2.ILLEGAL_XML_NAME).write_bytes(SAMPLES[1].read_bytes())
     run = run_batch(inbox, tmp_path / "out", rb, districts, workers=1)
-    from kbang_egov.summary import summary_text
+    from kbang_egov.reporting.summary import summary_text
 
     for text in (summary_text(run, 1.0), Path(run.log).read_text(encoding="utf-8")):
         lines = text.splitlines()

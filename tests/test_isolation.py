@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kbang_egov.isolation import CRASHED, ERROR, TIMEOUT, Failure, run_isolated
+from kbang_egov.operations.isolation import CRASHED, ERROR, TIMEOUT, Failure, run_isolated
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and address-space limits are POSIX")
 

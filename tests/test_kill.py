@@ -20,8 +20,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from kbang_egov.pipeline import bundled_samples_dir
-from kbang_egov.runlock import LOCK_NAME
+from kbang_egov.operations.pipeline import bundled_samples_dir
+from kbang_egov.operations.runlock import LOCK_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
@@ -158,7 +158,7 @@ def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path):
 
 HOLDING_THE_GIL = textwrap.dedent("""
     import os, re, sys
-    from kbang_egov.isolation import run_isolated
+    from kbang_egov.operations.isolation import run_isolated
 
     def work(item):
         open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()

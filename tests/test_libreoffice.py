@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kbang_egov.districts import load_districts, match_district
-from kbang_egov.layout import CRITERIA_SHEET, META_SHEET
-from kbang_egov.rulebook import NOT_APPLICABLE, load_rulebook
-from kbang_egov.scoring import round_points, score_criterion
-from kbang_egov.template import write_template
+from kbang_egov.forms.layout import CRITERIA_SHEET, META_SHEET
+from kbang_egov.forms.template import write_template
+from kbang_egov.rules.districts import load_districts, match_district
+from kbang_egov.rules.rulebook import NOT_APPLICABLE, load_rulebook
+from kbang_egov.rules.scoring import round_points, score_criterion
 from workbooks import calamine_rows, convert, example_inputs, fill_template, locate, make_profile, to_input
 
 pytestmark = pytest.mark.libreoffice

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kbang_egov.districts import load_districts
-from kbang_egov.pipeline import bundled_samples_dir, run_batch
-from kbang_egov.rulebook import load_rulebook
+from kbang_egov.operations.pipeline import bundled_samples_dir, run_batch
+from kbang_egov.rules.districts import load_districts
+from kbang_egov.rules.rulebook import load_rulebook
 from workbooks import convert_all, make_profile
 
 pytestmark = pytest.mark.libreoffice

@@ -17,9 +17,9 @@ import pytest
 
 import hostile
 from bench.procmem import measure
-from kbang_egov.districts import load_districts
-from kbang_egov.pipeline import bundled_samples_dir, process_file, read_files
-from kbang_egov.results import REJECTED, SCORED
+from kbang_egov.operations.pipeline import bundled_samples_dir, process_file, read_files
+from kbang_egov.rules.districts import load_districts
+from kbang_egov.rules.results import REJECTED, SCORED
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
@@ -133,7 +133,7 @@ def _abort_like_calamine(path, rel, *args, **kwargs):
 def test_a_file_that_aborts_its_worker_is_a_finding_at_its_far_cell(corpus, rb, districts, tmp_path, monkeypatch):
     """A native crash (what calamine did on XFD1048576 before the guard cut such cells) kills only the
     worker: the file is reported at its far cell and the next file is read by a fresh worker."""
-    monkeypatch.setattr("kbang_egov.pipeline.process_file", _abort_like_calamine)  # inherited by forked workers
+    monkeypatch.setattr("kbang_egov.operations.pipeline.process_file", _abort_like_calamine)  # inherited by forked workers
     folder = tmp_path / "inbox"
     folder.mkdir()
     crash = hostile.corner_cell(folder, KBANG)
@@ -279,7 +279,7 @@ def _hang_on_corner(path, rel, *args, **kwargs):
 
 @posix_only
 def test_a_file_that_hangs_is_stopped_and_reported(rb, districts, tmp_path, monkeypatch):
-    monkeypatch.setattr("kbang_egov.pipeline.process_file", _hang_on_corner)  # inherited by forked workers
+    monkeypatch.setattr("kbang_egov.operations.pipeline.process_file", _hang_on_corner)  # inherited by forked workers
     folder = tmp_path / "inbox"
     folder.mkdir()
     hang = hostile.corner_cell(folder, KBANG)

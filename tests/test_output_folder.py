@@ -21,8 +21,8 @@ from click.testing import CliRunner
 
 import hostile
 from kbang_egov.cli import EXIT_NO_RETURNS, main
-from kbang_egov.pipeline import NoReturnsFound, bundled_samples_dir
-from kbang_egov.runlock import LOCK_NAME
+from kbang_egov.operations.pipeline import NoReturnsFound, bundled_samples_dir
+from kbang_egov.operations.runlock import LOCK_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
@@ -169,7 +169,7 @@ def test_any_error_while_publishing_is_exit_3_and_the_previous_outputs_stay(prev
     def disk_full(*args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("kbang_egov.publish.os.rename", disk_full)  # sealing the run folder
+    monkeypatch.setattr("kbang_egov.operations.publish.os.rename", disk_full)  # sealing the run folder
     res = CliRunner().invoke(main, ["run", str(inbox), "--out", str(out)])
     assert res.exit_code == 3 and isinstance(res.exception, SystemExit)
     assert "No space left on device" in res.output
@@ -184,7 +184,7 @@ def test_an_unforeseen_error_is_exit_3_never_1(previous, monkeypatch):
     def broken(*args: object) -> None:
         raise ValueError("a bug")
 
-    monkeypatch.setattr("kbang_egov.report_writer.write_csvs", broken)
+    monkeypatch.setattr("kbang_egov.reporting.report_writer.write_csvs", broken)
     res = CliRunner().invoke(main, ["run", str(inbox), "--out", str(out)])
     assert res.exit_code == 3 and "ValueError: a bug" in res.output
     assert {k: v for k, v in snapshot(out).items() if "/.tmp-" not in k} == before
@@ -246,7 +246,7 @@ def _unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             raise PermissionError(errno.EACCES, "Permission denied", str(p))
         return real(p)
 
-    monkeypatch.setattr("kbang_egov.pipeline.os.scandir", scandir)
+    monkeypatch.setattr("kbang_egov.operations.pipeline.os.scandir", scandir)
 
 
 @pytest.mark.parametrize("night", ["missing", "empty", "no workbook", "unreadable", "link loop"])

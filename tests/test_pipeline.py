@@ -10,10 +10,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kbang_egov.districts import District
-from kbang_egov.layout import CRITERIA_SHEET, INFO_SHEET
-from kbang_egov.pipeline import bundled_samples_dir, discover_files, process_file, run_batch, settle_duplicates
-from kbang_egov.results import REJECTED, SCORED, SUPERSEDED
+from kbang_egov.forms.layout import CRITERIA_SHEET, INFO_SHEET
+from kbang_egov.operations.pipeline import (
+    bundled_samples_dir,
+    discover_files,
+    process_file,
+    run_batch,
+    settle_duplicates,
+)
+from kbang_egov.rules.districts import District
+from kbang_egov.rules.results import REJECTED, SCORED, SUPERSEDED
 
 BLANK = Path(__file__).resolve().parent.parent / "input_templates" / "CQDT_2020_mau.xlsx"
 FILLED = bundled_samples_dir() / "CQDT_2020_Huyen_Kbang.xlsx"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kbang_egov.publish import (
+from kbang_egov.operations.publish import (
     CURRENT,
     MANIFEST,
     RUNS_DIR,
@@ -104,8 +104,8 @@ def test_without_links_the_files_are_moved_in_manifest_last(tmp_path, monkeypatc
         moved.append(Path(str(dst)).name)
         real_replace(src, dst)
 
-    monkeypatch.setattr("kbang_egov.publish.os.symlink", no_links)
-    monkeypatch.setattr("kbang_egov.publish.os.replace", replace)
+    monkeypatch.setattr("kbang_egov.operations.publish.os.symlink", no_links)
+    monkeypatch.setattr("kbang_egov.operations.publish.os.replace", replace)
     run_id, paths, notices = _run(tmp_path, 1)
     assert moved == [*NAMES, MANIFEST]
     assert all(p.is_file() and not p.is_symlink() for p in paths)

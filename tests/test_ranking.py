@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kbang_egov.ranking import rank_districts
-from kbang_egov.results import PART, TOTAL, DistrictResult, SubtotalResult
-from kbang_egov.rulebook import Rulebook, load_rulebook
+from kbang_egov.reporting.ranking import rank_districts
+from kbang_egov.rules.results import PART, TOTAL, DistrictResult, SubtotalResult
+from kbang_egov.rules.rulebook import Rulebook, load_rulebook
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kbang_egov.layout import CRITERIA_SHEET, INFO_SHEET, META_SHEET
-from kbang_egov.reader import a1, read_submission
-from kbang_egov.rulebook import load_rulebook
+from kbang_egov.forms.layout import CRITERIA_SHEET, INFO_SHEET, META_SHEET
+from kbang_egov.reading.reader import a1, read_submission
+from kbang_egov.rules.rulebook import load_rulebook
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "input_templates"
 KBANG = TEMPLATES / "CQDT_2020_Huyen_Kbang.xlsx"

@@ -13,9 +13,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from kbang_egov import report_writer
-from kbang_egov.findings import make_finding
-from kbang_egov.report_writer import (
+from kbang_egov.reporting import report_writer
+from kbang_egov.reporting.report_writer import (
     FILES_SHEET,
     FINDINGS_SHEET,
     RANKING_HEADER_ROW,
@@ -29,7 +28,9 @@ from kbang_egov.report_writer import (
     write_outputs,
     write_ranking_workbook,
 )
-from kbang_egov.results import (
+from kbang_egov.reporting.tables import FINDINGS_COLUMNS
+from kbang_egov.rules.findings import make_finding
+from kbang_egov.rules.results import (
     COMPUTED,
     GROUP,
     NOT_APPLICABLE,
@@ -44,8 +45,7 @@ from kbang_egov.results import (
     RunResult,
     SubtotalResult,
 )
-from kbang_egov.rulebook import Rulebook, load_rulebook
-from kbang_egov.tables import FINDINGS_COLUMNS
+from kbang_egov.rules.rulebook import Rulebook, load_rulebook
 
 KBANG = "Huyện Kbang"
 FORMULA_NAME = '=HYPERLINK("http://x")'  # must come back as this text, never as a formula
@@ -406,7 +406,7 @@ def test_failed_rename_leaves_no_temp_file(run: RunResult, rb: Rulebook, tmp_pat
     def refuse(src: object, dst: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("kbang_egov.atomic.os.replace", refuse)
+    monkeypatch.setattr("kbang_egov.operations.atomic.os.replace", refuse)
     with pytest.raises(OutputError, match="ranking.xlsx"):
         write_outputs(run, rb, tmp_path)
     with pytest.raises(OutputError, match="ranking.csv"):
@@ -417,7 +417,7 @@ def test_failed_rename_leaves_no_temp_file(run: RunResult, rb: Rulebook, tmp_pat
 def test_scores_csv_quotes_what_needs_quoting(run: RunResult, rb: Rulebook, tmp_path: Path):
     """Details and a district name holding commas, quotes and line breaks come back as they were written
     (line breaks as spaces, '=...' behind an apostrophe), one line per criterion."""
-    from kbang_egov.results import CriterionTable
+    from kbang_egov.rules.results import CriterionTable
 
     d = dataclasses.replace(run.districts[1], district='Huyện "Mới", Gia Lai', file="thư mục/b,1.xlsx")
     t = d.criteria
@@ -437,7 +437,7 @@ def test_scores_csv_quotes_what_needs_quoting(run: RunResult, rb: Rulebook, tmp_
 def test_scores_csv_places_a_partial_result_by_code(run: RunResult, rb: Rulebook, tmp_path: Path):
     """A district whose results come in another order, one criterion short, gets the same rows as the full
     one in rulebook order, and a row with only the code, maximum, group and part for the missing one."""
-    from kbang_egov.results import CriterionTable
+    from kbang_egov.rules.results import CriterionTable
 
     full = run.districts[0]
     dropped = rb.scored_criteria[5]

@@ -8,8 +8,8 @@ import pickle
 
 import numpy as np
 
-from kbang_egov import scoring
-from kbang_egov.results import (
+from kbang_egov.rules import scoring
+from kbang_egov.rules.results import (
     COMPUTED,
     NOT_APPLICABLE,
     SOURCES,

@@ -7,14 +7,14 @@ import copy
 import pytest
 import yaml
 
-from kbang_egov.rulebook import (
+from kbang_egov.rules.rulebook import (
     RulebookError,
     build_rulebook,
     default_rulebook_path,
     load_rulebook,
     rulebook_hash,
 )
-from kbang_egov.scoring import OK, CriterionInput, score_criterion
+from kbang_egov.rules.scoring import OK, CriterionInput, score_criterion
 from seed import seed_lines
 
 GROUP_SIZES = {
@@ -231,7 +231,7 @@ def test_not_applicable_is_accepted_only_where_the_rulebook_says_with_its_ground
 
 
 def test_rules_json_carries_the_not_applicable_rule(rb):
-    from kbang_egov.rulebook import criterion_record
+    from kbang_egov.rules.rulebook import criterion_record
 
     assert criterion_record(rb.criterion("KQ.III.16"))["not_applicable"] == {
         "accepted": True, "note": rb.criterion("KQ.III.16").not_applicable_note}

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from kbang_egov.runlock import LOCK_NAME, LockError, LockHeld, RunLock
+from kbang_egov.operations.runlock import LOCK_NAME, LockError, LockHeld, RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="flock and fork are tested on Linux")
 
-HOLD = "import sys, time; from kbang_egov.runlock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); " \
+HOLD = "import sys, time; from kbang_egov.operations.runlock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); " \
        "print('held', flush=True); time.sleep(60)"
 
 

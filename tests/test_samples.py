@@ -11,11 +11,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kbang_egov import samples as S
-from kbang_egov.districts import District, load_districts
-from kbang_egov.layout import CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET
-from kbang_egov.rulebook import NOT_APPLICABLE, load_rulebook
-from kbang_egov.scoring import (
+from kbang_egov.forms import samples as S
+from kbang_egov.forms.layout import CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET
+from kbang_egov.forms.template import Filled, template_file_name, write_template
+from kbang_egov.rules.districts import District, load_districts
+from kbang_egov.rules.rulebook import NOT_APPLICABLE, load_rulebook
+from kbang_egov.rules.scoring import (
     DENOMINATOR_ZERO,
     INVALID,
     OK,
@@ -24,7 +25,6 @@ from kbang_egov.scoring import (
     round_points,
     score_criterion,
 )
-from kbang_egov.template import Filled, template_file_name, write_template
 from kbang_egov.text import normalize_text
 from seed import seed_lines
 from workbooks import calamine_rows, locate

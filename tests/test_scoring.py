@@ -8,9 +8,9 @@ from fractions import Fraction
 
 import pytest
 
-from kbang_egov.layout import cell_to_unit_value, unit_value_to_cell
-from kbang_egov.rulebook import Option, ValueSpec, load_rulebook
-from kbang_egov.scoring import (
+from kbang_egov.forms.layout import cell_to_unit_value, unit_value_to_cell
+from kbang_egov.rules.rulebook import Option, ValueSpec, load_rulebook
+from kbang_egov.rules.scoring import (
     DENOMINATOR_ZERO,
     INVALID,
     MISSING,
@@ -327,7 +327,7 @@ def test_ratio_of_counts_in_integers_agrees_with_exact_fractions(rb):
     import random
     from fractions import Fraction
 
-    from kbang_egov.scoring import CriterionInput, round_points, score_criterion
+    from kbang_egov.rules.scoring import CriterionInput, round_points, score_criterion
 
     rng = random.Random(2020)
     ratios = [c for c in rb.scored_criteria if c.kind == "ratio"]

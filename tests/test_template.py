@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from openpyxl.worksheet.cell_range import CellRange
 
 from kbang_egov.cli import main
-from kbang_egov.layout import COLUMNS, CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET, META_SHEET, REQUIRED_COLUMNS
-from kbang_egov.rulebook import NOT_APPLICABLE, load_rulebook
+from kbang_egov.forms.layout import COLUMNS, CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET, META_SHEET, REQUIRED_COLUMNS
+from kbang_egov.rules.rulebook import NOT_APPLICABLE, load_rulebook
 from workbooks import calamine_rows, locate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,7 +227,7 @@ def test_districts_file_writes_one_copy_each(tmp_path: Path):
 
 
 def test_template_is_reproducible(rb, tmp_path: Path):
-    from kbang_egov.template import write_template
+    from kbang_egov.forms.template import write_template
 
     a = write_template(rb, tmp_path / "a")
     b = write_template(rb, tmp_path / "b")
@@ -245,8 +245,8 @@ def test_bundled_templates_match_the_rulebook(rb):
 def test_option_lists_with_the_same_prefix_keep_their_own_labels(tmp_path: Path):
     import yaml
 
-    from kbang_egov.rulebook import build_rulebook, default_rulebook_path
-    from kbang_egov.template import write_template
+    from kbang_egov.forms.template import write_template
+    from kbang_egov.rules.rulebook import build_rulebook, default_rulebook_path
 
     data = yaml.safe_load(default_rulebook_path().read_text(encoding="utf-8"))
     crit = next(c for c in data["criteria"] if c["code"] == "KQ.I.28")
@@ -278,7 +278,7 @@ def _unit_dropdown(path: Path) -> list[str] | None:
 
 
 def test_the_unit_dropdown_is_in_the_blank_template_only(blank: Path, kbang: Path):
-    from kbang_egov.districts import load_districts
+    from kbang_egov.rules.districts import load_districts
 
     assert _unit_dropdown(blank) == [d.name for d in load_districts(None)]
     # A district's copy has its name written in: it does not carry the list (every return would).
@@ -287,8 +287,8 @@ def test_the_unit_dropdown_is_in_the_blank_template_only(blank: Path, kbang: Pat
 
 
 def test_a_list_too_long_to_choose_from_gets_no_dropdown(rb, tmp_path: Path):
-    from kbang_egov.districts import District
-    from kbang_egov.template import UNIT_LIST_LIMIT, write_template
+    from kbang_egov.forms.template import UNIT_LIST_LIMIT, write_template
+    from kbang_egov.rules.districts import District
 
     many = [District(f"Xã Số {i}") for i in range(UNIT_LIST_LIMIT + 1)]
     assert _unit_dropdown(write_template(rb, tmp_path / "a", None, many[:UNIT_LIST_LIMIT])) is not None

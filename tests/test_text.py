@@ -62,7 +62,7 @@ def test_a_path_is_labelled_part_by_part():
 
 def test_a_finding_holds_only_printable_text():
     """A crafted workbook's sheet name reaches the finding, its message, the outputs and the log."""
-    from kbang_egov.findings import make_finding
+    from kbang_egov.rules.findings import make_finding
 
     f = make_finding("sheet-oversized", "f.xlsx", sheet="Trang\x1b[2J\ufffe\nx", cell="J9", end="J9", limit=5000)
     assert f.sheet == "Trang[2J x"

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from kbang_egov.values import clean_text, parse_fraction, parse_number
+from kbang_egov.reading.values import clean_text, parse_fraction, parse_number
 
 
 @pytest.mark.parametrize(("raw", "value", "percent"), [

@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 import python_calamine
 
-from kbang_egov.layout import COLUMN_TITLES, CRITERIA_SHEET, unit_value_to_cell
-from kbang_egov.rulebook import Rulebook
-from kbang_egov.scoring import CriterionInput
+from kbang_egov.forms.layout import COLUMN_TITLES, CRITERIA_SHEET, unit_value_to_cell
+from kbang_egov.rules.rulebook import Rulebook
+from kbang_egov.rules.scoring import CriterionInput
 
 TITLE_TO_NAME = {title: name for name, title in COLUMN_TITLES.items()}
 

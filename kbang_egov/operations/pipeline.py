@@ -17,19 +17,17 @@ from importlib import resources
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
-from . import __version__
-from .atomic import STAMP_FORMAT, remove_temp_files
-from .checks import FILLED_PERCENT_MIN, check_submission, filled_criteria, filled_needed
-from .districts import District, DistrictIndex
-from .findings import Finding, make_finding
-from .guard import far_cell
-from .inbox import InputError, read_input, walk
-from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
-from .layout import INFO_SHEET
-from .publish import RUNS_DIR, check_layout, new_run_id, publish, seal_run_folder, start_run_folder
-from .ranking import rank_districts
-from .reader import LOOKALIKE_SUFFIXES, SUFFIXES, Submission, read_submission
-from .results import (
+from .. import __version__
+from ..forms.layout import INFO_SHEET
+from ..reading.guard import far_cell
+from ..reading.inbox import InputError, read_input, walk
+from ..reading.reader import LOOKALIKE_SUFFIXES, SUFFIXES, Submission, read_submission
+from ..reporting.ranking import rank_districts
+from ..reporting.runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
+from ..rules.checks import FILLED_PERCENT_MIN, check_submission, filled_criteria, filled_needed
+from ..rules.districts import District, DistrictIndex
+from ..rules.findings import Finding, make_finding
+from ..rules.results import (
     REJECTED,
     SCORED,
     SUPERSEDED,
@@ -39,10 +37,12 @@ from .results import (
     FileRecord,
     RunResult,
 )
-from .rulebook import Rulebook
+from ..rules.rulebook import Rulebook
+from ..text import normalize_text, path_label, printable
+from .atomic import STAMP_FORMAT, remove_temp_files
+from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
+from .publish import RUNS_DIR, check_layout, new_run_id, publish, seal_run_folder, start_run_folder
 from .runlock import RunLock
-from .runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
-from .text import normalize_text, path_label, printable
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
 
@@ -345,7 +345,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
     One run at a time per out_dir: LockHeld when another run holds it, LockError when it cannot be locked.
     FolderClash when out_dir is input_dir; NoReturnsFound (logged, nothing published) when input_dir holds
     no workbook; OutputError when out_dir cannot be written (nothing published then either)."""
-    from .report_writer import OutputError, ensure_dir, write_outputs
+    from ..reporting.report_writer import OutputError, ensure_dir, write_outputs
 
     started = dt.datetime.now().replace(microsecond=0)
     stamp, run_id = started.strftime(STAMP_FORMAT), new_run_id(started)

@@ -20,13 +20,13 @@ from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
-from .atomic import write_atomically
-from .districts import District, district_key, load_districts
+from ..operations.atomic import write_atomically
+from ..rules.districts import District, district_key, load_districts
+from ..rules.rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier
+from ..rules.scoring import OK, CriterionInput, round_points, score_criterion
+from ..text import ascii_slug, normalize_text, read_data_file, strip_diacritics
 from .layout import INFO_LABELS, PERCENT_UNIT
-from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier
-from .scoring import OK, CriterionInput, round_points, score_criterion
 from .template import Filled, TemplateError, template_file_name, write_template
-from .text import ascii_slug, normalize_text, read_data_file, strip_diacritics
 
 KBANG_FILE = "kbang_2020.yaml"
 KBANG_NAME = "Huyện Kbang"

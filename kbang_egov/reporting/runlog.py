@@ -8,10 +8,10 @@ import os
 import shutil
 from pathlib import Path
 
-from .atomic import write_atomically
-from .findings import ERROR, WARNING
-from .results import REJECTED, SCORED, SUPERSEDED, RunResult
-from .text import printable
+from ..operations.atomic import write_atomically
+from ..rules.findings import ERROR, WARNING
+from ..rules.results import REJECTED, SCORED, SUPERSEDED, RunResult
+from ..text import printable
 
 HISTORY_DIR, LOGS_DIR = "history", "logs"
 KEPT_OUTPUTS = ("ranking.xlsx", "ranking.csv")  # the details are in ranking.xlsx; the CSVs can be large

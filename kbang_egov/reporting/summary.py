@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .findings import CONSEQUENCE, ERROR, WARNING
-from .results import PART, REJECTED, SUPERSEDED, RunResult
-from .text import printable
+from ..rules.findings import CONSEQUENCE, ERROR, WARNING
+from ..rules.results import PART, REJECTED, SUPERSEDED, RunResult
+from ..text import printable
 
 MAX_ROWS = 20  # ranking rows shown; the workbook has them all
 

@@ -26,8 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..reporting.runlog import keep_replaced
 from .atomic import STAMP_FORMAT, TEMP_PREFIX
-from .runlog import keep_replaced
 
 RUNS_DIR = "runs"
 CURRENT = "current"

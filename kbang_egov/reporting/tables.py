@@ -13,8 +13,8 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 
-from .results import NOT_APPLICABLE, SOURCES, STATUSES, FileRecord, RunResult
-from .rulebook import Part, Rulebook
+from ..rules.results import NOT_APPLICABLE, SOURCES, STATUSES, FileRecord, RunResult
+from ..rules.rulebook import Part, Rulebook
 
 SCORES_COLUMNS = ("district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
                   "group", "part", "file", "row")

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .text import normalize_text, read_data_file
+from ..text import normalize_text, read_data_file
 
 KINDS = ("ratio", "yesno", "choice", "tiers")
 BOUND_KEYS = ("ge", "gt", "le", "lt")

@@ -25,8 +25,8 @@ from xml.etree import ElementTree
 
 import defusedxml.ElementTree as defused
 
-from .findings import Finding, make_finding
-from .layout import column_index, column_letter
+from ..forms.layout import column_index, column_letter
+from ..rules.findings import Finding, make_finding
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: .xls, .doc, and encrypted .xlsx
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")

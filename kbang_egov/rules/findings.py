@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .text import printable
+from ..text import printable
 
 SHOWN_TEXT_LIMIT = 1000  # characters of one value quoted in a message (a typed cell, a list of names)
 

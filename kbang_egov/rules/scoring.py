@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..text import normalize_text, strip_diacritics
 from .rulebook import NOT_APPLICABLE, Criterion
-from .text import normalize_text, strip_diacritics
 
 # Status of a scored criterion; the batch turns every status but OK and NOT_APPLICABLE into a finding.
 OK = "ok"

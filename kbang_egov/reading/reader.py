@@ -13,9 +13,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .findings import Finding, make_finding
-from .guard import ROW_LIMIT, screen
-from .layout import (
+from ..forms.layout import (
     COLUMN_TITLES,
     CRITERIA_SHEET,
     INFO_FIELDS,
@@ -24,9 +22,11 @@ from .layout import (
     TEMPLATE_MARK,
     column_letter,
 )
-from .rulebook import Rulebook
-from .template import template_file_name
-from .text import normalize_text, strip_diacritics
+from ..forms.template import template_file_name
+from ..rules.findings import Finding, make_finding
+from ..rules.rulebook import Rulebook
+from ..text import normalize_text, strip_diacritics
+from .guard import ROW_LIMIT, screen
 
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 # Spreadsheet files that are not read (a template, a binary or another program's format): each is a finding

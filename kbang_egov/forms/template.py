@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from . import __version__
-from .atomic import write_atomically
-from .districts import District
+from .. import __version__
+from ..operations.atomic import write_atomically
+from ..rules.districts import District
+from ..rules.rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, format_points
+from ..rules.scoring import OK, CriterionInput, is_not_applicable, round_points, score_criterion
+from ..text import ascii_slug
 from .layout import (
     COLUMNS,
     CRITERIA_SHEET,
@@ -31,9 +34,6 @@ from .layout import (
     column_letter,
     unit_value_to_cell,
 )
-from .rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, format_points
-from .scoring import OK, CriterionInput, is_not_applicable, round_points, score_criterion
-from .text import ascii_slug
 
 COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
 HEADER_ROW = 3  # 0-based: row 4 in Excel

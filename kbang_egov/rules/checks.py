@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
+from ..forms.layout import COLUMN_TITLES, PERCENT_UNIT, cell_to_unit_value
+from ..reading.reader import Submission
+from ..reading.values import NUMBER_LIMIT_TEXT, Parsed, is_blank, parse_fraction, parse_number, show
 from .findings import ERROR, REGISTRY, Finding, make_finding
-from .layout import COLUMN_TITLES, PERCENT_UNIT, cell_to_unit_value
-from .reader import Submission
 from .results import COMPUTED, GROUP, NOT_APPLICABLE, PART, TOTAL, TRUSTED, ZERO, CriterionResult, SubtotalResult
 from .rulebook import NOT_APPLICABLE as NA_LABEL
 from .rulebook import Criterion, Rulebook, format_points_vi
@@ -31,7 +32,6 @@ from .scoring import (
     round_points,
     score_criterion,
 )
-from .values import NUMBER_LIMIT_TEXT, Parsed, is_blank, parse_fraction, parse_number, show
 
 TOLERANCE = 0.005  # self-scores are written to 2 decimals
 # A return with fewer scored criteria filled in than this share (a figure, a label or a self-score) is a blank

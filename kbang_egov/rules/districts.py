@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .text import ascii_slug, normalize_text, read_data_file, strip_diacritics
+from ..text import ascii_slug, normalize_text, read_data_file, strip_diacritics
 
 DEFAULT_DISTRICTS = "districts_gia_lai_2020.txt"
 # Administrative prefixes, longest first, compared after normalize_text; "tp." and "tx." are common

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .atomic import STAMP_FORMAT, write_replacing
-from .findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING
-from .layout import column_letter
-from .results import COMPLETE, COMPUTED, NOT_APPLICABLE, REJECTED, SCORED, SUPERSEDED, TRUSTED, ZERO, RunResult
-from .rulebook import Rulebook, format_points
+from ..forms.layout import column_letter
+from ..operations.atomic import STAMP_FORMAT, write_replacing
+from ..rules.findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING
+from ..rules.results import COMPLETE, COMPUTED, NOT_APPLICABLE, REJECTED, SCORED, SUPERSEDED, TRUSTED, ZERO, RunResult
+from ..rules.rulebook import Rulebook, format_points
+from ..text import printable
 from .tables import NEAR, SCORES_COLUMNS, RunTables, part_column, run_tables
-from .text import printable
 
 RANKING_XLSX = "ranking.xlsx"
 RANKING_CSV = "ranking.csv"

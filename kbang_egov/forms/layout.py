@@ -5,7 +5,7 @@ Readers find columns by these titles and rows by code, never by position; the te
 
 from __future__ import annotations
 
-from .rulebook import ValueSpec
+from ..rules.rulebook import ValueSpec
 
 TEMPLATE_MARK = "kbang-egov-template"
 TEMPLATE_FORMAT = "1"

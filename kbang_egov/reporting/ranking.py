@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .results import DistrictResult
-from .rulebook import Rulebook
-from .text import normalize_text, strip_diacritics
+from ..rules.results import DistrictResult
+from ..rules.rulebook import Rulebook
+from ..text import normalize_text, strip_diacritics
 
 
 def rank_districts(results: list[DistrictResult], rulebook: Rulebook) -> list[DistrictResult]:
