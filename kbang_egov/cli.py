@@ -52,14 +52,22 @@ def _load_districts(path: str | None):  # noqa: ANN202
 @click.version_option(__version__, prog_name="kbang_egov")
 @click.option("--rulebook", "rulebook_path", type=click.Path(dir_okay=False), envvar="KBANG_EGOV_RULEBOOK",
               help="Rulebook YAML file (default: the bundled 2020 rulebook).")
+@click.option("--settings", "settings_path", type=click.Path(dir_okay=False), envvar="KBANG_EGOV_SETTINGS",
+              help="Settings TOML file: province, year, deadline, mail servers (see settings.example.toml).")
 @click.pass_context
-def main(ctx: click.Context, rulebook_path: str | None) -> None:
+def main(ctx: click.Context, rulebook_path: str | None, settings_path: str | None) -> None:
     """Rank districts' e-government self-assessments (Chính quyền điện tử cấp huyện).
 
     Exit codes: 0 success, 1 findings, 2 usage error, 3 fatal (e.g. a broken rulebook), 4 no return found
     (run).
     """
-    ctx.obj = {"rulebook": rulebook_path}
+    from .settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(settings_path)
+    except SettingsError as exc:
+        raise FatalError(str(exc)) from exc
+    ctx.obj = {"rulebook": rulebook_path, "settings": settings}
 
 
 @main.command()
