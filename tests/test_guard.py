@@ -33,8 +33,8 @@ def test_members_read_as_zipfile_reads_them():
     for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
         data = _zip({"xl/worksheets/sheet1.xml": body, "empty.xml": b""}, method)
         zf = zipfile.ZipFile(io.BytesIO(data))
-        assert guard._read(zf, data, "xl/worksheets/sheet1.xml") == body
-        assert guard._read(zf, data, "empty.xml") == b""
+        assert guard.read_member(zf, data, "xl/worksheets/sheet1.xml") == body
+        assert guard.read_member(zf, data, "empty.xml") == b""
 
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
@@ -42,14 +42,14 @@ def test_no_other_compression_method_is_inflated(method):
     """zipfile inflates a bzip2 or LZMA member past the size it declares: the guard refuses to."""
     data = _zip({"xl/workbook.xml": b" " * 1000}, method)
     with pytest.raises(ValueError, match="compression method"):
-        guard._read(zipfile.ZipFile(io.BytesIO(data)), data, "xl/workbook.xml")
+        guard.read_member(zipfile.ZipFile(io.BytesIO(data)), data, "xl/workbook.xml")
 
 
 def test_a_member_is_never_inflated_past_the_limit(monkeypatch):
     monkeypatch.setattr(guard, "MEMBER_LIMIT", 2**20)
     data = _zip({"xl/workbook.xml": b" " * (8 * 2**20)}, zipfile.ZIP_DEFLATED)
     zf = zipfile.ZipFile(io.BytesIO(data))
-    assert len(guard._read(zf, data, "xl/workbook.xml")) == 2**20
+    assert len(guard.read_member(zf, data, "xl/workbook.xml")) == 2**20
 
 
 # --- what calamine would read of a sheet: its cells up to the end of sheetData -----------------------------
@@ -60,7 +60,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "kbang_egov" / "data" / "sampl
 def _edit_sheet(data: bytes, sheet: str, edit) -> bytes:
     """The workbook's bytes with one sheet's XML passed through edit (bytes -> bytes)."""
     zf = zipfile.ZipFile(io.BytesIO(data))
-    member = next(m for m, name in guard._sheet_members(zf, data).items() if name == sheet)
+    member = next(m for m, name in guard.sheet_members(zf, data).items() if name == sheet)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zw:
         for info in zf.infolist():
@@ -81,7 +81,7 @@ def test_a_cell_whose_own_reference_is_far_is_cut_and_located(rb):
     rejected, trimmed, far = guard.screen(data, "f.xlsx", ".xlsx")
     assert rejected is None and far == {CRITERIA_SHEET: "J1048576"}
     assert b"J1048576" not in zipfile.ZipFile(io.BytesIO(trimmed)).read(
-        next(m for m, n in guard._sheet_members(zipfile.ZipFile(io.BytesIO(trimmed)), trimmed).items()
+        next(m for m, n in guard.sheet_members(zipfile.ZipFile(io.BytesIO(trimmed)), trimmed).items()
              if n == CRITERIA_SHEET))
     sub = read_submission(data, "f.xlsx", rb)
     assert [(f.code, f.sheet, f.cell) for f in sub.findings] == [("sheet-oversized", CRITERIA_SHEET, "J1048576")]
@@ -89,7 +89,7 @@ def test_a_cell_whose_own_reference_is_far_is_cut_and_located(rb):
 
 
 def _beyond(row_xml: bytes) -> bool:
-    [(_, number, cells)] = list(guard._positioned(row_xml))
+    [(_, number, cells)] = list(guard.positioned_cells(row_xml))
     return number > guard.ROW_LIMIT or any(r > guard.ROW_LIMIT or c > guard.COLUMN_LIMIT for _, r, c in cells)
 
 
@@ -101,13 +101,13 @@ def test_the_far_mark_misses_no_cell_beyond_the_limits():
             for cell in (f'<c r="{col}{row}"><v>1</v></c>', f"<c s='0' r = '{col}{row}'><v>1</v></c>"):
                 xml = f'<row r="1">{cell}</row>'.encode()
                 if _beyond(xml):
-                    assert guard._has_far_mark(xml), xml
+                    assert guard.has_far_mark(xml), xml
                 if guard.column_index(col.upper()) <= guard.COLUMN_LIMIT and len(row) < 4:
-                    assert not guard._has_far_mark(xml), xml  # the usual cell costs no parse
-    assert guard._has_far_mark(b'<row r="5001">') and not guard._has_far_mark(b'<row r="999">')
+                    assert not guard.has_far_mark(xml), xml  # the usual cell costs no parse
+    assert guard.has_far_mark(b'<row r="5001">') and not guard.has_far_mark(b'<row r="999">')
     # Without a reference calamine puts a cell after the one before it, and a row after the row before.
-    assert guard._has_far_mark(b'<row r="1"><c t="s"><v>1</v></c></row>')
-    assert guard._has_far_mark(b"<row/>" * (guard.ROW_LIMIT + 1))
+    assert guard.has_far_mark(b'<row r="1"><c t="s"><v>1</v></c></row>')
+    assert guard.has_far_mark(b"<row/>" * (guard.ROW_LIMIT + 1))
 
 
 @pytest.mark.parametrize(("row", "where"), [
@@ -119,9 +119,9 @@ def test_the_far_mark_misses_no_cell_beyond_the_limits():
     (b'<row r="01048576"><c><v>1</v></c></row>', (1048576, 1)),
 ])
 def test_cells_are_placed_as_calamine_places_them(row, where):
-    *_, cells = next(guard._positioned(row))
+    *_, cells = next(guard.positioned_cells(row))
     assert cells[-1][1:] == where
-    xml, cut, valued = guard._trimmed(b"<sheetData>" + row + b"</sheetData>")
+    xml, cut, valued = guard.trim_far_cells(b"<sheetData>" + row + b"</sheetData>")
     assert cut == 1 and valued == [where] and b"<v>" not in xml.replace(b"x:", b"")[:-len(b"</sheetData>")] \
         or where == (7, 257) and xml.count(b"<v>") == 1
 
@@ -134,15 +134,15 @@ def test_a_sheet_is_inflated_up_to_the_end_of_its_cells(monkeypatch, end):
     data = _zip({"xl/worksheets/sheet1.xml": body}, zipfile.ZIP_DEFLATED)
     info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml")
     for step in (5, 7, 64, 1 << 16):
-        monkeypatch.setattr(guard, "_HEAD_STEP", step)
-        assert guard._sheet_head(data, info) == body[:body.index(end) + len(end)]
+        monkeypatch.setattr(guard, "HEAD_STEP", step)
+        assert guard.sheet_head(data, info) == body[:body.index(end) + len(end)]
 
 
 def test_a_sheet_without_an_end_of_cells_is_read_whole():
     body = b'<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row>' + b" " * 5000
     data = _zip({"xl/worksheets/sheet1.xml": body}, zipfile.ZIP_DEFLATED)
     info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml")
-    assert guard._sheet_head(data, info) == body
+    assert guard.sheet_head(data, info) == body
 
 
 def test_what_follows_the_cells_is_not_scanned():

@@ -134,7 +134,7 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
     if rejected is not None:
         return Screened(rejected, data, {})
     try:
-        sheets = _sheet_members(zf, data)
+        sheets = sheet_members(zf, data)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
         sheets = {}  # no sheet to be found: the reader reports the workbook
     for info in infos:  # a sheet's DTD is looked for in the part of it that is read below
@@ -144,7 +144,7 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
     heads = {}
     try:
         for member, sheet in sheets.items():
-            heads[member] = head = _sheet_head(data, zf.getinfo(member))
+            heads[member] = head = sheet_head(data, zf.getinfo(member))
             if _has_dtd(head[:_DTD_PEEK]):
                 return Screened(make_finding("file-unsafe-xml", file, sheet=sheet, member=member), data, {})
     except (KeyError, zlib.error, struct.error):
@@ -194,7 +194,7 @@ def _member_data(data: bytes, info: zipfile.ZipInfo) -> bytes:
     return data[start:start + info.compress_size]
 
 
-def _read(zf: zipfile.ZipFile, data: bytes, name: str) -> bytes:
+def read_member(zf: zipfile.ZipFile, data: bytes, name: str) -> bytes:
     """A member's bytes, inflated straight from the archive's bytes (zipfile's read also computes the CRC,
     which calamine checks again: a third of the time), and never more than MEMBER_LIMIT of them."""
     info = zf.getinfo(name)
@@ -318,7 +318,7 @@ _FAR_ROW = 10**9  # a row number too long to parse (int() refuses thousands of d
 # One scan of a sheet for anything that may lie beyond the limits: a row, or a cell's row, numbered with as
 # many digits as ROW_LIMIT, or a cell in column IW (257) or beyond. A cell without a reference (calamine puts
 # it after the one before) or more rows than ROW_LIMIT may too. Only a sheet with a mark has its cells
-# parsed (_positioned decides).
+# parsed (positioned_cells decides).
 # The lookahead turns down a reference of one letter and at most three digits (nearly every one) in one step.
 # Each pattern starts with a literal, which re finds at memchr's speed (a class first is four times slower).
 _FAR_MARK = re.compile(rb"""r(?<=\sr)\s*=\s*["'](?![A-Za-z]?[0-9]{1,%d}["'])"""
@@ -329,11 +329,11 @@ _UNREFERENCED_CELLS = (re.compile(rb"<c" + _NO_REFERENCE), re.compile(rb"<\w+:c"
 # calamine reads a sheet's cells up to the end of its sheetData: what follows (data validations, merged
 # ranges, conditional formats: two thirds of the template's criteria sheet) adds no cell to its grid.
 _SHEET_DATA_END = re.compile(rb"</(?:\w+:)?sheetData\s*>")
-_HEAD_STEP = 64 * 1024  # bytes inflated at a time while looking for that end
+HEAD_STEP = 64 * 1024  # bytes inflated at a time while looking for that end
 _END_TAG_MAX = 80  # bytes an end tag may span (a namespace prefix, spaces)
 
 
-def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
+def sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
     """A sheet member's XML up to the end of its first sheetData (all of it when there is none), inflated
     no further than that and never past MEMBER_LIMIT.
 
@@ -345,7 +345,7 @@ def _sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
         return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
     parts: list[bytes] = []
     size, carry = 0, b""
-    for chunk in _inflated_chunks(_member_data(data, info), _HEAD_STEP):
+    for chunk in _inflated_chunks(_member_data(data, info), HEAD_STEP):
         if size >= MEMBER_LIMIT:
             break
         window = carry + chunk  # carry: the output's last bytes, for an end tag cut between chunks
@@ -380,9 +380,9 @@ def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
     far: dict[str, str] = {}
     try:
         for member, sheet in sheets.items():
-            if not _has_far_mark(heads[member]):
+            if not has_far_mark(heads[member]):
                 continue  # the usual case: one scan, no cell parsed
-            xml, cut, valued = _trimmed(_read(zf, data, member))
+            xml, cut, valued = trim_far_cells(read_member(zf, data, member))
             if not cut:
                 continue  # formatted empty rows only: calamine skips them
             changed[member] = xml
@@ -393,13 +393,13 @@ def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zw:
             for info in zf.infolist():
-                zw.writestr(info.filename, changed.get(info.filename) or _read(zf, data, info.filename))
+                zw.writestr(info.filename, changed.get(info.filename) or read_member(zf, data, info.filename))
         return out.getvalue(), far
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
         return data, {}  # the reader reports what is wrong with it
 
 
-def _has_far_mark(xml: bytes) -> bool:
+def has_far_mark(xml: bytes) -> bool:
     return _FAR_MARK.search(xml) is not None or xml.count(b"<row") > ROW_LIMIT or \
         any(p.search(xml) is not None for p in _UNREFERENCED_CELLS)
 
@@ -407,7 +407,7 @@ def _has_far_mark(xml: bytes) -> bool:
 Positioned = tuple[re.Match[bytes], int, int]  # a cell element, its 1-based row and column
 
 
-def _positioned(xml: bytes) -> Iterator[tuple[re.Match[bytes], int, list[Positioned]]]:
+def positioned_cells(xml: bytes) -> Iterator[tuple[re.Match[bytes], int, list[Positioned]]]:
     """Every row element of a sheet with its number and its cells with their places, numbered as calamine
     numbers them: by the element's r attribute (the farthest, should it have several), else one after the
     row (or cell of the row) before."""
@@ -438,7 +438,7 @@ def _row_number(digits: bytes) -> int:
     return int(digits) if len(digits) <= 9 else _FAR_ROW
 
 
-def _trimmed(xml: bytes) -> tuple[bytes, int, list[tuple[int, int]]]:
+def trim_far_cells(xml: bytes) -> tuple[bytes, int, list[tuple[int, int]]]:
     """The sheet's XML without the cells (and rows) beyond the limits (and without its <dimension>), how
     many cells were cut, and the (row, column) of those that held something."""
     by_cells = _trimmed_by_cells(xml)
@@ -446,7 +446,7 @@ def _trimmed(xml: bytes) -> tuple[bytes, int, list[tuple[int, int]]]:
 
 
 def _trimmed_by_cells(xml: bytes) -> tuple[bytes, int, list[tuple[int, int]]] | None:
-    """_trimmed for a sheet whose every cell carries its own reference, as every spreadsheet program writes
+    """trimmed for a sheet whose every cell carries its own reference, as every spreadsheet program writes
     it: calamine places such a cell by that reference alone, so rows need no numbering, and a sheet of a
     million formatted empty rows costs one pass over its cells instead of a Python step per row. None when
     a cell has no reference it can be placed by (then the rows are numbered, _trimmed_by_rows)."""
@@ -472,11 +472,11 @@ def _trimmed_by_cells(xml: bytes) -> tuple[bytes, int, list[tuple[int, int]]] | 
 
 
 def _trimmed_by_rows(xml: bytes) -> tuple[bytes, int, list[tuple[int, int]]]:
-    """_trimmed for any sheet: rows and cells numbered as calamine numbers them (see _positioned)."""
+    """trimmed for any sheet: rows and cells numbered as calamine numbers them (see positioned_cells)."""
     out: list[bytes] = []
     at = cut = 0
     valued: list[tuple[int, int]] = []
-    for row, number, cells in _positioned(xml):
+    for row, number, cells in positioned_cells(xml):
         beyond = [c for c in cells if number > ROW_LIMIT or c[1] > ROW_LIMIT or c[2] > COLUMN_LIMIT]
         if number <= ROW_LIMIT and not beyond:
             continue
@@ -506,9 +506,9 @@ def far_cell(data: bytes) -> tuple[str, str] | None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         corners = []
-        for member, sheet in _sheet_members(zf, data).items():
+        for member, sheet in sheet_members(zf, data).items():
             rows = cols = 0
-            for _, _, cells in _positioned(_read(zf, data, member)):
+            for _, _, cells in positioned_cells(read_member(zf, data, member)):
                 for _, r, col in cells:
                     rows, cols = max(rows, r), max(cols, col)
             if rows and cols:
@@ -521,20 +521,20 @@ def far_cell(data: bytes) -> tuple[str, str] | None:
 def _sheet_of(zf: zipfile.ZipFile, data: bytes, member: str) -> str:
     """The sheet a zip member holds, for locating a finding ("" for shared strings, styles, ...)."""
     try:
-        return _sheet_members(zf, data).get(member, "")
+        return sheet_members(zf, data).get(member, "")
     except (KeyError, zipfile.BadZipFile, OSError, ValueError, zlib.error, struct.error):
         return ""
 
 
-def _sheet_members(zf: zipfile.ZipFile, data: bytes) -> dict[str, str]:
+def sheet_members(zf: zipfile.ZipFile, data: bytes) -> dict[str, str]:
     """Worksheet member path -> sheet name, from workbook.xml and its relationships, parsed by defusedxml
     (no DTD, no entities; ValueError for anything that is not such XML)."""
     rels = {}
-    for element in _xml(_read(zf, data, "xl/_rels/workbook.xml.rels")).iter():
+    for element in _xml(read_member(zf, data, "xl/_rels/workbook.xml.rels")).iter():
         if _local(element.tag) == "Relationship":
             rels[element.get("Id", "")] = element.get("Target", "")
     out = {}
-    for element in _xml(_read(zf, data, "xl/workbook.xml")).iter():
+    for element in _xml(read_member(zf, data, "xl/workbook.xml")).iter():
         if _local(element.tag) != "sheet":
             continue
         # r:id, in whichever namespace the workbook's dialect uses (transitional or strict)
