@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, sessions and /proc are Linux's")
 
-KILLS = 22  # SIGKILLs of a live run at random moments (runs that finish first come on top)
-TERMS = 4  # SIGTERMs
+KILLS = 20  # SIGKILLs of a live run at random moments (runs that finish first come on top)
+TERMS = 3  # SIGTERMs
 
 
 def _session(sid: int) -> list[int]:
@@ -114,7 +114,7 @@ def _moment(rng: random.Random, proc: subprocess.Popen, out: Path, longest: floa
 
 def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path):
     """At least 20 SIGKILLs of the real batch (the parent only, as the OOM killer or `kill -9 PID` does) at
-    random moments, each over another random inbox of 5 to 17 returns, so every run's outputs differ."""
+    random moments, each over another random inbox of 3 to 12 returns, so every run's outputs differ."""
     seed = int(os.environ.get("KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     out = tmp_path / "out"
@@ -130,7 +130,7 @@ def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path):
             break
         inbox = tmp_path / f"in{i}"
         inbox.mkdir()
-        for sample in rng.sample(SAMPLES, rng.randint(5, 17)):
+        for sample in rng.sample(SAMPLES, rng.randint(3, 12)):
             shutil.copyfile(sample, inbox / sample.name)
         proc = _start(inbox, out)
         moments.append(_moment(rng, proc, out, longest))
