@@ -5,7 +5,8 @@ Readers find columns by these titles and rows by code, never by position; the te
 
 from __future__ import annotations
 
-from ..rules.rulebook import ValueSpec
+from ..rules.districts import District
+from ..rules.rulebook import Rulebook, ValueSpec
 
 TEMPLATE_MARK = "kbang-egov-template"
 TEMPLATE_FORMAT = "1"
@@ -87,3 +88,10 @@ def column_index(letters: str | bytes) -> int:
     for ch in letters.encode() if isinstance(letters, str) else letters:
         n = n * 26 + ch - 64
     return n
+
+
+def template_file_name(rulebook: Rulebook, district: District | None) -> str:
+    """The template's file name, ready to attach to an email: no diacritics, no spaces. Here rather than in
+    template.py because the reader names it in its findings without importing the writer."""
+    stem = f"CQDT_{rulebook.year}"
+    return f"{stem}_{district.slug}.xlsx" if district else f"{stem}_mau.xlsx"

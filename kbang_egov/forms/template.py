@@ -32,6 +32,7 @@ from .layout import (
     TEMPLATE_FORMAT,
     TEMPLATE_MARK,
     column_letter,
+    template_file_name,
     unit_value_to_cell,
 )
 
@@ -66,12 +67,6 @@ class Filled:
     declared: dict[str, object] = field(default_factory=dict)
     info: dict[str, object] = field(default_factory=dict)
     evidence: dict[str, str] = field(default_factory=dict)
-
-
-def template_file_name(rulebook: Rulebook, district: District | None) -> str:
-    """File name ready to attach to an email: no diacritics, no spaces."""
-    stem = f"CQDT_{rulebook.year}"
-    return f"{stem}_{district.slug}.xlsx" if district else f"{stem}_mau.xlsx"
 
 
 def write_template(rulebook: Rulebook, out_dir: str | Path, district: District | None = None,

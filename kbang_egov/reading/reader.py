@@ -21,8 +21,8 @@ from ..forms.layout import (
     META_SHEET,
     TEMPLATE_MARK,
     column_letter,
+    template_file_name,
 )
-from ..forms.template import template_file_name
 from ..rules.findings import Finding, make_finding
 from ..rules.rulebook import Rulebook
 from ..text import normalize_text, strip_diacritics
