@@ -2,14 +2,13 @@
 
 One sheet of criteria (one row per code, with a live score column), an information sheet, instructions,
 a hidden sheet of dropdown lists and a very hidden metadata sheet that lets the batch recognise the
-template and its rulebook version. Structure is locked; only input cells are unlocked, with no password.
+template and its rulebook version. Sheets are protected; only input cells are unlocked, with no password.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import zipfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -89,7 +88,6 @@ def write_template(rulebook: Rulebook, out_dir: str | Path, district: District |
 
     def build(tmp: Path) -> None:
         _build_workbook(rulebook, tmp, district, districts or [], filled)
-        _lock_workbook_structure(tmp)
 
     try:
         return write_atomically(target, build)
@@ -626,24 +624,6 @@ def _print_setup(ws, rows: tuple[int, int] | None, landscape: bool) -> None:  # 
     if rows:
         ws.repeat_rows(*rows)
     ws.set_footer("&CTrang &P/&N")
-
-
-def _lock_workbook_structure(path: Path) -> None:
-    """Add <workbookProtection lockStructure="1"/> (no password): xlsxwriter cannot, and without it a clerk
-    can rename, delete or unhide sheets."""
-    with zipfile.ZipFile(path) as zin:
-        items = [(info, zin.read(info.filename)) for info in zin.infolist()]
-    out: list[tuple[zipfile.ZipInfo, bytes]] = []
-    for info, data in items:
-        if info.filename == "xl/workbook.xml":
-            xml = data.decode("utf-8")
-            if "<workbookProtection" not in xml:
-                xml = re.sub(r"(<workbookPr\b[^>]*/>)", r'\1<workbookProtection lockStructure="1"/>', xml, count=1)
-            data = xml.encode("utf-8")
-        out.append((info, data))
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info, data in out:
-            zout.writestr(info, data)
 
 
 def _num(x: float) -> str:
