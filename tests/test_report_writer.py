@@ -271,9 +271,9 @@ def test_ranking_rows_keep_their_styles_and_the_chart_reads_the_table(out_dir: P
 
 
 def test_cell_values():
-    assert report_writer._cell_value(np.float64(1.5)).__class__ is float
-    assert report_writer._cell_value(np.int64(3)).__class__ is int
-    assert (report_writer._cell_value(True), report_writer._cell_value("a\x00b"), report_writer._cell_value(None)) \
+    assert report_writer.cell_value(np.float64(1.5)).__class__ is float
+    assert report_writer.cell_value(np.int64(3)).__class__ is int
+    assert (report_writer.cell_value(True), report_writer.cell_value("a\x00b"), report_writer.cell_value(None)) \
         == ("Có", "ab", None)
 
 

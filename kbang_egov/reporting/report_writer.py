@@ -425,7 +425,7 @@ def _write_rows(ws: Any, first_row: int, table: pd.DataFrame, formats: Sequence[
 
 
 def _put(ws: Any, row: int, col: int, value: object, cell_format: Any = None) -> None:
-    """Write one value by its type, as _cell_value gives it: text always as text (a district's '=...' or
+    """Write one value by its type, as cell_value gives it: text always as text (a district's '=...' or
     '+84...' stays text), numbers as numbers, None, an empty text or a non-finite number as a blank cell
     that keeps its format; a date as a date."""
     if value.__class__ is float:  # most cells: a score
@@ -437,7 +437,7 @@ def _put(ws: Any, row: int, col: int, value: object, cell_format: Any = None) ->
     if isinstance(value, dt.datetime):
         ws.write_datetime(row, col, _naive(value), cell_format)
         return
-    value = _cell_value(value)
+    value = cell_value(value)
     if value is None or value == "" or (value.__class__ is float and not math.isfinite(value)):
         ws.write_blank(row, col, None, cell_format)
     elif value.__class__ is str:
@@ -446,7 +446,7 @@ def _put(ws: Any, row: int, col: int, value: object, cell_format: Any = None) ->
         ws.write_number(row, col, value, cell_format)
 
 
-def _cell_value(value: object) -> object:
+def cell_value(value: object) -> object:
     """A value as a cell holds it: text made printable, a bool as Có/Không, numbers as Python's own."""
     if value is None or value.__class__ is float or value.__class__ is int:
         return value
