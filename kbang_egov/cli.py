@@ -361,7 +361,10 @@ def _run_sending(obj: dict, out_dir: str, dry_run: bool, outbox: str | None, smt
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         with RunLock(Path(out_dir)), Ledger(out_dir) as ledger, Outgoing(server, box) as out:
             return send(ledger, out)
-    except (SendError, MessageError, LockHeld, LockError, OSError) as exc:
+    except SendError as exc:
+        raise FatalError(f"{exc}. Chạy lại lệnh khi máy chủ đã sẵn sàng: những đơn vị đã gửi được ghi lại và "
+                         "không bị gửi lần nữa") from exc
+    except (MessageError, LockHeld, LockError, OSError) as exc:
         raise FatalError(str(exc)) from exc
 
 
@@ -459,8 +462,14 @@ def collect(obj: dict, contacts_file: str, inbox_dir: str, quarantine_dir: str |
     Exit codes: 0 done, 1 something quarantined or refused, 3 the mailbox could not be read or the
     connection was lost (run collect again: it completes the work).
     """
-    from .mail.collect import CollectError, collect_summary, imap_messages, maildir_messages, write_collect_log
-    from .mail.collect import collect as collect_mail
+    from .mail.collect import (
+        CollectError,
+        collect_returns,
+        collect_summary,
+        imap_messages,
+        maildir_messages,
+        write_collect_log,
+    )
     from .mail.ledger import Ledger
     from .operations.runlock import LockError, LockHeld, RunLock
 
@@ -479,8 +488,8 @@ def collect(obj: dict, contacts_file: str, inbox_dir: str, quarantine_dir: str |
     try:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         with RunLock(Path(out_dir)), Ledger(out_dir) as ledger:
-            report = collect_mail(messages, inbox, quarantine, contacts, rb, ledger,
-                                  (settings.sender_address, settings.return_address))
+            report = collect_returns(messages, inbox, quarantine, contacts, rb, ledger,
+                                     (settings.sender_address, settings.return_address))
             write_collect_log(report, Path(out_dir), source)
     except (CollectError, LockHeld, LockError, OSError) as exc:
         raise FatalError(str(exc)) from exc

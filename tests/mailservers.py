@@ -27,7 +27,18 @@ IMAP_PASSWORD = "loopback-only"  # a test account on a server that listens on 12
 
 
 def dovecot_binary() -> str | None:
-    return shutil.which("dovecot") or (("/usr/sbin/dovecot") if os.path.exists("/usr/sbin/dovecot") else None)
+    return shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+
+
+def missing_servers() -> str:
+    """What is missing to run the servers ('' when nothing): Debian's dovecot-imapd, PyPI's aiosmtpd."""
+    if dovecot_binary() is None:
+        return "dovecot (Debian package dovecot-imapd)"
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        return "aiosmtpd (pip install -r requirements-dev.txt)"
+    return ""
 
 
 def free_port() -> int:

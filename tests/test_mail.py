@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from kbang_egov import load_districts, load_rulebook, write_template
 from kbang_egov.cli import main
 from kbang_egov.forms.template import Filled
-from kbang_egov.mail.collect import DUPLICATE, QUARANTINED, REFUSED, SAVED, collect, maildir_messages
+from kbang_egov.mail.collect import DUPLICATE, QUARANTINED, REFUSED, SAVED, collect_returns, maildir_messages
 from kbang_egov.mail.contacts import ContactsError, parse_contacts
 from kbang_egov.mail.ledger import Ledger
 
@@ -38,10 +38,11 @@ DATE = dt.datetime(2020, 12, 10, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=7)
 
 @pytest.fixture(scope="module")
 def servers():
-    if mailservers.dovecot_binary() is None:
+    missing = mailservers.missing_servers()
+    if missing:
         if os.environ.get("CI") == "true":
-            pytest.fail("dovecot is not installed: .ci/run installs dovecot-imapd")
-        pytest.skip("dovecot (Debian package dovecot-imapd) is not installed; .ci/run installs it")
+            pytest.fail(f"{missing} is not installed: .ci/run installs it")
+        pytest.skip(f"{missing} is not installed (.ci/run installs it; outside CI these tests are skipped)")
     s = mailservers.start_mail_servers()
     yield s
     s.stop()
@@ -128,7 +129,7 @@ def collect_maildir(servers, tmp_path: Path, rb, ds, **kw):
     inbox, quarantine = tmp_path / "returns" / "inbox", tmp_path / "returns" / "quarantine"
     contacts = parse_contacts(CONTACTS, ds, "contacts.csv")
     with Ledger(tmp_path / "output") as ledger:
-        report = collect(maildir_messages(servers.maildir), inbox, quarantine, contacts, rb, ledger, **kw)
+        report = collect_returns(maildir_messages(servers.maildir), inbox, quarantine, contacts, rb, ledger, **kw)
     return report, inbox, quarantine
 
 
@@ -409,3 +410,67 @@ def test_collect_from_maildir_cli(tmp_path, mail, returns):
     assert r.exit_code == 1, r.output  # one quarantined
     assert len(files(inbox)) == 1 and len(files(tmp_path / "r" / "quarantine")) == 1
     assert len(list((tmp_path / "o" / "logs").glob("collect_*.log"))) == 1
+
+
+def test_reader_size_limit_applied_before_anything_is_written(tmp_path, mail, rb, ds, returns):
+    deliver(mail, message(KBANG, [("CQDT.xlsx", returns["Huyen_Kbang"])]))
+    limit = len(returns["Huyen_Kbang"]) - 1
+    report, inbox, quarantine = collect_maildir(mail, tmp_path, rb, ds, file_limit=limit)
+    assert [i.outcome for i in report.items] == [REFUSED]
+    assert files(inbox) == files(quarantine) == []
+    with sqlite3.connect(tmp_path / "output" / "history.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM mail_collected").fetchone() == (0,)
+
+
+def test_a_message_over_the_limit_is_not_fetched(tmp_path, mail, returns):
+    from kbang_egov.mail.collect import imap_messages
+    from kbang_egov.settings import mail_server
+    deliver(mail, message(KBANG, [("CQDT.xlsx", returns["Huyen_Kbang"])]), message(KBANG, []))
+    server = mail_server("imap", mailservers.HOST, mail.imap_port, "none", mailservers.IMAP_USER)
+    os.environ["KBANG_EGOV_IMAP_PASSWORD"] = mailservers.IMAP_PASSWORD
+    try:
+        got = list(imap_messages(server, limit=20_000))
+    finally:
+        del os.environ["KBANG_EGOV_IMAP_PASSWORD"]
+    assert [(m.data is None, m.size > 20_000) for m in got] == [(True, True), (False, False)]
+
+
+def test_quarantined_bytes_move_to_the_inbox_once_the_sender_is_known(tmp_path, mail, rb, ds, returns):
+    clerk = "clerk.kbang@gmail.com"
+    deliver(mail, message(clerk, [("CQDT.xlsx", returns["Huyen_Kbang"])]))
+    report, inbox, quarantine = collect_maildir(mail, tmp_path, rb, ds)
+    assert [i.outcome for i in report.items] == [QUARANTINED] and files(inbox) == []
+    contacts = parse_contacts(CONTACTS.replace(KBANG, f"{KBANG};{clerk}"), ds, "contacts.csv")
+    with Ledger(tmp_path / "output") as ledger:
+        report = collect_returns(maildir_messages(mail.maildir), inbox, quarantine, contacts, rb, ledger)
+        assert [i.outcome for i in report.items] == [SAVED] and len(files(inbox)) == 1
+        report = collect_returns(maildir_messages(mail.maildir), inbox, quarantine, contacts, rb, ledger)
+        assert [i.outcome for i in report.items] == [DUPLICATE]
+
+
+def test_own_templates_in_the_mailbox_are_not_returns(tmp_path, mail, rb, ds, returns):
+    own = message(SENDER, [("CQDT_2020_Huyen_Kbang.xlsx", returns["Huyen_Kbang"])])
+    deliver(mail, own)
+    report, inbox, quarantine = collect_maildir(mail, tmp_path, rb, ds, own_addresses=(SENDER,))
+    assert (report.own, report.items) == (1, []) and files(inbox) == files(quarantine) == []
+
+
+def test_send_feedback_skips_superseded_and_files_outside_its_folder(tmp_path, mail, returns):
+    out = tmp_path / "output"
+    folder = out / "feedback"
+    folder.mkdir(parents=True)
+    (folder / "PhanHoi_CQDT_2020_Huyen_Kbang.xlsx").write_bytes(returns["Huyen_Kbang"])
+    (folder / "PhanHoi_CQDT_2020_Huyen_Duc_Co.xlsx").symlink_to(tmp_path / "settings.toml")
+    (folder / "feedback.csv").write_text(
+        "district,feedback_file,source_file,source_sha256,status\n"
+        "Huyện Kbang,PhanHoi_CQDT_2020_Huyen_Kbang.xlsx,a.xlsx,00,ranked\n"
+        "Huyện Kbang,PhanHoi_CQDT_2020_Huyen_Kbang.xlsx,old.xlsx,11,superseded\n"
+        "Thành phố Pleiku,../../settings.toml,b.xlsx,22,ranked\n"
+        "Huyện Đức Cơ,PhanHoi_CQDT_2020_Huyen_Duc_Co.xlsx,c.xlsx,33,not-scored\n", encoding="utf-8")
+    r = invoke(["--settings", str(settings_file(tmp_path, mail)), "send-feedback", "--contacts",
+                str(contacts_file(tmp_path)), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert mail.handler.received == [(SENDER, [KBANG, "vanthu.kbang@gmail.com"])]
+    m = mail.messages()[0]
+    assert m["In-Reply-To"] is None  # no collected return known for it: a new message, not a reply
+    assert [a.get_filename() for a in m.iter_attachments()] == ["PhanHoi_CQDT_2020_Huyen_Kbang.xlsx"]

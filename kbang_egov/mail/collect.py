@@ -98,8 +98,9 @@ class CollectReport:
 # --- sources ----------------------------------------------------------------------------------------
 
 
-def maildir_messages(path: str | Path) -> Iterator[Incoming]:
-    """Every message of a Maildir (new and cur), read and never changed; CollectError when it is not one."""
+def maildir_messages(path: str | Path, limit: int = MESSAGE_LIMIT) -> Iterator[Incoming]:
+    """Every message of a Maildir (new and cur), read and never changed, none of more than limit bytes read;
+    CollectError when it is not a Maildir."""
     p = Path(path)
     if not all((p / sub).is_dir() for sub in ("new", "cur", "tmp")):
         raise CollectError(f"{p} không phải thư mục Maildir (cần các thư mục con new, cur, tmp)")
@@ -110,10 +111,10 @@ def maildir_messages(path: str | Path) -> Iterator[Incoming]:
         except (KeyError, OSError):
             continue  # taken away by a mail client meanwhile: the next collect sees where it went
         try:
-            data = f.read(MESSAGE_LIMIT + 1)
+            data = f.read(limit + 1)
         finally:
             f.close()
-        yield Incoming(f"maildir:{key}", data if len(data) <= MESSAGE_LIMIT else None, len(data))
+        yield Incoming(f"maildir:{key}", data if len(data) <= limit else None, len(data))
 
 
 def connect_imap(server: MailServer) -> imaplib.IMAP4:
@@ -147,9 +148,10 @@ def connect_imap(server: MailServer) -> imaplib.IMAP4:
     return conn
 
 
-def imap_messages(server: MailServer) -> Iterator[Incoming]:
+def imap_messages(server: MailServer, limit: int = MESSAGE_LIMIT) -> Iterator[Incoming]:
     """Every message of the IMAP folder, opened read-only (EXAMINE) and fetched with BODY.PEEK, so that no
-    flag, no message and no folder changes; one message at a time, its size asked first."""
+    flag, no message and no folder changes; one message at a time, its size asked first (a message over
+    limit bytes is not fetched)."""
     conn = connect_imap(server)
     try:
         folder = '"' + server.folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -167,7 +169,7 @@ def imap_messages(server: MailServer) -> Iterator[Incoming]:
             if typ != "OK" or m is None:
                 continue  # expunged by someone else meanwhile
             size = int(m.group(1))
-            if size > MESSAGE_LIMIT:
+            if size > limit:
                 yield Incoming(name, None, size)
                 continue
             typ, data = conn.uid("FETCH", uid, "(BODY.PEEK[])")
@@ -194,6 +196,10 @@ def _text(data: object) -> str:
     return ""
 
 
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or printable(f"{type(exc).__name__}: {exc}", 200)
 
@@ -201,8 +207,8 @@ def _reason(exc: BaseException) -> str:
 # --- collecting ------------------------------------------------------------------------------------
 
 
-def collect(messages: Iterator[Incoming], inbox: Path, quarantine: Path, contacts: Contacts, rulebook: Rulebook,
-            ledger: Ledger, own_addresses: tuple[str, ...] = ()) -> CollectReport:
+def collect_returns(messages: Iterator[Incoming], inbox: Path, quarantine: Path, contacts: Contacts, rulebook: Rulebook,
+            ledger: Ledger, own_addresses: tuple[str, ...] = (), file_limit: int = FILE_LIMIT) -> CollectReport:
     """Save every workbook attached to the messages into inbox (known sender, matching unit) or quarantine;
     see the module's docstring. Files attached by own_addresses (the province's own templates and feedback,
     in the same mailbox or copied to it) are not returns: counted as own and skipped; a district's message
@@ -224,8 +230,8 @@ def collect(messages: Iterator[Incoming], inbox: Path, quarantine: Path, contact
             break
         report.messages += 1
         if incoming.data is None:
-            report.items.append(Item(REFUSED, "", "", "", "", f"thư lớn {incoming.size / 2**20:.0f} MB, quá giới "
-                                     f"hạn {MESSAGE_LIMIT / 2**20:.0f} MB: không tải về", incoming.source_id))
+            report.items.append(Item(REFUSED, "", "", "", "", f"thư lớn {_mb(incoming.size)}, quá giới hạn của "
+                                     "một thư: không tải về", incoming.source_id))
             continue
         msg = message_from_bytes(incoming.data, policy=policy.default)
         for part, senders in _attachments(msg, [_from(msg)]):
@@ -234,7 +240,7 @@ def collect(messages: Iterator[Incoming], inbox: Path, quarantine: Path, contact
                 continue
             senders = [x for x in senders if x not in own]
             item = _collect_part(part, senders, msg, incoming.source_id, inbox, quarantine, contacts, rulebook,
-                                 ledger, known)
+                                 ledger, known, file_limit)
             if item is None:
                 report.ignored += 1
             else:
@@ -287,7 +293,7 @@ def _message_date(msg: EmailMessage) -> dt.datetime | None:
 
 def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, source_id: str, inbox: Path,
                   quarantine: Path, contacts: Contacts, rulebook: Rulebook, ledger: Ledger,
-                  known: set[str]) -> Item | None:
+                  known: set[str], file_limit: int) -> Item | None:
     name, suffix = _suffix(part)
     if not suffix:
         return None
@@ -301,9 +307,8 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, sou
         data = part.get_payload(decode=True) or b""
     except (ValueError, TypeError):
         data = b""
-    if len(data) > FILE_LIMIT:
-        return item(REFUSED, reason=f"tệp {len(data) / 2**20:.0f} MB, quá giới hạn {FILE_LIMIT / 2**20:.0f} MB "
-                                    "của bộ đọc: không lưu")
+    if len(data) > file_limit:
+        return item(REFUSED, reason=f"tệp {_mb(len(data))}, quá giới hạn {_mb(file_limit)} của bộ đọc: không lưu")
     screened = screen(data, name or "tệp đính kèm", suffix)
     if screened.finding is not None and screened.finding.code in REFUSING_CODES:
         return item(REFUSED, reason=f"{screened.finding.code}: {screened.finding.message}")

@@ -171,7 +171,9 @@ def send_feedback(out_dir: Path, contacts: Contacts, settings: Settings, ledger:
             continue
         name = row["feedback_file"]
         path = table.parent / name
-        if PurePath(name).name != name or name in (".", "..") or not path.is_file():
+        # A bare name of a regular file in the feedback folder itself: never a link out of it.
+        if PurePath(name).name != name or name in (".", "..") or path.is_symlink() or not path.is_file() \
+                or path.resolve().parent != table.parent.resolve():
             done.append(Sent(district.name, SKIPPED, "", f"không có tệp phản hồi {printable(name, 80)}"))
             continue
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
