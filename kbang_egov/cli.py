@@ -339,7 +339,7 @@ def _server(settings, kind: str, host: str | None, port: int | None, security: s
 
 def _echo_sent(done: list, what: str) -> None:
     for s in done:
-        tail = f": {s.reason}" if s.reason else f" ({s.where})"
+        tail = (f" ({s.where})" if s.where else "") + (f": {s.reason}" if s.reason else "")
         click.echo(f"{ {'sent': 'Đã gửi', 'written': 'Đã ghi', 'skipped': 'Bỏ qua'}[s.outcome] } {what} "
                    f"{s.district}{tail}")
     counts = {k: sum(1 for s in done if s.outcome == k) for k in ("sent", "written", "skipped")}

@@ -53,6 +53,13 @@ class MaildirHandler:
     def __init__(self, maildir: Path, uid: int, gid: int) -> None:
         self.maildir, self.uid, self.gid = maildir, uid, gid
         self.received: list[tuple[str, list[str]]] = []  # (envelope sender, recipients) per message
+        self.refuse: set[str] = set()  # recipients refused at RCPT, as a provider refuses an unknown mailbox
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: ANN001
+        if address.lower() in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd's handler API
         box = mailbox.Maildir(self.maildir, create=False)

@@ -14,6 +14,7 @@ import shutil
 import smtplib
 import sqlite3
 import zipfile
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -52,6 +53,7 @@ def servers():
 def mail(servers):
     servers.clear()
     servers.handler.received.clear()
+    servers.handler.refuse.clear()
     return servers
 
 
@@ -169,7 +171,7 @@ def test_send_templates_dry_run_writes_eml_and_records_nothing(tmp_path, mail):
                 str(contacts_file(tmp_path)), "--out", str(out), "--dry-run", "--outbox", str(outbox)])
     assert r.exit_code == 0, r.output
     assert files(outbox) == ["template_Huyen_Duc_Co.eml", "template_Huyen_Kbang.eml", "template_Thanh_pho_Pleiku.eml"]
-    from email import message_from_bytes, policy
+    from email import message_from_bytes
     m = message_from_bytes((outbox / "template_Huyen_Kbang.eml").read_bytes(), policy=policy.default)
     assert [a.get_filename() for a in m.iter_attachments()] == ["CQDT_2020_Huyen_Kbang.xlsx"]
     assert m["To"].addresses[1].addr_spec == "vanthu.kbang@gmail.com"
@@ -474,3 +476,29 @@ def test_send_feedback_skips_superseded_and_files_outside_its_folder(tmp_path, m
     m = mail.messages()[0]
     assert m["In-Reply-To"] is None  # no collected return known for it: a new message, not a reply
     assert [a.get_filename() for a in m.iter_attachments()] == ["PhanHoi_CQDT_2020_Huyen_Kbang.xlsx"]
+
+
+def test_a_refused_recipient_is_reported_and_the_message_not_sent_twice(tmp_path, mail):
+    mail.handler.refuse.add("vanthu.kbang@gmail.com")
+    args = ["--settings", str(settings_file(tmp_path, mail)), "send-templates", "--contacts",
+            str(contacts_file(tmp_path)), "--out", str(tmp_path / "output"), "--district", "Kbang"]
+    r = invoke(args)
+    assert r.exit_code == 0, r.output
+    assert "vanthu.kbang@gmail.com" in r.output
+    assert mail.handler.received == [(SENDER, [KBANG])]
+    assert invoke(args).exit_code == 0 and len(mail.handler.received) == 1
+
+
+@pytest.mark.parametrize(("header", "kept"), [("<a@b> Bcc: victim@example.com", "<a@b>"), ("no-brackets", ""),
+                                               ("<a b@c>", ""), ("<\x7fa@b>", "")])
+def test_only_a_plain_message_id_is_kept_to_reply_to(tmp_path, mail, rb, ds, returns, header, kept):
+    m = message(KBANG, [("CQDT.xlsx", returns["Huyen_Kbang"])])
+    del m["Message-ID"]
+    raw = m.as_bytes(policy=policy.SMTP).replace(b"\r\nSubject:", b"\r\nMessage-ID: " + header.encode()
+                                                 + b"\r\nSubject:", 1)
+    with smtplib.SMTP(mailservers.HOST, mail.smtp_port) as smtp:
+        smtp.sendmail(KBANG, [SENDER], raw)
+    collect_maildir(mail, tmp_path, rb, ds)
+    import hashlib
+    with Ledger(tmp_path / "output") as ledger:
+        assert ledger.collected(hashlib.sha256(returns["Huyen_Kbang"]).hexdigest()).message_id == kept

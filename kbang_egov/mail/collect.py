@@ -283,6 +283,19 @@ def _suffix(part: EmailMessage) -> tuple[str, str]:
     return name, (WORKBOOK_TYPES.get(part.get_content_type(), "") if not suffix else "")
 
 
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}>")  # printable ASCII without < > or spaces, in angle brackets
+
+
+def _message_id(msg: EmailMessage) -> str:
+    """The Message-ID a feedback can reply to, or '' when it is missing or not a plain <id@host> (it goes
+    back into a header, where a line break or a stray bracket would forge other headers)."""
+    try:
+        value = str(msg.get("Message-ID", "")).strip()
+    except (ValueError, TypeError):
+        return ""
+    return value if _MESSAGE_ID.fullmatch(value) else ""
+
+
 def _message_date(msg: EmailMessage) -> dt.datetime | None:
     try:
         date = parsedate_to_datetime(str(msg.get("Date", "")))
@@ -342,7 +355,7 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, sou
         known.add(sha)
     ledger.record_collected(Collected(
         sha, str(target), district.name if district else "", bool(reason), reason, sender,
-        str(msg.get("Message-ID", "")).strip(), printable(str(msg.get("Subject", "")), 300),
+        _message_id(msg), printable(str(msg.get("Subject", "")), 300),
         date.isoformat() if date else "", name))
     return item(QUARANTINED if reason else SAVED, str(target), reason)
 

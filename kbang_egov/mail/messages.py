@@ -56,14 +56,14 @@ def template_message(settings: Settings, district: District, recipients: list[st
     deadline = settings.deadline.strftime("%d/%m/%Y") if settings.deadline else "theo văn bản hướng dẫn"
     sender = settings.sender_name or settings.sender_address
     msg.set_content(
-        f"Kính gửi {district.name},\n\n"
+        f"Kính gửi: Ủy ban nhân dân {district.name},\n\n"
         f"{sender} gửi kèm thư này mẫu tự đánh giá mức độ Chính quyền điện tử cấp huyện năm {y} "
         f"({template.name}), đã ghi sẵn tên đơn vị.\n\n"
         "Đề nghị đơn vị:\n"
         "1. Nhập số liệu vào các ô trắng của sheet tiêu chí (giá trị, tử số, mẫu số, điểm tự chấm, minh chứng) "
         "và thông tin chung của đơn vị; không đổi tên sheet, không thêm hoặc xóa dòng.\n"
-        "2. Kiểm tra tệp trước khi gửi bằng lệnh: python batch.py validate "
-        f"{template.name} (hoặc gửi lại, Sở sẽ phản hồi các lỗi tìm thấy).\n"
+        "2. Kiểm tra tệp trước khi gửi: nếu đơn vị có công cụ kbang_egov, chạy lệnh python batch.py validate "
+        f"{template.name}; nếu không, cứ gửi, Sở sẽ phản hồi từng lỗi kèm ô cần sửa.\n"
         f"3. Gửi lại tệp đã điền (giữ định dạng .xlsx) về địa chỉ {back} "
         f"trước hạn {deadline}, từ địa chỉ thư đã đăng ký của đơn vị.\n\n"
         "Trân trọng.\n"
@@ -88,7 +88,7 @@ def feedback_message(settings: Settings, district: District, recipients: list[st
              "not-scored": "chưa chấm được điểm; xem các lỗi ghi trong tệp và gửi lại bản đã sửa"}.get(
         status, "đã được xem xét")
     msg.set_content(
-        f"Kính gửi {district.name},\n\n"
+        f"Kính gửi: Ủy ban nhân dân {district.name},\n\n"
         f"Bài tự đánh giá Chính quyền điện tử năm {y} của đơn vị {state}.\n"
         f"Tệp đính kèm ({feedback.name}) ghi điểm do Sở tính lại, các ô có sai lệch (tô màu, kèm ghi chú) "
         "và cách sửa. Nếu cần, đơn vị sửa và gửi lại tệp trước hạn.\n\n"

@@ -54,12 +54,13 @@ class Outgoing:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, msg: EmailMessage, stem: str) -> str:
-        """Send msg (or write outbox/STEM.eml); returns where it went, for the log."""
+    def send(self, msg: EmailMessage, stem: str) -> tuple[str, list[str]]:
+        """Send msg (or write outbox/STEM.eml); returns where it went, for the log, and the recipients the
+        server refused while it accepted others (the message went out: it is not sent again)."""
         if self.outbox is not None:
             target = self.outbox / f"{stem}.eml"
             write_atomically(target, lambda tmp: tmp.write_bytes(msg.as_bytes()))
-            return str(target)
+            return str(target), []
         assert self._smtp is not None
         recipients = [a for _, a in getaddresses(msg.get_all("To", []) + msg.get_all("Cc", []))]
         try:
@@ -68,9 +69,8 @@ class Outgoing:
             raise SendError(f"máy chủ {self.server.host} từ chối mọi người nhận: {', '.join(exc.recipients)}") from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SendError(f"gửi thư qua {self.server.host}:{self.server.port} không được: {_reason(exc)}") from None
-        if refused:
-            raise SendError(f"máy chủ {self.server.host} từ chối: {', '.join(refused)}")
-        return f"{self.server.host}:{self.server.port} → {', '.join(recipients)}"
+        accepted = [r for r in recipients if r not in refused]
+        return f"{self.server.host}:{self.server.port} → {', '.join(accepted)}", sorted(refused)
 
 
 def connect_smtp(server: MailServer) -> smtplib.SMTP:
@@ -191,9 +191,9 @@ def send_feedback(out_dir: Path, contacts: Contacts, settings: Settings, ledger:
 
 def _deliver(out: Outgoing, ledger: Ledger, msg: EmailMessage, kind: str, district: District, recipients: list[str],
              path: Path, stem: str, sha: str | None = None) -> Sent:
-    where = out.send(msg, stem)
+    where, refused = out.send(msg, stem)
     if out.outbox is not None:
         return Sent(district.name, WRITTEN, where)
-    ledger.record_sent(kind, district.name, recipients, str(msg["Message-ID"]), str(msg["Subject"]), path.name,
-                       sha or hashlib.sha256(path.read_bytes()).hexdigest())
-    return Sent(district.name, SENT, where)
+    ledger.record_sent(kind, district.name, [r for r in recipients if r not in refused], str(msg["Message-ID"]),
+                       str(msg["Subject"]), path.name, sha or hashlib.sha256(path.read_bytes()).hexdigest())
+    return Sent(district.name, SENT, where, f"máy chủ từ chối địa chỉ {', '.join(refused)}" if refused else "")
