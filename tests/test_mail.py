@@ -223,6 +223,9 @@ def test_loop_end_to_end_over_smtp_and_imap(tmp_path, mail, returns):
     assert files(inbox) == [f"Huyen_Kbang_20201210_{_sha8(returns['Huyen_Kbang'])}.xlsx",
                             f"Thanh_pho_Pleiku_20201210_{_sha8(returns['Thanh_pho_Pleiku'])}.xlsx"]
     assert (inbox / files(inbox)[0]).stat().st_mtime == DATE.timestamp()
+    with sqlite3.connect(out / "history.sqlite") as db:  # the server's own receive time is kept beside it
+        received = [r for (r,) in db.execute("SELECT received_at FROM mail_collected")]
+    assert len(received) == 2 and all(dt.datetime.fromisoformat(r).year >= 2024 for r in received)
     # Mail is never deleted, moved or flagged: the same five messages, none marked seen.
     assert _imap_flags(mail) == [()] * 5
     after = sorted(p.name for p in (mail.maildir / "new").iterdir()) + sorted(

@@ -21,6 +21,7 @@ import mailbox
 import os
 import re
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -67,6 +68,7 @@ class Incoming:
     source_id: str  # "imap:INBOX/17" or "maildir:KEY", for the log
     data: bytes | None
     size: int
+    received: dt.datetime | None = None  # when the province's server took it (IMAP INTERNALDATE, Maildir key)
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def maildir_messages(path: str | Path, limit: int = MESSAGE_LIMIT) -> Iterator[I
             data = f.read(limit + 1)
         finally:
             f.close()
-        yield Incoming(f"maildir:{key}", data if len(data) <= limit else None, len(data))
+        yield Incoming(f"maildir:{key}", data if len(data) <= limit else None, len(data), _delivered(key))
 
 
 def connect_imap(server: MailServer) -> imaplib.IMAP4:
@@ -164,20 +166,32 @@ def imap_messages(server: MailServer, limit: int = MESSAGE_LIMIT) -> Iterator[In
             raise CollectError(f"không liệt kê được thư trong {server.folder}: {_text(data)}")
         for uid in (data[0] or b"").split():
             name = f"imap:{server.folder}/{uid.decode()}"
-            typ, data = conn.uid("FETCH", uid, "(RFC822.SIZE)")
-            m = re.search(rb"RFC822\.SIZE (\d+)", data[0] if data and isinstance(data[0], bytes) else b"")
+            typ, data = conn.uid("FETCH", uid, "(RFC822.SIZE INTERNALDATE)")
+            line = data[0] if data and isinstance(data[0], bytes) else b""
+            m = re.search(rb"RFC822\.SIZE (\d+)", line)
             if typ != "OK" or m is None:
                 continue  # expunged by someone else meanwhile
-            size = int(m.group(1))
+            size, received = int(m.group(1)), _internal_date(line)
             if size > limit:
-                yield Incoming(name, None, size)
+                yield Incoming(name, None, size, received)
                 continue
             typ, data = conn.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = next((d[1] for d in data or [] if isinstance(d, tuple)), None)
             if typ == "OK" and raw is not None:
-                yield Incoming(name, raw, len(raw))
+                yield Incoming(name, raw, len(raw), received)
     finally:
         _close(conn)
+
+
+def _internal_date(line: bytes) -> dt.datetime | None:
+    parsed = imaplib.Internaldate2tuple(line) if b"INTERNALDATE" in line else None
+    return dt.datetime.fromtimestamp(time.mktime(parsed), dt.UTC) if parsed else None
+
+
+def _delivered(key: str) -> dt.datetime | None:
+    """A Maildir file's delivery time: its unique name starts with it in seconds (the Maildir convention)."""
+    head = key.split(".", 1)[0]
+    return dt.datetime.fromtimestamp(int(head), dt.UTC) if head.isdigit() and len(head) <= 11 else None
 
 
 def _close(conn: imaplib.IMAP4) -> None:
@@ -239,7 +253,7 @@ def collect_returns(messages: Iterator[Incoming], inbox: Path, quarantine: Path,
                 report.own += 1
                 continue
             senders = [x for x in senders if x not in own]
-            item = _collect_part(part, senders, msg, incoming.source_id, inbox, quarantine, contacts, rulebook,
+            item = _collect_part(part, senders, msg, incoming, inbox, quarantine, contacts, rulebook,
                                  ledger, known, file_limit)
             if item is None:
                 report.ignored += 1
@@ -304,7 +318,7 @@ def _message_date(msg: EmailMessage) -> dt.datetime | None:
     return date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
 
 
-def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, source_id: str, inbox: Path,
+def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, incoming: Incoming, inbox: Path,
                   quarantine: Path, contacts: Contacts, rulebook: Rulebook, ledger: Ledger,
                   known: set[str], file_limit: int) -> Item | None:
     name, suffix = _suffix(part)
@@ -314,7 +328,7 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, sou
     district = contacts.district_of(sender) if sender else None
 
     def item(outcome: str, file: str = "", reason: str = "") -> Item:
-        return Item(outcome, name, sender, district.name if district else "", file, reason, source_id)
+        return Item(outcome, name, sender, district.name if district else "", file, reason, incoming.source_id)
 
     try:
         data = part.get_payload(decode=True) or b""
@@ -356,7 +370,8 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, sou
     ledger.record_collected(Collected(
         sha, str(target), district.name if district else "", bool(reason), reason, sender,
         _message_id(msg), printable(str(msg.get("Subject", "")), 300),
-        date.isoformat() if date else "", name))
+        date.isoformat() if date else "", name,
+        incoming.received.isoformat(timespec="seconds") if incoming.received else ""))
     return item(QUARANTINED if reason else SAVED, str(target), reason)
 
 

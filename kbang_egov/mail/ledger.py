@@ -34,7 +34,8 @@ _SCHEMA = (
         sender TEXT NOT NULL,
         message_id TEXT NOT NULL,
         subject TEXT NOT NULL,
-        message_date TEXT NOT NULL,     -- the message's Date header, ISO
+        message_date TEXT NOT NULL,     -- the message's Date header, ISO (the saved file's time)
+        received_at TEXT NOT NULL,      -- when the province's server took it, ISO ('' when not known)
         original_name TEXT NOT NULL,
         collected_at TEXT NOT NULL
     )""",
@@ -55,6 +56,7 @@ class Collected:
     subject: str
     message_date: str
     original_name: str
+    received_at: str = ""
 
 
 def _now() -> str:
@@ -99,14 +101,14 @@ class Ledger:
     def collected(self, sha256: str) -> Collected | None:
         row = self._db.execute(
             "SELECT sha256, file, district, quarantined, reason, sender, message_id, subject, message_date, "
-            "original_name FROM mail_collected WHERE sha256 = ?", (sha256,)).fetchone()
+            "original_name, received_at FROM mail_collected WHERE sha256 = ?", (sha256,)).fetchone()
         return Collected(*row[:3], bool(row[3]), *row[4:]) if row else None
 
     def record_collected(self, c: Collected) -> None:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO mail_collected (sha256, file, district, quarantined, reason, sender, "
-                "message_id, subject, message_date, original_name, collected_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "message_id, subject, message_date, original_name, received_at, collected_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (c.sha256, c.file, c.district, int(c.quarantined), c.reason, c.sender, c.message_id, c.subject,
-                 c.message_date, c.original_name, _now()))
+                 c.message_date, c.original_name, c.received_at, _now()))
