@@ -350,7 +350,7 @@ def _echo_sent(done: list, what: str) -> None:
 def _run_sending(obj: dict, out_dir: str, dry_run: bool, outbox: str | None, smtp: tuple, send) -> list:  # noqa: ANN001
     from .mail.ledger import Ledger
     from .mail.messages import MessageError
-    from .mail.outgoing import Outgoing, SendError
+    from .mail.outgoing import Outgoing, SendError, SendingInputError
     from .operations.runlock import LockError, LockHeld, RunLock
 
     if outbox and not dry_run:
@@ -364,7 +364,7 @@ def _run_sending(obj: dict, out_dir: str, dry_run: bool, outbox: str | None, smt
     except SendError as exc:
         raise FatalError(f"{exc}. Chạy lại lệnh khi máy chủ đã sẵn sàng: những đơn vị đã gửi được ghi lại và "
                          "không bị gửi lần nữa") from exc
-    except (MessageError, LockHeld, LockError, OSError) as exc:
+    except (SendingInputError, MessageError, LockHeld, LockError, OSError) as exc:
         raise FatalError(str(exc)) from exc
 
 

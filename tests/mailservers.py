@@ -63,7 +63,7 @@ class MaildirHandler:
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd's handler API
         box = mailbox.Maildir(self.maildir, create=False)
-        key = box.add(mailbox.MaildirMessage(envelope.original_content or envelope.content))
+        key = box.add(envelope.original_content or envelope.content)  # the bytes as they came, unparsed
         path = self.maildir / "new" / key
         if os.geteuid() == 0:
             os.chown(path, self.uid, self.gid)

@@ -505,3 +505,14 @@ def test_only_a_plain_message_id_is_kept_to_reply_to(tmp_path, mail, rb, ds, ret
     import hashlib
     with Ledger(tmp_path / "output") as ledger:
         assert ledger.collected(hashlib.sha256(returns["Huyen_Kbang"]).hexdigest()).message_id == kept
+
+
+def test_a_message_nested_thousands_deep_is_reported_and_the_others_collected(tmp_path, mail, rb, ds, returns):
+    deep = b"From: a@b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+    for _ in range(3000):
+        deep = f"From: {KBANG}\r\nContent-Type: message/rfc822\r\n\r\n".encode() + deep
+    with smtplib.SMTP(mailservers.HOST, mail.smtp_port) as smtp:
+        smtp.sendmail(KBANG, [SENDER], deep)
+    deliver(mail, message(PLEIKU, [("CQDT.xlsx", returns["Thanh_pho_Pleiku"])]))
+    report, inbox, _ = collect_maildir(mail, tmp_path, rb, ds)
+    assert sorted(i.outcome for i in report.items) == [REFUSED, SAVED] and len(files(inbox)) == 1

@@ -52,6 +52,7 @@ MESSAGE_LIMIT = FILE_LIMIT * 3 // 2 + 2**20
 # XML bomb); every other finding is the run's to report, so the file is kept and scored as the run says.
 REFUSING_CODES = frozenset({"file-too-large", "file-unsupported-compression", "file-unsafe-xml"})
 IMAP_TIMEOUT = 60
+MAX_DEPTH = 20  # multiparts and forwarded messages nested in one another: a forward of a forward is 4 or 6
 UNKNOWN = "unknown"
 
 SAVED, DUPLICATE, QUARANTINED, REFUSED = "saved", "duplicate", "quarantined", "refused"
@@ -247,14 +248,27 @@ def collect_returns(messages: Iterator[Incoming], inbox: Path, quarantine: Path,
             report.items.append(Item(REFUSED, "", "", "", "", f"thư lớn {_mb(incoming.size)}, quá giới hạn của "
                                      "một thư: không tải về", incoming.source_id))
             continue
-        msg = message_from_bytes(incoming.data, policy=policy.default)
-        for part, senders in _attachments(msg, [_from(msg)]):
+        try:
+            msg = message_from_bytes(incoming.data, policy=policy.default)
+            parts = list(_attachments(msg, [_from(msg)]))
+        except Exception as exc:  # noqa: BLE001 - one message the parser cannot take (nested thousands deep
+            # raises RecursionError) must not stop the collect: it is reported, and the others are collected
+            report.items.append(Item(REFUSED, "", "", "", "", f"thư không đọc được ({type(exc).__name__})",
+                                     incoming.source_id))
+            continue
+        for part, senders in parts:
             if senders[-1] in own:
                 report.own += 1
                 continue
             senders = [x for x in senders if x not in own]
-            item = _collect_part(part, senders, msg, incoming, inbox, quarantine, contacts, rulebook,
-                                 ledger, known, file_limit)
+            try:
+                item = _collect_part(part, senders, msg, incoming, inbox, quarantine, contacts, rulebook,
+                                     ledger, known, file_limit)
+            except OSError:
+                raise  # the inbox or the ledger cannot be written: that stops the collect
+            except Exception as exc:  # noqa: BLE001 - a part the email package cannot decode
+                item = Item(REFUSED, "", "", "", "", f"tệp đính kèm không đọc được ({type(exc).__name__})",
+                            incoming.source_id)
             if item is None:
                 report.ignored += 1
             else:
@@ -269,15 +283,17 @@ def _from(msg: EmailMessage) -> str:
         return ""
 
 
-def _attachments(msg: EmailMessage, senders: list[str]) -> Iterator[tuple[EmailMessage, list[str]]]:
+def _attachments(msg: EmailMessage, senders: list[str], depth: int = 0) -> Iterator[tuple[EmailMessage, list[str]]]:
     """Every leaf part with a file name, with the senders of the messages it is nested in, outermost first
-    (a forwarded message's own sender follows the forwarder's)."""
+    (a forwarded message's own sender follows the forwarder's); nothing nested deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        return
     for part in msg.iter_parts() if msg.is_multipart() else []:
         if part.get_content_type() == "message/rfc822":
             for inner in part.iter_parts():
-                yield from _attachments(inner, [*senders, _from(inner)])
+                yield from _attachments(inner, [*senders, _from(inner)], depth + 1)
         elif part.is_multipart():
-            yield from _attachments(part, senders)
+            yield from _attachments(part, senders, depth + 1)
         elif part.get_filename() or part.get_content_disposition() == "attachment":
             yield part, senders
 

@@ -32,6 +32,10 @@ class SendError(Exception):
     """The server cannot be reached or refused a message; the message says which and why (never a password)."""
 
 
+class SendingInputError(Exception):
+    """What to send is not usable (a district without an address, no feedback table): nothing was sent."""
+
+
 class Outgoing:
     """`with Outgoing(server, outbox) as out: out.send(msg, stem)`: SMTP when outbox is None, else .eml files."""
 
@@ -131,7 +135,7 @@ def send_templates(rulebook: Rulebook, districts: list[District], chosen: list[D
     one (the ledger says so) is skipped unless resend; a dry run (out.outbox) records nothing."""
     missing = [d.name for d in chosen if d not in contacts.addresses]
     if missing:
-        raise SendError(f"danh bạ {contacts.source} không có địa chỉ của: {', '.join(missing)}")
+        raise SendingInputError(f"danh bạ {contacts.source} không có địa chỉ của: {', '.join(missing)}")
     done: list[Sent] = []
     with tempfile.TemporaryDirectory(prefix="kbang-templates-") as work:
         for d in chosen:
@@ -154,11 +158,11 @@ def send_feedback(out_dir: Path, contacts: Contacts, settings: Settings, ledger:
     try:
         text = table.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise SendError(f"không đọc được {table}: {exc.strerror or exc}; chạy 'batch.py run' trước để có "
-                        "tệp phản hồi") from None
+        raise SendingInputError(f"không đọc được {table}: {exc.strerror or exc}; chạy 'batch.py run' trước để "
+                                "có tệp phản hồi") from None
     rows = list(csv.DictReader(io.StringIO(text)))
     if rows and not set(FEEDBACK_COLUMNS) <= set(rows[0]):
-        raise SendError(f"{table} thiếu cột: cần {','.join(FEEDBACK_COLUMNS)}")
+        raise SendingInputError(f"{table} thiếu cột: cần {','.join(FEEDBACK_COLUMNS)}")
     index = DistrictIndex(list(contacts.addresses))
     done: list[Sent] = []
     for row in rows:
