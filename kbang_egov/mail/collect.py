@@ -54,6 +54,7 @@ REFUSING_CODES = frozenset({"file-too-large", "file-unsupported-compression", "f
 IMAP_TIMEOUT = 60
 MAX_DEPTH = 20  # multiparts and forwarded messages nested in one another: a forward of a forward is 4 or 6
 UNKNOWN = "unknown"
+SUMMARY_NOTES = 12  # quarantined and refused files named on the screen; the log has them all
 
 SAVED, DUPLICATE, QUARANTINED, REFUSED = "saved", "duplicate", "quarantined", "refused"
 
@@ -457,11 +458,16 @@ def collect_summary(report: CollectReport, inbox: Path, quarantine: Path) -> str
     saved = sorted({i.district for i in report.items if i.outcome in (SAVED, DUPLICATE) and i.district})
     if saved:
         lines.append(f"Đơn vị đã có bài nộp: {len(saved)} ({', '.join(saved)}).")
+    notes = []
     for i in report.items:
         if i.outcome == QUARANTINED:
-            lines.append(f"  Cách ly {Path(i.file).name} ({printable(i.original_name, 60)}): {i.reason}")
+            notes.append(f"  Cách ly {Path(i.file).name} ({printable(i.original_name, 60)}): {printable(i.reason, 160)}")
         elif i.outcome == REFUSED:
-            lines.append(f"  Từ chối {printable(i.original_name, 60) or i.source_id} từ {i.sender or '?'}: {i.reason}")
+            notes.append(f"  Từ chối {printable(i.original_name, 60) or i.source_id} từ {printable(i.sender, 80) or '?'}: "
+                         f"{printable(i.reason, 160)}")
+    lines += notes[:SUMMARY_NOTES]
+    if len(notes) > SUMMARY_NOTES:
+        lines.append(f"  ... và {len(notes) - SUMMARY_NOTES} tệp khác: xem nhật ký")
     if report.count(QUARANTINED):
         lines.append(f"Tệp cách ly nằm trong {quarantine}, không được chấm; kiểm tra rồi thêm người gửi vào danh bạ "
                      "hoặc chuyển tệp vào thư mục bài nộp.")
