@@ -516,3 +516,13 @@ def test_a_message_nested_thousands_deep_is_reported_and_the_others_collected(tm
     deliver(mail, message(PLEIKU, [("CQDT.xlsx", returns["Thanh_pho_Pleiku"])]))
     report, inbox, _ = collect_maildir(mail, tmp_path, rb, ds)
     assert sorted(i.outcome for i in report.items) == [REFUSED, SAVED] and len(files(inbox)) == 1
+
+
+def test_a_message_that_is_only_its_attachment_is_collected(tmp_path, mail, rb, ds, returns):
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Date"] = KBANG, SENDER, "x", format_datetime(DATE)
+    m.set_content(returns["Huyen_Kbang"], maintype="application", subtype="octet-stream",
+                  disposition="attachment", filename="CQDT.xlsx")
+    deliver(mail, m)
+    report, inbox, _ = collect_maildir(mail, tmp_path, rb, ds)
+    assert [i.outcome for i in report.items] == [SAVED] and len(files(inbox)) == 1

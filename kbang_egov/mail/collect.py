@@ -223,8 +223,9 @@ def _reason(exc: BaseException) -> str:
 # --- collecting ------------------------------------------------------------------------------------
 
 
-def collect_returns(messages: Iterator[Incoming], inbox: Path, quarantine: Path, contacts: Contacts, rulebook: Rulebook,
-            ledger: Ledger, own_addresses: tuple[str, ...] = (), file_limit: int = FILE_LIMIT) -> CollectReport:
+def collect_returns(messages: Iterator[Incoming], inbox: Path, quarantine: Path, contacts: Contacts,
+                    rulebook: Rulebook, ledger: Ledger, own_addresses: tuple[str, ...] = (),
+                    file_limit: int = FILE_LIMIT) -> CollectReport:
     """Save every workbook attached to the messages into inbox (known sender, matching unit) or quarantine;
     see the module's docstring. Files attached by own_addresses (the province's own templates and feedback,
     in the same mailbox or copied to it) are not returns: counted as own and skipped; a district's message
@@ -289,7 +290,11 @@ def _attachments(msg: EmailMessage, senders: list[str], depth: int = 0) -> Itera
     (a forwarded message's own sender follows the forwarder's); nothing nested deeper than MAX_DEPTH."""
     if depth > MAX_DEPTH:
         return
-    for part in msg.iter_parts() if msg.is_multipart() else []:
+    if not msg.is_multipart():  # a message that is nothing but its attachment
+        if msg.get_filename() or msg.get_content_disposition() == "attachment":
+            yield msg, senders
+        return
+    for part in msg.iter_parts():
         if part.get_content_type() == "message/rfc822":
             for inner in part.iter_parts():
                 yield from _attachments(inner, [*senders, _from(inner)], depth + 1)
