@@ -526,3 +526,10 @@ def test_a_message_that_is_only_its_attachment_is_collected(tmp_path, mail, rb, 
     deliver(mail, m)
     report, inbox, _ = collect_maildir(mail, tmp_path, rb, ds)
     assert [i.outcome for i in report.items] == [SAVED] and len(files(inbox)) == 1
+
+
+def test_a_date_after_the_servers_receipt_is_held_to_the_receipt(tmp_path, mail, rb, ds, returns):
+    deliver(mail, message(KBANG, [("CQDT.xlsx", returns["Huyen_Kbang"])], date=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)))
+    report, inbox, _ = collect_maildir(mail, tmp_path, rb, ds)
+    saved = inbox / files(inbox)[0]
+    assert saved.stat().st_mtime <= dt.datetime.now(dt.UTC).timestamp() and "_2030" not in saved.name

@@ -335,9 +335,11 @@ def _message_id(msg: EmailMessage) -> str:
 def _message_date(msg: EmailMessage) -> dt.datetime | None:
     try:
         date = parsedate_to_datetime(str(msg.get("Date", "")))
-    except (ValueError, TypeError, IndexError):
+        date = date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
+        date.timestamp()  # a year the platform cannot hold as a file time
+    except (ValueError, TypeError, IndexError, OverflowError, OSError):
         return None
-    return date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
+    return date
 
 
 def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, incoming: Incoming, inbox: Path,
@@ -362,7 +364,11 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, inc
     if screened.finding is not None and screened.finding.code in REFUSING_CODES:
         return item(REFUSED, reason=f"{screened.finding.code}: {screened.finding.message}")
     sha = hashlib.sha256(data).hexdigest()
+    # The Date header is the sender's word, but a message is never written after the province's server
+    # received it: a date in the future (to look like the latest return) is held to the receipt.
     date = _message_date(msg)
+    if incoming.received is not None and (date is None or date > incoming.received):
+        date = incoming.received
     reason = ""
     if district is None:
         reason = f"người gửi {sender or '(không rõ)'} không có trong danh bạ {contacts.source}"
