@@ -6,7 +6,8 @@ The package is grouped by job:
 - `rules`: the rulebook, scoring, the checks that yield findings, the finding codes, the districts;
 - `reporting`: the run's pandas tables, the ranking, the workbook and CSVs, the summary and run log;
 - `forms`: the standard template and the sample returns;
-- `operations`: the nightly run, worker isolation, the lock, publishing the outputs together.
+- `operations`: the nightly run, worker isolation, the lock, publishing the outputs together;
+- `mail`: the email loop: contacts, sending templates and feedback, collecting the returns.
 
 `cli` is a thin click shell over the names below, which are the public API. They are imported on first use
 (PEP 562), so `import kbang_egov` stays light for a worker or for `--help`.
@@ -38,6 +39,12 @@ _PUBLIC = {
     # operations
     "run_batch": "operations.pipeline", "FolderClash": "operations.pipeline", "NoReturnsFound": "operations.pipeline",
     "LockHeld": "operations.runlock",
+    # mail
+    "Contacts": "mail.contacts", "ContactsError": "mail.contacts", "load_contacts": "mail.contacts",
+    "send_templates": "mail.outgoing", "send_feedback": "mail.outgoing", "Outgoing": "mail.outgoing",
+    "SendError": "mail.outgoing",
+    "collect_returns": "mail.collect", "maildir_messages": "mail.collect", "imap_messages": "mail.collect",
+    "CollectError": "mail.collect", "Ledger": "mail.ledger",
 }
 
 __all__ = ["__version__", *_PUBLIC]

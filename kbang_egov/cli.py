@@ -293,3 +293,207 @@ def codes(fmt: str) -> None:
     else:
         for t in REGISTRY.values():
             click.echo(f"{t.code:<32} {t.severity:<8} {t.level:<10} {t.title}")
+
+
+# --- the mail loop -----------------------------------------------------------------------------------
+
+def _smtp_options(f):  # noqa: ANN001, ANN202 - a click decorator
+    for opt in reversed((
+        click.option("--smtp-host", help="SMTP server (overrides [smtp] host in the settings file)."),
+        click.option("--smtp-port", type=click.IntRange(1, 65535), help="SMTP port."),
+        click.option("--smtp-user", help="SMTP login; the password is read from KBANG_EGOV_SMTP_PASSWORD."),
+        click.option("--smtp-security", type=click.Choice(["ssl", "starttls", "none"]),
+                     help="ssl, starttls, or none (127.0.0.1 only)."),
+        click.option("--dry-run", is_flag=True, help="Write one .eml per message into --outbox instead of sending."),
+        click.option("--outbox", type=click.Path(file_okay=False),
+                     help="Folder for the .eml files of --dry-run (default: OUT/outbox)."),
+        click.option("--resend", is_flag=True, help="Send again what the history database says was sent."),
+    )):
+        f = opt(f)
+    return f
+
+
+def _mail_setup(obj: dict, contacts_file: str, districts_file: str | None, out_dir: str):  # noqa: ANN202
+    from .mail.contacts import ContactsError, load_contacts
+
+    districts = _load_districts(districts_file)
+    try:
+        contacts = load_contacts(contacts_file, districts)
+    except ContactsError as exc:
+        raise click.BadParameter(str(exc), param_hint="--contacts") from exc
+    return obj["settings"], districts, contacts
+
+
+def _server(settings, kind: str, host: str | None, port: int | None, security: str | None, user: str | None,  # noqa: ANN001
+            folder: str | None = None):  # noqa: ANN202
+    from .settings import SettingsError, mail_server
+
+    base = getattr(settings, kind)
+    try:
+        return mail_server(kind, host or base.host, port or (base.port if not host and not security else 0),
+                           security or base.security, user if user is not None else base.user,
+                           (folder or base.folder) if kind == "imap" else None)
+    except SettingsError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{kind}-host") from exc
+
+
+def _echo_sent(done: list, what: str) -> None:
+    for s in done:
+        tail = (f" ({s.where})" if s.where else "") + (f": {s.reason}" if s.reason else "")
+        click.echo(f"{ {'sent': 'Đã gửi', 'written': 'Đã ghi', 'skipped': 'Bỏ qua'}[s.outcome] } {what} "
+                   f"{s.district}{tail}")
+    counts = {k: sum(1 for s in done if s.outcome == k) for k in ("sent", "written", "skipped")}
+    click.echo(f"{what.capitalize()}: gửi {counts['sent']}, ghi ra tệp .eml {counts['written']}, "
+               f"bỏ qua {counts['skipped']}.")
+
+
+def _run_sending(obj: dict, out_dir: str, dry_run: bool, outbox: str | None, smtp: tuple, send) -> list:  # noqa: ANN001
+    from .mail.ledger import Ledger
+    from .mail.messages import MessageError
+    from .mail.outgoing import Outgoing, SendError, SendingInputError
+    from .operations.runlock import LockError, LockHeld, RunLock
+
+    if outbox and not dry_run:
+        raise click.BadParameter("--outbox goes with --dry-run", param_hint="--outbox")
+    server = _server(obj["settings"], "smtp", *smtp)
+    box = Path(outbox or Path(out_dir) / "outbox") if dry_run else None
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with RunLock(Path(out_dir)), Ledger(out_dir) as ledger, Outgoing(server, box) as out:
+            return send(ledger, out)
+    except SendError as exc:
+        raise FatalError(f"{exc}. Chạy lại lệnh khi máy chủ đã sẵn sàng: những đơn vị đã gửi được ghi lại và "
+                         "không bị gửi lần nữa") from exc
+    except (SendingInputError, MessageError, LockHeld, LockError, OSError) as exc:
+        raise FatalError(str(exc)) from exc
+
+
+@main.command("send-templates")
+@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="CSV of district,email (several addresses separated by ';').")
+@click.option("--district", "names", multiple=True, metavar="NAME",
+              help="Send to this district only (repeatable; default: every district in --contacts).")
+@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
+              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
+              help="Output folder whose history.sqlite records what was sent.")
+@_smtp_options
+@click.pass_obj
+def send_templates_command(obj: dict, contacts_file: str, names: tuple[str, ...], districts_file: str | None,
+                           out_dir: str, smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
+                           smtp_security: str | None, dry_run: bool, outbox: str | None, resend: bool) -> None:
+    """Email each district its own template, with what to fill, the deadline and where to send it back.
+
+    A district already sent its template (OUT/history.sqlite) is skipped unless --resend.
+    """
+    from .mail.outgoing import send_templates
+    from .rules.districts import match_district
+
+    settings, districts, contacts = _mail_setup(obj, contacts_file, districts_file, out_dir)
+    rb = _load_rulebook(obj["rulebook"])
+    chosen = []
+    for name in names:
+        d = match_district(name, districts)
+        if d is None:
+            raise click.BadParameter(f"'{name}' is not on the district list.", param_hint="--district")
+        chosen.append(d)
+    chosen = chosen or [d for d in districts if d in contacts.addresses]
+    done = _run_sending(obj, out_dir, dry_run, outbox, (smtp_host, smtp_port, smtp_security, smtp_user),
+                        lambda ledger, out: send_templates(rb, districts, chosen, contacts, settings, ledger, out,
+                                                           resend))
+    _echo_sent(done, "mẫu")
+
+
+@main.command("send-feedback")
+@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="CSV of district,email (several addresses separated by ';').")
+@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
+              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
+              help="The run's output folder: its feedback/feedback.csv lists what to send.")
+@_smtp_options
+@click.pass_obj
+def send_feedback_command(obj: dict, contacts_file: str, districts_file: str | None, out_dir: str,
+                          smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
+                          smtp_security: str | None, dry_run: bool, outbox: str | None, resend: bool) -> None:
+    """Email each district its feedback workbook from the last run, as a reply to its return when known.
+
+    The same feedback is not sent twice unless --resend.
+    """
+    from .mail.outgoing import send_feedback
+
+    settings, _, contacts = _mail_setup(obj, contacts_file, districts_file, out_dir)
+    year = settings.year or _load_rulebook(obj["rulebook"]).year
+    done = _run_sending(obj, out_dir, dry_run, outbox, (smtp_host, smtp_port, smtp_security, smtp_user),
+                        lambda ledger, out: send_feedback(Path(out_dir), contacts, settings, ledger, out, year,
+                                                          resend))
+    _echo_sent(done, "phản hồi")
+
+
+@main.command()
+@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="CSV of district,email (several addresses separated by ';').")
+@click.option("--inbox", "inbox_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder to save the returned workbooks into (the folder `run` reads).")
+@click.option("--quarantine", "quarantine_dir", type=click.Path(file_okay=False),
+              help="Folder for files from unknown senders (default: a 'quarantine' folder beside --inbox).")
+@click.option("--maildir", type=click.Path(file_okay=False, exists=True),
+              help="Read a Maildir folder instead of an IMAP server.")
+@click.option("--imap-host", help="IMAP server (overrides [imap] host in the settings file).")
+@click.option("--imap-port", type=click.IntRange(1, 65535), help="IMAP port.")
+@click.option("--imap-user", help="IMAP login; the password is read from KBANG_EGOV_IMAP_PASSWORD.")
+@click.option("--imap-security", type=click.Choice(["ssl", "starttls", "none"]),
+              help="ssl, starttls, or none (127.0.0.1 only).")
+@click.option("--imap-folder", help="IMAP folder to read (default INBOX).")
+@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
+              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
+              help="Output folder: history.sqlite records what was collected, logs/ gets the collect log.")
+@click.pass_obj
+def collect(obj: dict, contacts_file: str, inbox_dir: str, quarantine_dir: str | None, maildir: str | None,
+            imap_host: str | None, imap_port: int | None, imap_user: str | None, imap_security: str | None,
+            imap_folder: str | None, districts_file: str | None, out_dir: str) -> None:
+    """Save every workbook attached to the mail into INBOX under a safe name, once per content.
+
+    Mail is only read (never deleted, moved or flagged). The sender must be in --contacts and the return's
+    unit name must be the sender's district; other files go to the quarantine folder, reported, not scored.
+
+    \b
+    Exit codes: 0 done, 1 something quarantined or refused, 3 the mailbox could not be read or the
+    connection was lost (run collect again: it completes the work).
+    """
+    from .mail.collect import (
+        CollectError,
+        collect_returns,
+        collect_summary,
+        imap_messages,
+        maildir_messages,
+        write_collect_log,
+    )
+    from .mail.ledger import Ledger
+    from .operations.runlock import LockError, LockHeld, RunLock
+
+    settings, _, contacts = _mail_setup(obj, contacts_file, districts_file, out_dir)
+    rb = _load_rulebook(obj["rulebook"])
+    inbox = Path(inbox_dir)
+    quarantine = Path(quarantine_dir) if quarantine_dir else inbox.resolve().parent / "quarantine"
+    if quarantine.resolve().is_relative_to(inbox.resolve()):
+        raise click.BadParameter("the quarantine folder may not be inside --inbox (run would score it)",
+                                 param_hint="--quarantine")
+    if maildir:
+        messages, source = maildir_messages(maildir), f"Maildir {maildir}"
+    else:
+        server = _server(settings, "imap", imap_host, imap_port, imap_security, imap_user, imap_folder)
+        messages, source = imap_messages(server), f"IMAP {server.host}:{server.port}/{server.folder}"
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with RunLock(Path(out_dir)), Ledger(out_dir) as ledger:
+            report = collect_returns(messages, inbox, quarantine, contacts, rb, ledger,
+                                     (settings.sender_address, settings.return_address))
+            write_collect_log(report, Path(out_dir), source)
+    except (CollectError, LockHeld, LockError, OSError) as exc:
+        raise FatalError(str(exc)) from exc
+    click.echo(collect_summary(report, inbox, quarantine))
+    if report.interrupted:
+        sys.exit(EXIT_FATAL)
+    sys.exit(EXIT_FINDINGS if report.count("quarantined") or report.count("refused") else EXIT_OK)
