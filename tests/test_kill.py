@@ -79,7 +79,7 @@ def assert_one_run(out: Path) -> str:
     wb = openpyxl.load_workbook(out / "ranking.xlsx", read_only=True)
     run_sheet = {r[0]: r[1] for r in wb["Thông tin lần chạy"].iter_rows(max_col=2, values_only=True) if r[0]}
     assert run_sheet["Mã lần chạy"] == manifest["run_id"]
-    assert len(pd.read_csv(out / "ranking.csv")) == manifest["districts_ranked"]
+    assert len(pd.read_csv(out / "ranking.csv", encoding="utf-8-sig")) == manifest["districts_ranked"]
     history = {_sha256(p) for p in (out / "history").glob("ranking_*.xlsx")}
     assert manifest["files"]["ranking.xlsx"]["sha256"] in history
     return manifest["run_id"]

@@ -353,7 +353,7 @@ def test_run_sheet_lists_every_file(out_dir: Path, run: RunResult):
 
 
 def test_ranking_csv(out_dir: Path, rb: Rulebook):
-    df = pd.read_csv(out_dir / "ranking.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(out_dir / "ranking.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert list(df.columns) == ["rank", "district", "readiness", "results", "total", "plain_total",
                                 "declared_total", "gap", "rank_readiness", "rank_results",
                                 *(g.code for g in rb.groups), "not_applicable", "max_removed", "status",
@@ -371,11 +371,18 @@ def test_ranking_csv(out_dir: Path, rb: Rulebook):
     assert df["declared_total"].tolist() == ["169", "87.5", ""]
     assert df["gap"].tolist() == ["0", "2.5", ""]
     assert NOT_SUBMITTED not in df["district"].tolist()
-    assert not (out_dir / "ranking.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+@pytest.mark.parametrize("name", ["ranking.csv", "scores.csv", "findings.csv"])
+def test_csvs_start_with_a_byte_order_mark(out_dir: Path, name: str):
+    """Excel on Windows reads a CSV as UTF-8 only when it starts with the BOM; without it, Vietnamese is garbled."""
+    body = (out_dir / name).read_bytes()
+    assert body.startswith(b"\xef\xbb\xbf") and not body.startswith(b"\xef\xbb\xbf" * 2)
+    assert body[3:].decode("utf-8").split(",")[0] in ("rank", "district", "file")
 
 
 def test_scores_csv(out_dir: Path, rb: Rulebook):
-    df = pd.read_csv(out_dir / "scores.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(out_dir / "scores.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert list(df.columns) == ["district", "code", "self_score", "score", "max", "gap", "source", "status",
                                 "detail", "group", "part", "file", "row"]
     assert len(df) == 3 * len(rb.scored_criteria)
@@ -386,7 +393,7 @@ def test_scores_csv(out_dir: Path, rb: Rulebook):
 
 
 def test_findings_csv(out_dir: Path, run: RunResult):
-    df = pd.read_csv(out_dir / "findings.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(out_dir / "findings.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert tuple(df.columns) == FINDINGS_COLUMNS
     assert list(zip(df["file"], df["cell"], df["code"], df["finding"], strict=True)) == [
         (f.file, f.cell, f.subject, f.code) for f in run.findings]
@@ -426,7 +433,7 @@ def test_scores_csv_quotes_what_needs_quoting(run: RunResult, rb: Rulebook, tmp_
     d.criteria = CriterionTable(t.frame, t.score, t.self_score, t.status, t.source,
                                 tuple(tricky[k % len(tricky)] for k in range(len(t))), t.row)
     write_csvs(dataclasses.replace(run, districts=[run.districts[0], d]), rb, tmp_path)
-    df = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert len(df) == 2 * len(rb.scored_criteria)
     mine = df[df["district"] == 'Huyện "Mới", Gia Lai']
     assert mine["detail"].tolist() == [shown[k % len(shown)] for k in range(len(t))]
@@ -445,7 +452,7 @@ def test_scores_csv_places_a_partial_result_by_code(run: RunResult, rb: Rulebook
         [r for r in reversed(list(full.criteria)) if r.code != dropped.code]))
     write_csvs(dataclasses.replace(run, districts=[full]), rb, tmp_path / "full")
     write_csvs(dataclasses.replace(run, districts=[partial]), rb, tmp_path / "partial")
-    want, got = (pd.read_csv(tmp_path / name / "scores.csv", keep_default_na=False, dtype=str)
+    want, got = (pd.read_csv(tmp_path / name / "scores.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
                  for name in ("full", "partial"))
     assert len(got) == len(want) == len(rb.scored_criteria)
     assert got["code"].tolist() == want["code"].tolist() == [c.code for c in rb.scored_criteria]
