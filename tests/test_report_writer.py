@@ -355,8 +355,8 @@ def test_run_sheet_lists_every_file(out_dir: Path, run: RunResult):
 def test_ranking_csv(out_dir: Path, rb: Rulebook):
     df = pd.read_csv(out_dir / "ranking.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert list(df.columns) == ["rank", "district", "readiness", "results", "total", "plain_total",
-                                "declared_total", "gap", "rank_readiness", "rank_results",
-                                *(g.code for g in rb.groups), "not_applicable", "max_removed", "status",
+                                "declared_total", "gap", "rank_readiness", "rank_results", "previous_rank",
+                                "rank_change", *(g.code for g in rb.groups), "not_applicable", "max_removed", "status",
                                 "errors", "warnings", "file"]
     assert df["rank"].tolist() == ["1", "2", "2"]
     assert df["plain_total"].tolist() == ["169", "85", "85"]  # the figure the declared total compares with

@@ -83,14 +83,14 @@ class OutputError(Exception):
 # --- public API ----------------------------------------------------------------------------------------
 
 
-def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
+def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path, tables: RunTables | None = None) -> list[Path]:
     """Write ranking.xlsx, ranking.csv, scores.csv and findings.csv into out_dir; return the paths written.
 
     The nightly run writes them into a folder of its own and publishes them together (publish.py). A file
     that cannot be replaced is written beside the old one with the run's time in its name, and the run's
     notices say so."""
     out = ensure_dir(Path(out_dir))
-    tables = run_tables(run, rulebook)
+    tables = tables if tables is not None else run_tables(run, rulebook)
     return [write_ranking_workbook(run, rulebook, out / RANKING_XLSX, tables)] + write_csvs(run, rulebook, out,
                                                                                           tables)
 
