@@ -166,7 +166,8 @@ def test_ranking_csv_is_ranked_with_shared_ranks(batch):
 
 def test_workbook_sheets_and_ranking(batch):
     x = batch["xlsx"]
-    assert list(x) == ["Xếp hạng", "Điểm chi tiết", "Sai lệch", "Tệp lỗi", "Thống kê tiêu chí", "Thông tin lần chạy"]
+    assert list(x) == ["Tổng quan", "Xếp hạng", "Diễn biến", "Điểm chi tiết", "Sai lệch", "Tệp lỗi",
+                       "Thống kê tiêu chí", "Thông tin lần chạy"]
     sheet = x["Xếp hạng"]
     header = next(i for i in range(10) if sheet.iloc[i, 0] == "Hạng")
     table = sheet.iloc[header + 1: header + 18]
@@ -176,7 +177,7 @@ def test_workbook_sheets_and_ranking(batch):
     assert kbang[total_col] == 142.23
     assert kbang["Tổng tự khai"] == 87.89
     assert len(x["Sai lệch"]) - 1 == len(batch["findings"])
-    assert len(x["Điểm chi tiết"]) - 1 == 17 and len(x["Điểm chi tiết"].columns) == 2 + 2 * 170
+    assert len(x["Điểm chi tiết"]) - 3 == 17 and len(x["Điểm chi tiết"].columns) == 2 + 2 * 170
 
 
 def test_findings_csv_columns(batch):
