@@ -249,7 +249,6 @@ def _write_ranking(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, ranking
                         f"{p.name}. Quy đổi: điểm đạt / điểm tối đa còn lại x {format_points(p.max)} khi đơn vị "
                         "có tiêu chí không áp dụng; bằng tổng cộng thẳng các nhóm khi không có."))
         columns.append((f"Hạng {p.code}", 6, fmt.int, f"rank_{part_column(p)}", ""))
-    total_col = len(columns)
     columns += [
         (f"Tổng điểm (/{format_points(rb.total_max)}, quy đổi)", 11, fmt.bold_score, "total",
          f"{rb.total_name}: tổng các phần đã quy đổi. Cột dùng để xếp hạng."),
@@ -257,31 +256,34 @@ def _write_ranking(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, ranking
                                                      "xếp hạng."),
         ("Thay đổi hạng", 8, fmt.change, "rank_change", "Hạng trước trừ hạng nay: +2 là lên hai bậc, -1 là xuống "
                                                          "một bậc."),
+        ("Số lỗi", 6, fmt.int, "errors", "Lỗi còn phải sửa. Sai lệch tổng điểm chỉ do lỗi khác (hệ quả) không tính."),
+        ("Số cảnh báo", 8, fmt.int, "warnings", ""),
+        ("Số tiêu chí không áp dụng", 9, fmt.int, "not_applicable",
+         "Số tiêu chí đơn vị chọn 'Không áp dụng' và bộ tiêu chí chấp nhận: bỏ khỏi điểm tối đa."),
+    ]
+    printed_cols = len(columns)  # the print area: what the director reads on paper, A4 landscape, readable
+    columns += [
         ("Tổng cộng thẳng", 10, fmt.score, "plain_total",
          "Tổng điểm chính thức của mọi tiêu chí, không quy đổi: con số để so với Tổng tự khai."),
         ("Tổng tự khai", 9, fmt.score, "declared_total", f"Tổng đơn vị ghi ở dòng {rb.total_code} của phiếu."),
         ("Chênh lệch", 9, fmt.score, "gap", "Tổng tự khai trừ Tổng cộng thẳng."),
-        ("Số tiêu chí không áp dụng", 9, fmt.int, "not_applicable",
-         "Số tiêu chí đơn vị chọn 'Không áp dụng' và bộ tiêu chí chấp nhận: bỏ khỏi điểm tối đa."),
         ("Điểm tối đa bỏ ra", 8, fmt.score, "max_removed",
          "Tổng điểm tối đa của các tiêu chí không áp dụng; các phần được quy đổi trên phần còn lại."),
-        ("Số lỗi", 6, fmt.int, "errors", "Lỗi còn phải sửa. Sai lệch tổng điểm chỉ do lỗi khác (hệ quả) không tính."),
-        ("Số cảnh báo", 8, fmt.int, "warnings", ""),
     ]
-    printed_cols = len(columns)  # the print area: what the director reads on paper
     for g in rb.groups:
         columns.append((f"{g.code} (/{format_points(g.max)})", 10, fmt.score, g.code,
                         f"{g.name}. Cộng thẳng điểm chính thức các tiêu chí của nhóm, không quy đổi; tiêu chí "
                         "không áp dụng không có điểm."))
     columns.append(("Tệp", 30, fmt.text, "file", ""))
-    status_col, gap_col, na_col = 2, total_col + 5, total_col + 6
-    err_col, warn_col = total_col + 8, total_col + 9
+    at = {values: j for j, (_, _, _, values, _) in enumerate(columns) if isinstance(values, str)}
+    status_col, gap_col, na_col = 2, at["gap"], at["not_applicable"]
+    err_col, warn_col = at["errors"], at["warnings"]
     last = h + len(ranking)
     last_col = len(columns) - 1
 
     legend = RANKING_LEGEND.format(groups=", ".join(g.code for g in rb.groups),
                                    parts=", ".join(_PART_LABEL_VI.get(p.code, p.name) for p in rb.parts))
-    ws.set_row(h - 1, 32)
+    ws.set_row(h - 1, 42)
     ws.merge_range(h - 1, 0, h - 1, printed_cols - 1, legend, fmt.legend)
     _write_header(ws, fmt, [(title, width) for title, width, _, _, _ in columns], h)
     ws.set_row(h, 60)  # "Điều kiện sẵn sàng (/60, quy đổi)" wraps over four lines
@@ -316,9 +318,9 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
     deadline and who is late, best and weakest, what the ranks are compared with; the chart beside. One
     A4 landscape page. The same facts, in the same words, as the run summary (summary.overview_lines)."""
     view = overview(run)
-    ws.set_column(0, 0, 24)
-    ws.set_column(1, 1, 62)
-    ws.set_column(2, 2, 2)
+    ws.set_column(0, 0, 20)
+    ws.set_column(1, 1, 50)
+    ws.set_column(2, 2, 1)
     _put(ws, 0, 0, f"TỔNG QUAN ĐÁNH GIÁ CHÍNH QUYỀN ĐIỆN TỬ CẤP HUYỆN NĂM {run.year or rb.year}", fmt.title)
     _put(ws, 1, 0, f"{rb.title} ({rb.label})", fmt.subtitle)
     late = "; ".join(f"{n} (tệp sửa lúc {when:%d/%m/%Y %H:%M})" for n, when in view.late)
@@ -346,8 +348,8 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
     for i, (label, value, cell_fmt) in enumerate(rows):
         _put(ws, first + i, 0, label, fmt.bold)
         _put(ws, first + i, 1, value, cell_fmt)
-        if isinstance(value, str) and len(value) > 62:
-            ws.set_row(first + i, _wrapped_height(value, 62))
+        if isinstance(value, str) and len(value) > 50:
+            ws.set_row(first + i, _wrapped_height(value, 50))
     note = first + len(rows) + 1
     _put(ws, note, 0, "Chi tiết: Xếp hạng, Diễn biến, Sai lệch (lỗi từng ô), Tệp lỗi.", fmt.subtitle)
     if ranked:
@@ -364,8 +366,8 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
         chart.set_title({"name": CHART_TITLE, "name_font": {"size": 11}})
         chart.set_legend({"position": "bottom"})
         chart.set_x_axis({"min": 0, "max": rb.total_max, "num_format": "0", "major_unit": 10})
-        chart.set_y_axis({"reverse": True, "num_font": {"size": 8}})  # rank 1 on top, as in the table
-        chart.set_size({"width": 560, "height": min(max(320, 20 * ranked + 110), 620)})
+        chart.set_y_axis({"reverse": True, "num_font": {"size": 10}})  # rank 1 on top, as in the table
+        chart.set_size({"width": 520, "height": min(max(300, 18 * ranked + 100), 560)})
         ws.insert_chart(first, 3, chart)
     ws.set_landscape()
     ws.set_paper(9)  # A4
@@ -388,12 +390,12 @@ def _write_changes(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, changes
     _put(ws, 1, 0, f"So sánh với {run.comparison.label}" if run.comparison is not None
          else "Chưa có gì để so sánh: đây là lần chạy đầu tiên trong thư mục kết quả (hoặc dùng --baseline TỆP).",
          fmt.subtitle)
-    headers = [("Đơn vị", 24), ("Hạng trước", 8), ("Hạng nay", 8), ("Thay đổi hạng", 9),
-               ("Tổng điểm trước", 10), ("Tổng điểm nay", 10), ("Thay đổi tổng điểm", 10)]
+    headers = [("Đơn vị", 22), ("Hạng trước", 7), ("Hạng nay", 7), ("Thay đổi hạng", 8),
+               ("Tổng điểm trước", 9), ("Tổng điểm nay", 9), ("Thay đổi tổng điểm", 9)]
     formats = [fmt.bold, fmt.int, fmt.int, fmt.change, fmt.score, fmt.score, fmt.score_change]
     for p in rb.parts:
         label = _PART_LABEL_VI.get(p.code, p.name)
-        headers += [(f"{label} trước", 10), (f"{label} nay", 10), (f"Thay đổi {label.lower()}", 10)]
+        headers += [(f"{label} trước", 9), (f"{label} nay", 9), (f"Thay đổi {label.lower()}", 9)]
         formats += [fmt.score, fmt.score, fmt.score_change]
     _write_header(ws, fmt, headers, h)
     _write_rows(ws, h + 1, changes, formats)
