@@ -36,6 +36,10 @@ _PUBLIC = {
     # reporting
     "rank_districts": "reporting.ranking", "run_tables": "reporting.tables", "write_outputs": "reporting.report_writer",
     "OutputError": "reporting.report_writer",
+    "overview": "reporting.tables", "Overview": "reporting.tables",
+    "load_baseline": "reporting.baseline", "BaselineError": "reporting.baseline",
+    "list_runs": "reporting.history", "district_path": "reporting.history", "HistoryError": "reporting.history",
+    "Comparison": "rules.results",
     # operations
     "run_batch": "operations.pipeline", "FolderClash": "operations.pipeline", "NoReturnsFound": "operations.pipeline",
     "LockHeld": "operations.runlock",

@@ -153,9 +153,12 @@ def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: st
                    "without crash isolation, for profiling).")
 @click.option("--file-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds one file may take to read and check before it is stopped and reported.")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False),
+              help="Compare the ranking with this one (last year's ranking.csv or ranking.xlsx, or a published "
+                   "table with district, total and rank columns) instead of the previous run in --out.")
 @click.pass_obj
 def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | None, trust_self_scores: bool,
-        as_json: bool, workers: int | None, file_timeout: float) -> None:
+        as_json: bool, workers: int | None, file_timeout: float, baseline_file: str | None) -> None:
     """Score, check and rank every workbook under INPUT_DIR (default: the bundled sample submissions).
 
     Reads .xlsx, .xlsm, .xls and .ods files in INPUT_DIR and its subfolders, recomputes every criterion
@@ -179,13 +182,22 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
 
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
+    baseline = None
+    if baseline_file:
+        from .reporting.baseline import BaselineError, load_baseline
+
+        try:
+            baseline = load_baseline(baseline_file, districts, rb)
+        except BaselineError as exc:
+            raise click.BadParameter(str(exc), param_hint="--baseline") from exc
     source = Path(input_dir) if input_dir else bundled_samples_dir()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # systemd's stop: release the lock, remove temp files
     t0 = time.perf_counter()
     bar = _ProgressBar() if sys.stderr.isatty() and not as_json else None
     try:
         result = run_batch(source, Path(out_dir), rb, districts, trust_self_scores,
-                           progress=functools.partial(_progress, bar), workers=workers, file_timeout=file_timeout)
+                           progress=functools.partial(_progress, bar), workers=workers, file_timeout=file_timeout,
+                           settings=obj["settings"], baseline=baseline)
     except (OutputError, LockHeld, LockError) as exc:
         raise FatalError(str(exc)) from exc
     except FolderClash as exc:
@@ -249,6 +261,36 @@ class _ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
+              help="The output folder of `run`, whose history.sqlite is read.")
+@click.option("--district", "name", metavar="NAME",
+              help="Show this district's total, parts and rank in every run ('Kbang' matches 'Huyện Kbang').")
+def history(out_dir: str, name: str | None) -> None:
+    """List the runs kept in --out/history.sqlite, or one district's path across them."""
+    from .operations.publish import read_manifest
+    from .reporting.history import HISTORY_DB, HistoryError, district_path, history_districts, list_runs
+    from .reporting.summary import district_path_text, runs_text
+    from .rules.districts import District, match_district
+
+    out = Path(out_dir)
+    if not (out / HISTORY_DB).is_file():
+        raise click.ClickException(f"{out / HISTORY_DB} không tồn tại: chưa có lần chạy nào ghi vào thư mục {out}")
+    current = (read_manifest(out) or {}).get("run_id")
+    try:
+        if name is None:
+            click.echo(runs_text(list_runs(out, current)))
+            return
+        known = [District(n) for n in history_districts(out)]
+        district = match_district(name, known)
+        if district is None:
+            raise click.BadParameter(f"'{name}' không có trong lịch sử xếp hạng ({', '.join(d.name for d in known)}).",
+                                     param_hint="--district")
+        click.echo(district_path_text(district.name, district_path(out, district.name, current)))
+    except HistoryError as exc:
+        raise FatalError(str(exc)) from exc
 
 
 @main.command()

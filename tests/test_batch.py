@@ -33,8 +33,8 @@ def batch(tmp_path_factory, rb):
     written = sm.write_samples(rb, inp)
     res = CliRunner().invoke(main, ["run", str(inp), "--out", str(out), "--json"])
     return {"written": written, "in": inp, "out": out, "summary": json.loads(res.output), "exit": res.exit_code,
-            "ranking": pd.read_csv(out / "ranking.csv"), "scores": pd.read_csv(out / "scores.csv"),
-            "findings": pd.read_csv(out / "findings.csv", keep_default_na=False),
+            "ranking": pd.read_csv(out / "ranking.csv", encoding="utf-8-sig"), "scores": pd.read_csv(out / "scores.csv", encoding="utf-8-sig"),
+            "findings": pd.read_csv(out / "findings.csv", keep_default_na=False, encoding="utf-8-sig"),
             "xlsx": pd.read_excel(out / "ranking.xlsx", sheet_name=None, engine="calamine", header=None)}
 
 
@@ -166,7 +166,8 @@ def test_ranking_csv_is_ranked_with_shared_ranks(batch):
 
 def test_workbook_sheets_and_ranking(batch):
     x = batch["xlsx"]
-    assert list(x) == ["Xếp hạng", "Điểm chi tiết", "Sai lệch", "Tệp lỗi", "Thống kê tiêu chí", "Thông tin lần chạy"]
+    assert list(x) == ["Tổng quan", "Xếp hạng", "Diễn biến", "Điểm chi tiết", "Sai lệch", "Tệp lỗi",
+                       "Thống kê tiêu chí", "Thông tin lần chạy"]
     sheet = x["Xếp hạng"]
     header = next(i for i in range(10) if sheet.iloc[i, 0] == "Hạng")
     table = sheet.iloc[header + 1: header + 18]
@@ -176,7 +177,7 @@ def test_workbook_sheets_and_ranking(batch):
     assert kbang[total_col] == 142.23
     assert kbang["Tổng tự khai"] == 87.89
     assert len(x["Sai lệch"]) - 1 == len(batch["findings"])
-    assert len(x["Điểm chi tiết"]) - 1 == 17 and len(x["Điểm chi tiết"].columns) == 2 + 2 * 170
+    assert len(x["Điểm chi tiết"]) - 3 == 17 and len(x["Điểm chi tiết"].columns) == 2 + 2 * 170
 
 
 def test_findings_csv_columns(batch):
@@ -202,10 +203,10 @@ def test_duplicate_and_unknown_district_and_not_submitted(tmp_path, rb):
     assert res.exit_code == 1
     assert s["not_submitted"] == ["Thành phố Pleiku"]
     assert s["files"]["superseded"] == 1 and s["files"]["skipped"] == {"lock": 1}
-    f = pd.read_csv(out / "findings.csv", keep_default_na=False)
+    f = pd.read_csv(out / "findings.csv", keep_default_na=False, encoding="utf-8-sig")
     dup = f[f["finding"] == "district-duplicate"]
     assert list(zip(dup["file"], dup["district"], strict=True)) == [(f"cu/{kbang.name}", "Huyện Kbang")]
-    assert "Thành phố Pleiku" not in set(pd.read_csv(out / "ranking.csv")["district"])
+    assert "Thành phố Pleiku" not in set(pd.read_csv(out / "ranking.csv", encoding="utf-8-sig")["district"])
     sheet = pd.read_excel(out / "ranking.xlsx", sheet_name="Xếp hạng", engine="calamine", header=None)
     row = sheet[sheet.iloc[:, 1] == "Thành phố Pleiku"]
     assert list(row.iloc[:, 0]) == ["Chưa nộp"]
@@ -220,7 +221,7 @@ def test_trust_self_scores(tmp_path, rb):
     for flag in ([], ["--trust-self-scores"]):
         out = tmp_path / ("trust" if flag else "plain")
         CliRunner().invoke(main, ["run", str(inp), "--out", str(out), *flag])
-        runs[bool(flag)] = pd.read_csv(out / "scores.csv").set_index(["district", "code"])
+        runs[bool(flag)] = pd.read_csv(out / "scores.csv", encoding="utf-8-sig").set_index(["district", "code"])
     for key in missing:
         plain, trusted = runs[False].loc[key], runs[True].loc[key]
         assert plain["score"] == 0 and plain["source"] == "zero"

@@ -157,7 +157,7 @@ def test_a_template_with_one_value_filled_is_not_ranked(rb, tmp_path):
     assert s["not_submitted_notes"] == {
         "Huyện Kbang": "Đã gửi mẫu chưa điền (1/170 tiêu chí có số liệu): tệp kbang.xlsx"}
     assert s["findings"]["by_code"] == {"file-not-filled": 1}
-    f = pd.read_csv(out / "findings.csv", keep_default_na=False)
+    f = pd.read_csv(out / "findings.csv", keep_default_na=False, encoding="utf-8-sig")
     assert list(zip(f["file"], f["district"], f["finding"], strict=True)) == [
         ("kbang.xlsx", "Huyện Kbang", "file-not-filled")]
     sheet = pd.read_excel(out / "ranking.xlsx", sheet_name=RANKING_SHEET, engine="calamine", header=None)

@@ -401,9 +401,9 @@ def test_one_night_over_the_second_corpus(tmp_path):
     assert "Báo cáo.xlsx" in texts and any("Đà Lạt" in t for t in texts)
     assert not any(ch in t for t in texts for ch in UNSAFE)
     for name in ("ranking.csv", "scores.csv", "findings.csv"):
-        body = (out / name).read_text(encoding="utf-8")
+        body = (out / name).read_text(encoding="utf-8-sig")
         assert not any(ch in body for ch in UNSAFE), name
-        assert len(pd.read_csv(out / name, dtype=str))
+        assert len(pd.read_csv(out / name, dtype=str, encoding="utf-8-sig"))
     [log] = (out / "logs").glob("run_*.log")
     lines = log.read_text(encoding="utf-8").splitlines()
     assert not any(ch in line for line in lines for ch in UNSAFE)

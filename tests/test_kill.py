@@ -1,5 +1,5 @@
-"""A run killed at any moment: the outputs in DIR all come from one run (its manifest says which), the
-ranking opens, no worker outlives the run, and whoever reads its output (`batch.py run | mail`) is not
+"""A run killed at any moment: the outputs in DIR all come from one run (its manifest says which), and
+history.sqlite counts exactly the runs that were published, the ranking opens, no worker outlives the run, and whoever reads its output (`batch.py run | mail`) is not
 left waiting. SIGTERM (systemd's stop) leaves no process behind either."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,7 @@ import pytest
 
 from kbang_egov.operations.pipeline import bundled_samples_dir
 from kbang_egov.operations.runlock import LOCK_NAME
+from kbang_egov.reporting.history import list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
@@ -79,10 +81,22 @@ def assert_one_run(out: Path) -> str:
     wb = openpyxl.load_workbook(out / "ranking.xlsx", read_only=True)
     run_sheet = {r[0]: r[1] for r in wb["Thông tin lần chạy"].iter_rows(max_col=2, values_only=True) if r[0]}
     assert run_sheet["Mã lần chạy"] == manifest["run_id"]
-    assert len(pd.read_csv(out / "ranking.csv")) == manifest["districts_ranked"]
+    assert len(pd.read_csv(out / "ranking.csv", encoding="utf-8-sig")) == manifest["districts_ranked"]
     history = {_sha256(p) for p in (out / "history").glob("ranking_*.xlsx")}
     assert manifest["files"]["ranking.xlsx"]["sha256"] in history
+    runs = list_runs(out, manifest["run_id"])  # history.sqlite as its readers see it
+    assert runs[-1].run_id == manifest["run_id"] and runs[-1].districts_ranked == manifest["districts_ranked"]
+    with sqlite3.connect(out / "history.sqlite") as db:
+        ranked = db.execute("SELECT count(*) FROM ranks WHERE run_id = ?", (manifest["run_id"],)).fetchone()[0]
+    assert ranked == manifest["districts_ranked"]
     return manifest["run_id"]
+
+
+def assert_history_is(out: Path, published: set[str]) -> None:
+    """The runs history.sqlite counts are exactly those whose outputs were ever published: a killed run's
+    rows never count, and no published run's rows are lost."""
+    shown = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["run_id"]
+    assert {r.run_id for r in list_runs(out, shown)} == published
 
 
 def _start(inbox: Path, out: Path) -> subprocess.Popen:
@@ -144,6 +158,7 @@ def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path):
         if proc.returncode == 128 + signal.SIGTERM:
             assert (out / LOCK_NAME).read_text() == ""  # SIGTERM releases the lock
         ids.add(assert_one_run(out))
+        assert_history_is(out, ids)
         assert b"Traceback" not in err, (seed, err)
         shutil.rmtree(inbox)
     assert (kills, terms) == (KILLS, TERMS), f"seed {seed}: too few runs were alive to be killed ({moments})"
@@ -152,6 +167,9 @@ def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert assert_one_run(out) == json.loads(done.stdout)["run_id"]
+    assert_history_is(out, ids | {json.loads(done.stdout)["run_id"]})
+    with sqlite3.connect(out / "history.sqlite") as db:  # the last run settled what killed runs left
+        assert db.execute("SELECT count(*) FROM runs WHERE state != 'published'").fetchone()[0] == 0
     assert len(list((out / "runs").iterdir())) == 2  # the current run and the one before; no leftovers
     assert not list(out.glob(".tmp-*"))
 
@@ -202,3 +220,4 @@ def test_sigterm_while_reading_stops_everything_and_publishes_nothing(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM and b"Traceback" not in err, err
     _assert_nothing_left(proc.pid)
     assert (out / LOCK_NAME).read_text() == "" and assert_one_run(out) == before
+    assert_history_is(out, {before})

@@ -21,11 +21,11 @@ FILES = ("CQDT_2020_Huyen_Kbang.xlsx", "CQDT_2020_Huyen_Dak_Po.xlsx", "CQDT_2020
 
 
 def _outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    scores = pd.read_csv(out / "scores.csv").drop(columns=["file"]).sort_values(["district", "code"])
-    findings = (pd.read_csv(out / "findings.csv", keep_default_na=False)
+    scores = pd.read_csv(out / "scores.csv", encoding="utf-8-sig").drop(columns=["file"]).sort_values(["district", "code"])
+    findings = (pd.read_csv(out / "findings.csv", keep_default_na=False, encoding="utf-8-sig")
                 [["district", "sheet", "cell", "code", "finding"]]
                 .sort_values(["district", "cell", "code", "finding"]).reset_index(drop=True))
-    ranking = pd.read_csv(out / "ranking.csv").drop(columns=["file"])
+    ranking = pd.read_csv(out / "ranking.csv", encoding="utf-8-sig").drop(columns=["file"])
     return scores.reset_index(drop=True), findings, ranking
 
 

@@ -189,7 +189,7 @@ def test_one_night_over_everything(tmp_path, rb):
     assert summary["files"]["skipped"] == {"lock": 2}
     assert {r["file"]: r["codes"] for r in summary["rejected"]} == {f: [c] for f, c in bad.items()}
 
-    findings = pd.read_csv(out / "findings.csv", dtype=str, keep_default_na=False)
+    findings = pd.read_csv(out / "findings.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     for file, code in bad.items():
         rows = findings[findings["file"] == file]
         assert rows["finding"].tolist() == [code], file  # each bad file reported exactly once

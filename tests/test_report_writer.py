@@ -12,9 +12,11 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.utils import get_column_letter
 
 from kbang_egov.reporting import report_writer
 from kbang_egov.reporting.report_writer import (
+    DETAIL_HEADER_ROW,
     FILES_SHEET,
     FINDINGS_SHEET,
     RANKING_HEADER_ROW,
@@ -144,7 +146,10 @@ def out_dir(run: RunResult, rb: Rulebook, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def sheets(out_dir: Path) -> dict[str, pd.DataFrame]:
-    return pd.read_excel(out_dir / "ranking.xlsx", sheet_name=None, engine="calamine")
+    got = pd.read_excel(out_dir / "ranking.xlsx", sheet_name=None, engine="calamine")
+    got[SCORES_SHEET] = pd.read_excel(out_dir / "ranking.xlsx", sheet_name=SCORES_SHEET, header=DETAIL_HEADER_ROW,
+                                      engine="calamine")
+    return got
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +255,8 @@ def test_freeze_autofilter_and_chart(out_dir: Path):
 
 def test_ranking_rows_keep_their_styles_and_the_chart_reads_the_table(out_dir: Path):
     """Each column of the ranking keeps its format, the districts that did not submit follow after a blank
-    row, the chart's bars are the names and totals of the table, and the sheet's dimension covers the rows."""
+    row, the overview's chart stacks the parts of the table by name, and the sheet's dimension covers the
+    rows."""
     ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[RANKING_SHEET]
     first = RANKING_HEADER_ROW + 2
     names = [ws.cell(r, 2).value for r in range(first, first + 3)]
@@ -262,12 +268,19 @@ def test_ranking_rows_keep_their_styles_and_the_chart_reads_the_table(out_dir: P
     assert ws.cell(first + 4, 1).font.i and ws.cell(first + 3, 1).value is None  # after a blank row
     with zipfile.ZipFile(out_dir / "ranking.xlsx") as z:
         chart = z.read("xl/charts/chart1.xml").decode()
-        sheet = z.read("xl/worksheets/sheet1.xml").decode()
-    letter = ws.cell(1, total).column_letter
+    parts = [c.column_letter for c in ws[RANKING_HEADER_ROW + 1]
+             if str(c.value).startswith(("Điều kiện sẵn sàng", "Kết quả"))]
     refs = re.findall(r"<c:f>([^<]*)</c:f>", chart)
-    assert f"'{RANKING_SHEET}'!$B${first}:$B${first + 2}" in refs
-    assert f"'{RANKING_SHEET}'!${letter}${first}:${letter}${first + 2}" in refs
-    assert f'<dimension ref="A1:{ws.cell(1, ws.max_column).column_letter}{first + 4}"/>' in sheet
+    assert len(parts) == 2 and f"'{RANKING_SHEET}'!$B${first}:$B${first + 2}" in refs
+    assert [r for r in refs if not r.startswith(f"'{RANKING_SHEET}'!$B")] == [
+        f"'{RANKING_SHEET}'!${letter}${first}:${letter}${first + 2}" for letter in parts]
+    assert f'<dimension ref="A1:{ws.cell(1, ws.max_column).column_letter}{first + 4}"/>' in z_sheet(out_dir)
+
+
+def z_sheet(out_dir: Path) -> str:
+    """The ranking sheet's XML (the second sheet: the overview comes first)."""
+    with zipfile.ZipFile(out_dir / "ranking.xlsx") as z:
+        return z.read(f"xl/worksheets/sheet{SHEETS.index(RANKING_SHEET) + 1}.xml").decode()
 
 
 def test_cell_values():
@@ -296,21 +309,28 @@ def test_score_detail_sheet_highlights_each_gap(out_dir: Path, rb: Rulebook):
     rules = {str(rng): [r.formula[0] for r in cf.rules] for rng, cf in
              ((cf.sqref, cf) for cf in ws.conditional_formatting)}
     assert len(rules) == len(rb.scored_criteria)
-    assert rules["D2:D4"] == ["AND(ISNUMBER(C2),ISNUMBER(D2),ABS(C2-D2)>0.005)"]
-    assert ws.freeze_panes == "C2" and ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}4"
+    assert rules["D4:D6"] == ["AND(ISNUMBER(C4),ISNUMBER(D4),ABS(C4-D4)>0.005)"]
+    assert ws.freeze_panes == "C4" and ws.auto_filter.ref == f"A3:{ws.cell(3, ws.max_column).column_letter}6"
+    # The criteria's names over their two columns, the groups' over their criteria.
+    first = rb.scored_criteria[0]
+    assert ws["C2"].value == first.name and "C2:D2" in {str(r) for r in ws.merged_cells.ranges}
+    group = rb.groups[0]
+    width = 2 * sum(1 for c in rb.scored_criteria if c.group == group.code)
+    assert ws["C1"].value.startswith(group.code) and f"C1:{get_column_letter(2 + width)}1" in {
+        str(r) for r in ws.merged_cells.ranges}
 
 
 def test_score_detail_rows_keep_their_styles(out_dir: Path):
     """Every row: numbers in 0.00, KAD italic grey, names as text."""
     ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[SCORES_SHEET]
-    for row in range(2, ws.max_row + 1):
+    for row in range(DETAIL_HEADER_ROW + 2, ws.max_row + 1):
         assert ws.cell(row, 2).data_type == "s"
         for cell in ws[row][2:]:
             if isinstance(cell.value, float):
                 assert cell.number_format == "0.00", cell.coordinate
             elif cell.value == "KAD":
                 assert cell.font.i and cell.font.color.rgb.endswith("7F7F7F"), cell.coordinate
-    assert ws["B3"].value == FORMULA_NAME and ws["D3"].value == pytest.approx(0.5)
+    assert ws["B5"].value == FORMULA_NAME and ws["D5"].value == pytest.approx(0.5)
 
 
 def test_findings_sheet(sheets: dict[str, pd.DataFrame], run: RunResult):
@@ -353,10 +373,10 @@ def test_run_sheet_lists_every_file(out_dir: Path, run: RunResult):
 
 
 def test_ranking_csv(out_dir: Path, rb: Rulebook):
-    df = pd.read_csv(out_dir / "ranking.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(out_dir / "ranking.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert list(df.columns) == ["rank", "district", "readiness", "results", "total", "plain_total",
-                                "declared_total", "gap", "rank_readiness", "rank_results",
-                                *(g.code for g in rb.groups), "not_applicable", "max_removed", "status",
+                                "declared_total", "gap", "rank_readiness", "rank_results", "previous_rank",
+                                "rank_change", *(g.code for g in rb.groups), "not_applicable", "max_removed", "status",
                                 "errors", "warnings", "file"]
     assert df["rank"].tolist() == ["1", "2", "2"]
     assert df["plain_total"].tolist() == ["169", "85", "85"]  # the figure the declared total compares with
@@ -371,11 +391,18 @@ def test_ranking_csv(out_dir: Path, rb: Rulebook):
     assert df["declared_total"].tolist() == ["169", "87.5", ""]
     assert df["gap"].tolist() == ["0", "2.5", ""]
     assert NOT_SUBMITTED not in df["district"].tolist()
-    assert not (out_dir / "ranking.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+@pytest.mark.parametrize("name", ["ranking.csv", "scores.csv", "findings.csv"])
+def test_csvs_start_with_a_byte_order_mark(out_dir: Path, name: str):
+    """Excel on Windows reads a CSV as UTF-8 only when it starts with the BOM; without it, Vietnamese is garbled."""
+    body = (out_dir / name).read_bytes()
+    assert body.startswith(b"\xef\xbb\xbf") and not body.startswith(b"\xef\xbb\xbf" * 2)
+    assert body[3:].decode("utf-8").split(",")[0] in ("rank", "district", "file")
 
 
 def test_scores_csv(out_dir: Path, rb: Rulebook):
-    df = pd.read_csv(out_dir / "scores.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(out_dir / "scores.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert list(df.columns) == ["district", "code", "self_score", "score", "max", "gap", "source", "status",
                                 "detail", "group", "part", "file", "row"]
     assert len(df) == 3 * len(rb.scored_criteria)
@@ -386,7 +413,7 @@ def test_scores_csv(out_dir: Path, rb: Rulebook):
 
 
 def test_findings_csv(out_dir: Path, run: RunResult):
-    df = pd.read_csv(out_dir / "findings.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(out_dir / "findings.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert tuple(df.columns) == FINDINGS_COLUMNS
     assert list(zip(df["file"], df["cell"], df["code"], df["finding"], strict=True)) == [
         (f.file, f.cell, f.subject, f.code) for f in run.findings]
@@ -426,7 +453,7 @@ def test_scores_csv_quotes_what_needs_quoting(run: RunResult, rb: Rulebook, tmp_
     d.criteria = CriterionTable(t.frame, t.score, t.self_score, t.status, t.source,
                                 tuple(tricky[k % len(tricky)] for k in range(len(t))), t.row)
     write_csvs(dataclasses.replace(run, districts=[run.districts[0], d]), rb, tmp_path)
-    df = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False, dtype=str)
+    df = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     assert len(df) == 2 * len(rb.scored_criteria)
     mine = df[df["district"] == 'Huyện "Mới", Gia Lai']
     assert mine["detail"].tolist() == [shown[k % len(shown)] for k in range(len(t))]
@@ -445,7 +472,7 @@ def test_scores_csv_places_a_partial_result_by_code(run: RunResult, rb: Rulebook
         [r for r in reversed(list(full.criteria)) if r.code != dropped.code]))
     write_csvs(dataclasses.replace(run, districts=[full]), rb, tmp_path / "full")
     write_csvs(dataclasses.replace(run, districts=[partial]), rb, tmp_path / "partial")
-    want, got = (pd.read_csv(tmp_path / name / "scores.csv", keep_default_na=False, dtype=str)
+    want, got = (pd.read_csv(tmp_path / name / "scores.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
                  for name in ("full", "partial"))
     assert len(got) == len(want) == len(rb.scored_criteria)
     assert got["code"].tolist() == want["code"].tolist() == [c.code for c in rb.scored_criteria]
@@ -462,7 +489,7 @@ def test_kad_keeps_its_style_when_the_first_district_has_none(run: RunResult, rb
     later = dataclasses.replace(run, districts=[run.districts[1], run.districts[0]], not_submitted=[])
     path = write_ranking_workbook(later, rb, tmp_path / "ranking.xlsx")
     ws = openpyxl.load_workbook(path)[SCORES_SHEET]
-    kad = [c for c in ws[3] if c.value == "KAD"]
+    kad = [c for c in ws[DETAIL_HEADER_ROW + 3] if c.value == "KAD"]
     assert kad and all(c.font.i and c.font.color.rgb.endswith("7F7F7F") for c in kad)
 
 
@@ -473,7 +500,7 @@ def test_findings_rows_wrap_long_messages(run: RunResult, rb: Rulebook, tmp_path
     ws = openpyxl.load_workbook(path)[FINDINGS_SHEET]
     last = ws.max_row
     assert last == len(more.findings) + 1
-    assert ws.cell(last, 9).value == long.message and ws.cell(last, 9).alignment.wrap_text
+    assert ws.cell(last, 10).value == long.message and ws.cell(last, 10).alignment.wrap_text
     assert ws.row_dimensions[last].height >= 60  # several wrapped lines
     assert ws.cell(last, 2).value is None  # a whole-file finding has no sheet: a blank cell
-    assert [ws.cell(r, 6).value for r in range(2, last + 1)] == [f.code for f in more.findings]
+    assert [ws.cell(r, 7).value for r in range(2, last + 1)] == [f.code for f in more.findings]

@@ -31,6 +31,7 @@ from ..rules.results import (
     REJECTED,
     SCORED,
     SUPERSEDED,
+    Comparison,
     CriterionFrame,
     CriterionTable,
     DistrictResult,
@@ -38,10 +39,11 @@ from ..rules.results import (
     RunResult,
 )
 from ..rules.rulebook import Rulebook
+from ..settings import Settings
 from ..text import normalize_text, path_label, printable
 from .atomic import STAMP_FORMAT, remove_temp_files
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
-from .publish import RUNS_DIR, check_layout, new_run_id, publish, seal_run_folder, start_run_folder
+from .publish import RUNS_DIR, check_layout, new_run_id, publish, read_manifest, seal_run_folder, start_run_folder
 from .runlock import RunLock
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
@@ -338,14 +340,21 @@ class NoReturnsFound(Exception):
 
 def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, districts: list[District],
               trust_self_scores: bool = False, progress: Progress | None = None, workers: int | None = None,
-              file_timeout: float = DEFAULT_TIMEOUT) -> RunResult:
+              file_timeout: float = DEFAULT_TIMEOUT, settings: Settings | None = None,
+              baseline: Comparison | None = None) -> RunResult:
     """Score every workbook under input_dir, rank the districts and publish the outputs in out_dir together
-    (publish.py), with a dated copy under out_dir/history and a log under out_dir/logs.
+    (publish.py), with a dated copy under out_dir/history, the run's rows in out_dir/history.sqlite
+    (reporting/history.py, published in the same step) and a log under out_dir/logs.
+
+    settings gives the overview its province, year and deadline. The ranking's previous_rank and rank_change
+    are against `baseline` when given (reporting/baseline.py reads one), else the previous run in history.sqlite.
 
     One run at a time per out_dir: LockHeld when another run holds it, LockError when it cannot be locked.
     FolderClash when out_dir is input_dir; NoReturnsFound (logged, nothing published) when input_dir holds
     no workbook; OutputError when out_dir cannot be written (nothing published then either)."""
+    from ..reporting.history import HistoryError, mark_published, open_history, previous_run, record_run, settle_pending
     from ..reporting.report_writer import OutputError, ensure_dir, write_outputs
+    from ..reporting.tables import run_tables
 
     started = dt.datetime.now().replace(microsecond=0)
     stamp, run_id = started.strftime(STAMP_FORMAT), new_run_id(started)
@@ -354,12 +363,16 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         raise FolderClash(f"the output folder {out} is the inbox: the outputs would sit among the returns; "
                           "give --out a folder beside the inbox or inside it")
     out = ensure_dir(out)
-    with RunLock(out) as lock:
+    settings = settings if settings is not None else Settings()
+    with RunLock(out) as lock, _history_errors(HistoryError, OutputError), contextlib.ExitStack() as stack:
         clock = _Clock()
         with _writing(out, OutputError):
             check_layout(out)
             leftovers = sum(remove_temp_files(d) for d in (out, out / RUNS_DIR, out / HISTORY_DIR, out / LOGS_DIR)
                             if d.is_dir())
+            db = stack.enter_context(open_history(out))
+        shown = (read_manifest(out) or {}).get("run_id")
+        dropped = settle_pending(db, shown)  # what a run killed mid-publish left
         problem = inbox_problem(root)
         paths, skipped, unreadable = (([], {}, []) if problem
                                        else discover_files(root, exclude=out if _inside(out, root) else None))
@@ -369,7 +382,10 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             rulebook_version=rulebook.version, rulebook_hash=rulebook.hash, tool_version=__version__,
             trust_self_scores=trust_self_scores, districts=[], files=[], findings=[],
             not_submitted=[d.name for d in districts], skipped={k: v for k, v in skipped.items() if v},
-            run_id=run_id)
+            run_id=run_id, province=settings.province, year=settings.year, deadline=settings.deadline)
+        if dropped:
+            run.notices.append(f"history.sqlite: removed the rows of {len(dropped)} run(s) killed before they were "
+                               f"published ({', '.join(dropped)})")
         if lock.stale is not None:
             run.notices.append(f"took over the stale lock {lock.path} left by a run that is gone "
                                f"({lock.stale.describe()})")
@@ -393,13 +409,18 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         run.files, run.findings = [o.record for o in outcomes], [f for o in outcomes for f in o.findings]
         run.not_submitted = [d.name for d in districts if d.name not in seen]
         run.not_submitted_notes = not_submitted_notes(outcomes, seen)
+        run.comparison = baseline if baseline is not None else previous_run(db, shown)
         clock.lap("rank")
         with _writing(out, OutputError):
             staging = start_run_folder(out, run_id)
-            names = [p.name for p in write_outputs(run, rulebook, staging)]
+            tables = run_tables(run, rulebook)
+            names = [p.name for p in write_outputs(run, rulebook, staging, tables)]
             folder = seal_run_folder(staging, _manifest(run))
             run.history = [str(p) for p in keep_history([folder / n for n in names], out, stamp)]
+            run.finished = dt.datetime.now().replace(microsecond=0)
+            record_run(db, run, tables)  # committed as pending: it counts once the switch below names it
             outputs, notices = publish(out, folder, names, stamp)
+            mark_published(db, run_id)
             run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
             clock.lap("write")
             run.timings = clock.laps
@@ -464,6 +485,15 @@ def _unreadable_folder(rel: PurePath, reason: str) -> FileOutcome:
     f = make_finding("folder-unreadable", name, reason=printable(reason))
     rec = FileRecord(name, "", 0, _modified(time.time_ns()), REJECTED, reason=f.message, codes=(f.code,))
     return FileOutcome(rec, findings=[f])
+
+
+@contextlib.contextmanager
+def _history_errors(error: type[Exception], into: type[Exception]) -> Iterator[None]:
+    """history.sqlite that cannot be used stops the run as an output that cannot be written does (exit 3)."""
+    try:
+        yield
+    except error as exc:
+        raise into(str(exc)) from exc
 
 
 @contextlib.contextmanager

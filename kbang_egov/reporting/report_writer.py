@@ -24,23 +24,30 @@ from ..rules.findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING
 from ..rules.results import COMPLETE, COMPUTED, NOT_APPLICABLE, REJECTED, SCORED, SUPERSEDED, TRUSTED, ZERO, RunResult
 from ..rules.rulebook import Rulebook, format_points
 from ..text import printable
-from .tables import NEAR, SCORES_COLUMNS, RunTables, part_column, run_tables
+from .tables import NEAR, SCORES_COLUMNS, RunTables, overview, part_column, run_tables
 
 RANKING_XLSX = "ranking.xlsx"
 RANKING_CSV = "ranking.csv"
 SCORES_CSV = "scores.csv"
 FINDINGS_CSV = "findings.csv"
 
+OVERVIEW_SHEET = "Tổng quan"
 RANKING_SHEET = "Xếp hạng"
+CHANGES_SHEET = "Diễn biến"
 SCORES_SHEET = "Điểm chi tiết"
 FINDINGS_SHEET = "Sai lệch"
 FILES_SHEET = "Tệp lỗi"
 STATS_SHEET = "Thống kê tiêu chí"
 RUN_SHEET = "Thông tin lần chạy"
-SHEETS = (RANKING_SHEET, SCORES_SHEET, FINDINGS_SHEET, FILES_SHEET, STATS_SHEET, RUN_SHEET)
+SHEETS = (OVERVIEW_SHEET, RANKING_SHEET, CHANGES_SHEET, SCORES_SHEET, FINDINGS_SHEET, FILES_SHEET, STATS_SHEET,
+          RUN_SHEET)
 
 RANKING_HEADER_ROW = 3  # 0-based: two title rows and the legend (what is rescaled) sit above the ranking table
-CHART_TITLE = "Tổng điểm Chính quyền điện tử"
+DETAIL_HEADER_ROW = 2  # 0-based: the groups' and the criteria's names sit above the codes in Điểm chi tiết
+CHANGES_HEADER_ROW = 3
+CHART_TITLE = "Tổng điểm Chính quyền điện tử (quy đổi), theo phần"
+NAMES_LISTED = 30  # names listed in one cell of the overview; the rest are in the sheets
+NOT_SET_VI = "chưa đặt (khai báo {key} trong tệp cấu hình --settings)"
 NOT_SUBMITTED_VI = "Chưa nộp"
 STATUS_COMPLETE_VI = "Hoàn chỉnh"
 STATUS_TO_CORRECT_VI = "Cần sửa"
@@ -83,14 +90,14 @@ class OutputError(Exception):
 # --- public API ----------------------------------------------------------------------------------------
 
 
-def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path) -> list[Path]:
+def write_outputs(run: RunResult, rulebook: Rulebook, out_dir: Path, tables: RunTables | None = None) -> list[Path]:
     """Write ranking.xlsx, ranking.csv, scores.csv and findings.csv into out_dir; return the paths written.
 
     The nightly run writes them into a folder of its own and publishes them together (publish.py). A file
     that cannot be replaced is written beside the old one with the run's time in its name, and the run's
     notices say so."""
     out = ensure_dir(Path(out_dir))
-    tables = run_tables(run, rulebook)
+    tables = tables if tables is not None else run_tables(run, rulebook)
     return [write_ranking_workbook(run, rulebook, out / RANKING_XLSX, tables)] + write_csvs(run, rulebook, out,
                                                                                           tables)
 
@@ -116,10 +123,10 @@ def write_csvs(run: RunResult, rulebook: Rulebook, out_dir: Path, tables: RunTab
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """A UTF-8 CSV with a header, every value as _csv_value shows it, lines ended as the csv module ends them.
-    Converted and written CSV_CHUNK rows at a time: a national scores.csv as text would take a few hundred
+    """A UTF-8 CSV with a byte-order mark (Excel on Windows reads Vietnamese right only with it) and a header,
+    every value as _csv_value shows it, lines ended as the csv module ends them. Converted and written CSV_CHUNK rows at a time: a national scores.csv as text would take a few hundred
     megabytes at once."""
-    with open(path, "w", encoding="utf-8", newline="") as fh:
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         for start in range(0, max(len(frame), 1), CSV_CHUNK):
             chunk = frame.iloc[start:start + CSV_CHUNK]
             shown = pd.DataFrame({c: _csv_column(chunk[c]) for c in frame.columns}, columns=frame.columns)
@@ -178,6 +185,13 @@ class _Formats:
         self.date = wb.add_format({**base, "num_format": _DATE_FORMAT, "align": "left"})
         self.time = wb.add_format({**base, "num_format": "dd/mm/yyyy hh:mm:ss", "align": "left"})
         self.missing = wb.add_format({**base, "italic": True, "font_color": "#7F7F7F"})
+        # A change: up (positive) as it is, down in red, no change as 0.
+        self.change = wb.add_format({**base, "num_format": "+0;[Red]-0;0", "align": "center"})
+        self.score_change = wb.add_format({**base, "num_format": "+0.00;[Red]-0.00;0.00"})
+        small = {**base, "font_size": 9, "text_wrap": True, "border": 1, "bg_color": "#D9E1F2"}
+        self.group_header = wb.add_format({**small, "bold": True, "align": "left", "valign": "vcenter"})
+        self.name_header = wb.add_format({**small, "align": "left"})
+        self.code_header = wb.add_format({**small, "bold": True, "align": "center", "valign": "vcenter"})
         # Conditional formats: Excel's own "light red fill with dark red text" and its amber twin.
         self.bad = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
         self.warn = wb.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"})
@@ -192,20 +206,26 @@ def _build_workbook(run: RunResult, rb: Rulebook, tables: RunTables, path: Path)
                                          "strings_to_urls": False, "strings_to_numbers": False})
     try:
         fmt = _Formats(wb)
-        _write_ranking(wb, wb.add_worksheet(RANKING_SHEET), fmt, run, rb, tables.ranking)
-        _write_scores(wb.add_worksheet(SCORES_SHEET), fmt, rb, tables.detail)
-        _write_findings(wb.add_worksheet(FINDINGS_SHEET), fmt, tables.findings)
-        _write_bad_files(wb.add_worksheet(FILES_SHEET), fmt, tables.files)
-        _write_stats(wb.add_worksheet(STATS_SHEET), fmt, tables.stats)
-        _write_run(wb.add_worksheet(RUN_SHEET), fmt, run, tables.files)
+        sheets = {name: wb.add_worksheet(name) for name in SHEETS}
+        parts_at = _write_ranking(sheets[RANKING_SHEET], fmt, run, rb, tables.ranking)
+        _write_overview(wb, sheets[OVERVIEW_SHEET], fmt, run, rb, len(tables.ranking), parts_at)
+        _write_changes(sheets[CHANGES_SHEET], fmt, run, rb, tables.changes)
+        _write_scores(sheets[SCORES_SHEET], fmt, rb, tables.detail)
+        _write_findings(sheets[FINDINGS_SHEET], fmt, rb, tables.findings)
+        _write_bad_files(sheets[FILES_SHEET], fmt, tables.files)
+        _write_stats(sheets[STATS_SHEET], fmt, tables.stats)
+        _write_run(sheets[RUN_SHEET], fmt, run, tables.files)
     finally:
         wb.close()
 
 
-def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, ranking: pd.DataFrame) -> None:
-    """Sheet 1: one row per ranked district, then the districts that did not submit, and a bar chart."""
+def _write_ranking(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, ranking: pd.DataFrame
+                   ) -> dict[str, int]:
+    """Sheet 2: one row per ranked district, then the districts that did not submit. What a meeting needs
+    comes first and is the print area (A4 landscape at a readable size); the groups and the file follow on
+    screen. Returns the column of each part (by code), for the overview's chart."""
     h = RANKING_HEADER_ROW
-    _put(ws, 0, 0, f"KẾT QUẢ XẾP HẠNG NĂM {rb.year}", fmt.title)
+    _put(ws, 0, 0, f"KẾT QUẢ XẾP HẠNG NĂM {run.year or rb.year}", fmt.title)
     _put(ws, 1, 0, f"{rb.title} ({rb.label}); lần chạy kết thúc lúc {_naive(run.finished):%d/%m/%Y %H:%M}",
          fmt.subtitle)
 
@@ -213,49 +233,60 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
     # comment holds for every row, with criteria not applicable or without.
     status = pd.Series([_status_vi(s, e) for s, e in zip(ranking["status"], ranking["errors"], strict=True)],
                        dtype=object)
+    compared = run.comparison.label if run.comparison is not None else "chưa có lần chạy trước để so sánh"
     columns: list[tuple[str, float, Any, str | pd.Series, str]] = [
-        ("Hạng", 9, fmt.int, "rank", ""),
-        ("Đơn vị", 26, fmt.bold, "district", ""),
-        ("Tình trạng", 17, fmt.text, status,
+        ("Hạng", 8, fmt.int, "rank", ""),  # wide enough for "Chưa nộp" below the table
+        ("Đơn vị", 22, fmt.bold, "district", ""),
+        ("Tình trạng", 15, fmt.text, status,
          "Hoàn chỉnh: không còn lỗi. Cần sửa: còn lỗi phải sửa (số lỗi trong ngoặc); cảnh báo và sai lệch "
          "tổng điểm chỉ do lỗi khác (hệ quả) không tính là lỗi."),
+    ]
+    parts_at = {}
+    for p in rb.parts:
+        parts_at[p.code] = len(columns)
+        columns.append((f"{_PART_LABEL_VI.get(p.code, p.name)} (/{format_points(p.max)}, quy đổi)", 11,
+                        fmt.bold_score, part_column(p),
+                        f"{p.name}. Quy đổi: điểm đạt / điểm tối đa còn lại x {format_points(p.max)} khi đơn vị "
+                        "có tiêu chí không áp dụng; bằng tổng cộng thẳng các nhóm khi không có."))
+        columns.append((f"Hạng {p.code}", 6, fmt.int, f"rank_{part_column(p)}", ""))
+    columns += [
+        (f"Tổng điểm (/{format_points(rb.total_max)}, quy đổi)", 11, fmt.bold_score, "total",
+         f"{rb.total_name}: tổng các phần đã quy đổi. Cột dùng để xếp hạng."),
+        ("Hạng trước", 7, fmt.int, "previous_rank", f"Hạng của đơn vị trong {compared}; trống: khi đó chưa được "
+                                                     "xếp hạng."),
+        ("Thay đổi hạng", 8, fmt.change, "rank_change", "Hạng trước trừ hạng nay: +2 là lên hai bậc, -1 là xuống "
+                                                         "một bậc."),
+        ("Số lỗi", 6, fmt.int, "errors", "Lỗi còn phải sửa. Sai lệch tổng điểm chỉ do lỗi khác (hệ quả) không tính."),
+        ("Số cảnh báo", 8, fmt.int, "warnings", ""),
+        ("Số tiêu chí không áp dụng", 9, fmt.int, "not_applicable",
+         "Số tiêu chí đơn vị chọn 'Không áp dụng' và bộ tiêu chí chấp nhận: bỏ khỏi điểm tối đa."),
+    ]
+    printed_cols = len(columns)  # the print area: what the director reads on paper, A4 landscape, readable
+    columns += [
+        ("Tổng cộng thẳng", 10, fmt.score, "plain_total",
+         "Tổng điểm chính thức của mọi tiêu chí, không quy đổi: con số để so với Tổng tự khai."),
+        ("Tổng tự khai", 9, fmt.score, "declared_total", f"Tổng đơn vị ghi ở dòng {rb.total_code} của phiếu."),
+        ("Chênh lệch", 9, fmt.score, "gap", "Tổng tự khai trừ Tổng cộng thẳng."),
+        ("Điểm tối đa bỏ ra", 8, fmt.score, "max_removed",
+         "Tổng điểm tối đa của các tiêu chí không áp dụng; các phần được quy đổi trên phần còn lại."),
     ]
     for g in rb.groups:
         columns.append((f"{g.code} (/{format_points(g.max)})", 10, fmt.score, g.code,
                         f"{g.name}. Cộng thẳng điểm chính thức các tiêu chí của nhóm, không quy đổi; tiêu chí "
                         "không áp dụng không có điểm."))
-    for p in rb.parts:
-        columns.append((f"{_PART_LABEL_VI.get(p.code, p.name)} (/{format_points(p.max)}, quy đổi)", 13,
-                        fmt.bold_score, part_column(p),
-                        f"{p.name}. Quy đổi: điểm đạt / điểm tối đa còn lại x {format_points(p.max)} khi đơn vị "
-                        "có tiêu chí không áp dụng; bằng tổng cộng thẳng các nhóm khi không có."))
-        columns.append((f"Hạng {p.code}", 7, fmt.int, f"rank_{part_column(p)}", ""))
-    total_col = len(columns)
-    columns += [
-        (f"Tổng điểm (/{format_points(rb.total_max)}, quy đổi)", 12, fmt.bold_score, "total",
-         f"{rb.total_name}: tổng các phần đã quy đổi. Cột dùng để xếp hạng."),
-        ("Tổng cộng thẳng", 11, fmt.score, "plain_total",
-         "Tổng điểm chính thức của mọi tiêu chí, không quy đổi: con số để so với Tổng tự khai."),
-        ("Tổng tự khai", 11, fmt.score, "declared_total", f"Tổng đơn vị ghi ở dòng {rb.total_code} của phiếu."),
-        ("Chênh lệch", 11, fmt.score, "gap", "Tổng tự khai trừ Tổng cộng thẳng."),
-        ("Số tiêu chí không áp dụng", 11, fmt.int, "not_applicable",
-         "Số tiêu chí đơn vị chọn 'Không áp dụng' và bộ tiêu chí chấp nhận: bỏ khỏi điểm tối đa."),
-        ("Điểm tối đa bỏ ra", 10, fmt.score, "max_removed",
-         "Tổng điểm tối đa của các tiêu chí không áp dụng; các phần được quy đổi trên phần còn lại."),
-        ("Số lỗi", 8, fmt.int, "errors", "Lỗi còn phải sửa. Sai lệch tổng điểm chỉ do lỗi khác (hệ quả) không tính."),
-        ("Số cảnh báo", 9, fmt.int, "warnings", ""),
-        ("Tệp", 30, fmt.text, "file", ""),
-    ]
-    status_col, gap_col, na_col = 2, total_col + 3, total_col + 4
-    err_col, warn_col = total_col + 6, total_col + 7
+    columns.append(("Tệp", 30, fmt.text, "file", ""))
+    at = {values: j for j, (_, _, _, values, _) in enumerate(columns) if isinstance(values, str)}
+    status_col, gap_col, na_col = 2, at["gap"], at["not_applicable"]
+    err_col, warn_col = at["errors"], at["warnings"]
     last = h + len(ranking)
     last_col = len(columns) - 1
 
     legend = RANKING_LEGEND.format(groups=", ".join(g.code for g in rb.groups),
                                    parts=", ".join(_PART_LABEL_VI.get(p.code, p.name) for p in rb.parts))
-    ws.set_row(h - 1, 32)
-    ws.merge_range(h - 1, 0, h - 1, last_col, legend, fmt.legend)
+    ws.set_row(h - 1, 42)
+    ws.merge_range(h - 1, 0, h - 1, printed_cols - 1, legend, fmt.legend)
     _write_header(ws, fmt, [(title, width) for title, width, _, _, _ in columns], h)
+    ws.set_row(h, 60)  # "Điều kiện sẵn sàng (/60, quy đổi)" wraps over four lines
     for j, (_, _, _, _, comment) in enumerate(columns):
         if comment:
             ws.write_comment(h, j, comment, {"x_scale": 2})
@@ -275,61 +306,192 @@ def _write_ranking(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook
         _highlight_positive(ws, h + 1, na_col, last, na_col, fmt.warn)
         _highlight_positive(ws, h + 1, err_col, last, err_col, fmt.bad)
         _highlight_positive(ws, h + 1, warn_col, last, warn_col, fmt.warn)
-        chart = wb.add_chart({"type": "bar"})
-        chart.add_series({
-            "name": CHART_TITLE,
-            "categories": [ws.name, h + 1, 1, last, 1],
-            "values": [ws.name, h + 1, total_col, last, total_col],
-            "data_labels": {"value": True, "num_format": "0.00"},
-        })
-        chart.set_title({"name": CHART_TITLE})
-        chart.set_legend({"none": True})
-        chart.set_x_axis({"min": 0, "max": rb.total_max, "num_format": "0"})  # the value axis of a bar chart
-        chart.set_y_axis({"reverse": True})  # rank 1 on top, as in the table
-        chart.set_size({"width": 620, "height": max(300, 26 * len(ranking) + 110)})
-        ws.insert_chart(h, last_col + 2, chart)
+    _print_setup(ws, header_row=h)
+    ws.print_area(0, 0, last + 1 + len(run.not_submitted), printed_cols - 1)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    return parts_at
+
+
+def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, ranked: int,
+                    parts_at: dict[str, int]) -> None:
+    """Sheet 1, for the director: where and when, returns against the list, complete or to correct, the
+    deadline and who is late, best and weakest, what the ranks are compared with; the chart beside. One
+    A4 landscape page. The same facts, in the same words, as the run summary (summary.overview_lines)."""
+    view = overview(run)
+    ws.set_column(0, 0, 20)
+    ws.set_column(1, 1, 50)
+    ws.set_column(2, 2, 1)
+    _put(ws, 0, 0, f"TỔNG QUAN ĐÁNH GIÁ CHÍNH QUYỀN ĐIỆN TỬ CẤP HUYỆN NĂM {run.year or rb.year}", fmt.title)
+    _put(ws, 1, 0, f"{rb.title} ({rb.label})", fmt.subtitle)
+    late = "; ".join(f"{n} (tệp sửa lúc {when:%d/%m/%Y %H:%M})" for n, when in view.late)
+    rows: list[tuple[str, object, Any]] = [
+        ("Tỉnh", run.province or NOT_SET_VI.format(key="province"), fmt.wrap if run.province else fmt.missing),
+        ("Năm đánh giá", run.year or rb.year, fmt.left),
+        ("Bộ tiêu chí", f"{rb.id} {rb.version}", fmt.wrap),
+        ("Thời gian chạy", run.finished, fmt.time),
+        ("Mã lần chạy", run.run_id, fmt.wrap),
+        ("Số đơn vị đã nộp", f"{view.received}/{view.expected}", fmt.wrap),
+        ("Chưa nộp", _names(view.not_submitted) or "Không", fmt.wrap),
+        ("Hoàn chỉnh", view.complete, fmt.left),
+        ("Cần sửa", view.to_correct, fmt.left),
+        ("Tệp không chấm được", view.files_not_scored, fmt.left),
+        ("Hạn nộp", f"{view.deadline:%d/%m/%Y}" if view.deadline else NOT_SET_VI.format(key="deadline"),
+         fmt.wrap if view.deadline else fmt.missing),
+        ("Nộp muộn", (late or "Không") if view.deadline else "chưa biết: chưa đặt hạn nộp",
+         fmt.wrap if view.deadline else fmt.missing),
+        ("Cao nhất", "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.best), fmt.wrap),
+        ("Thấp nhất", "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.weakest), fmt.wrap),
+        ("So sánh hạng với", run.comparison.label if run.comparison else "chưa có lần chạy trước để so sánh",
+         fmt.wrap),
+    ]
+    first = 3
+    for i, (label, value, cell_fmt) in enumerate(rows):
+        _put(ws, first + i, 0, label, fmt.bold)
+        _put(ws, first + i, 1, value, cell_fmt)
+        if isinstance(value, str) and len(value) > 50:
+            ws.set_row(first + i, _wrapped_height(value, 50))
+    note = first + len(rows) + 1
+    _put(ws, note, 0, "Chi tiết: Xếp hạng, Diễn biến, Sai lệch (lỗi từng ô), Tệp lỗi.", fmt.subtitle)
+    if ranked:
+        chart = wb.add_chart({"type": "bar", "subtype": "stacked"})
+        h = RANKING_HEADER_ROW
+        for p in rb.parts:
+            col = parts_at[p.code]
+            chart.add_series({
+                "name": _PART_LABEL_VI.get(p.code, p.name),
+                "categories": [RANKING_SHEET, h + 1, 1, h + ranked, 1],
+                "values": [RANKING_SHEET, h + 1, col, h + ranked, col],
+                "gap": 60,
+            })
+        chart.set_title({"name": CHART_TITLE, "name_font": {"size": 11}})
+        chart.set_legend({"position": "bottom"})
+        chart.set_x_axis({"min": 0, "max": rb.total_max, "num_format": "0", "major_unit": 10})
+        chart.set_y_axis({"reverse": True, "num_font": {"size": 10}})  # rank 1 on top, as in the table
+        chart.set_size({"width": 520, "height": min(max(300, 18 * ranked + 100), 560)})
+        ws.insert_chart(first, 3, chart)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 1)  # one page, whatever the lists hold
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+
+
+def _names(names: Sequence[str]) -> str:
+    """Names for one cell: the first NAMES_LISTED, and how many more (a national list has thousands)."""
+    shown = ", ".join(names[:NAMES_LISTED])
+    more = len(names) - NAMES_LISTED
+    return shown + (f" và {more} đơn vị khác" if more > 0 else "")
+
+
+def _write_changes(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, changes: pd.DataFrame) -> None:
+    """Sheet 3: rank, total and parts before and now, and the change, against the previous run or the
+    baseline; a district ranked on one side only has blanks on the other."""
+    h = CHANGES_HEADER_ROW
+    _put(ws, 0, 0, "DIỄN BIẾN XẾP HẠNG", fmt.title)
+    _put(ws, 1, 0, f"So sánh với {run.comparison.label}" if run.comparison is not None
+         else "Chưa có gì để so sánh: đây là lần chạy đầu tiên trong thư mục kết quả (hoặc dùng --baseline TỆP).",
+         fmt.subtitle)
+    headers = [("Đơn vị", 22), ("Hạng trước", 7), ("Hạng nay", 7), ("Thay đổi hạng", 8),
+               ("Tổng điểm trước", 9), ("Tổng điểm nay", 9), ("Thay đổi tổng điểm", 9)]
+    formats = [fmt.bold, fmt.int, fmt.int, fmt.change, fmt.score, fmt.score, fmt.score_change]
+    for p in rb.parts:
+        label = _PART_LABEL_VI.get(p.code, p.name)
+        headers += [(f"{label} trước", 9), (f"{label} nay", 9), (f"Thay đổi {label.lower()}", 9)]
+        formats += [fmt.score, fmt.score, fmt.score_change]
+    _write_header(ws, fmt, headers, h)
+    _write_rows(ws, h + 1, changes, formats)
+    ws.autofilter(h, 0, h + max(len(changes), 1), len(headers) - 1)
+    ws.freeze_panes(h + 1, 1)
     _print_setup(ws, header_row=h)
 
 
 def _write_scores(ws: Any, fmt: _Formats, rb: Rulebook, detail: pd.DataFrame) -> None:
-    """Sheet 2: one row per ranked district; for every scored criterion its self-score beside its official
-    score (KAD where not applicable), the official one highlighted where they differ. The long form (source,
-    detail, row in the district's file) is scores.csv."""
+    """Sheet 4: one row per ranked district; for every scored criterion its self-score beside its official
+    score (KAD where not applicable), the official one highlighted where they differ. Above the codes, each
+    criterion's name over its two columns and each group's name over its criteria. Printed landscape with
+    the rank and district repeated on every page. The long form (source, detail, row in the district's file)
+    is scores.csv."""
     criteria = rb.scored_criteria
-    _write_header(ws, fmt, [("Hạng", 7), ("Đơn vị", 24)] + [
-        (f"{c.code} {label}", 9) for c in criteria for label in ("tự đánh giá", "chính thức")])
-    rows = detail.iloc[:MAX_DETAIL_ROWS]
-    _write_rows(ws, 1, rows, [fmt.int, fmt.text] + [fmt.score] * (2 * len(criteria)),
+    h = DETAIL_HEADER_ROW
+    width = 10  # each of a criterion's two columns: its name wraps over 2 x 10 characters
+    # Rows 0 and 1 are written whole before row 2 (the sheet is written top to bottom, constant_memory).
+    ws.set_row(0, 30)
+    _put(ws, 0, 1, "Nhóm tiêu chí", fmt.group_header)
+    start = 2
+    for g in rb.groups:
+        n = 2 * sum(1 for c in criteria if c.group == g.code)
+        if n:
+            _merge(ws, 0, start, start + n - 1, f"{g.code}. {g.name}", fmt.group_header)
+            start += n
+    longest = max((len(c.name) for c in criteria), default=0)
+    ws.set_row(1, min(12.0 * max(1, math.ceil(longest / (2 * width * 1.1))), 160))
+    _put(ws, 1, 1, "Tiêu chí", fmt.group_header)
+    for k, c in enumerate(criteria):
+        _merge(ws, 1, 2 + 2 * k, 3 + 2 * k, c.name, fmt.name_header)
+    ws.set_row(h, 30)
+    for j, title in enumerate(["Hạng", "Đơn vị"] + [f"{c.code} {label}" for c in criteria
+                                                    for label in ("tự đánh giá", "chính thức")]):
+        _put(ws, h, j, title, fmt.code_header)
+    ws.set_column(0, 0, 6)
+    ws.set_column(1, 1, 22)
+    ws.set_column(2, 1 + 2 * len(criteria), width)
+    rows = detail.iloc[:MAX_DETAIL_ROWS - h]
+    _write_rows(ws, h + 1, rows, [fmt.int, fmt.text] + [fmt.score] * (2 * len(criteria)),
                 text_formats=[fmt.text, fmt.text] + [fmt.missing] * (2 * len(criteria)))
-    last = len(rows)
-    _finish_table(ws, max(last, 1), len(detail.columns) - 1, freeze_cols=2)
-    if last:
+    last = h + len(rows)
+    ws.autofilter(h, 0, max(last, h + 1), len(detail.columns) - 1)
+    ws.freeze_panes(h + 1, 2)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.set_print_scale(85)  # a readable size; the matrix runs over as many pages as it needs, across first
+    ws.print_across()
+    ws.repeat_rows(0, h)
+    ws.repeat_columns(0, 1)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    if len(rows):
         for k in range(len(criteria)):
             own, official = column_letter(2 + 2 * k), column_letter(3 + 2 * k)
-            ws.conditional_format(1, 3 + 2 * k, last, 3 + 2 * k, {
+            first = h + 2  # the first district's row, 1-based, as a formula names it
+            ws.conditional_format(h + 1, 3 + 2 * k, last, 3 + 2 * k, {
                 "type": "formula", "format": fmt.bad,
-                "criteria": f"=AND(ISNUMBER({own}2),ISNUMBER({official}2),ABS({own}2-{official}2)>{NEAR})"})
+                "criteria": f"=AND(ISNUMBER({own}{first}),ISNUMBER({official}{first}),"
+                            f"ABS({own}{first}-{official}{first})>{NEAR})"})
 
 
-def _write_findings(ws: Any, fmt: _Formats, findings: pd.DataFrame) -> None:
-    """Sheet 3: every finding, with the file, sheet and cell where a person fixes it, coloured by severity."""
-    headers = [("Tệp", 28), ("Trang tính", 14), ("Ô", 7), ("Đơn vị", 22), ("Mã", 10), ("Mã lỗi", 26),
-               ("Loại lỗi", 30), ("Mức độ", 10), ("Nội dung", 90)]
+def _merge(ws: Any, row: int, first_col: int, last_col: int, text: str, cell_format: Any) -> None:
+    """A title over several columns of one row (one column: a plain cell; merge_range refuses one)."""
+    if last_col > first_col:
+        ws.merge_range(row, first_col, row, last_col, printable(text, _MAX_CELL_TEXT), cell_format)
+    else:
+        _put(ws, row, first_col, text, cell_format)
+
+
+def _write_findings(ws: Any, fmt: _Formats, rb: Rulebook, findings: pd.DataFrame) -> None:
+    """Sheet 5: every finding, with the file, sheet and cell where a person fixes it and the criterion's
+    name; only the severity cell is coloured (errors red, warnings amber), so the rows stay readable."""
+    headers = [("Tệp", 28), ("Trang tính", 14), ("Ô", 7), ("Đơn vị", 22), ("Mã", 10), ("Tiêu chí", 40),
+               ("Mã lỗi", 26), ("Loại lỗi", 30), ("Mức độ", 10), ("Nội dung", 90)]
     _write_header(ws, fmt, headers)
     rows = findings.iloc[:MAX_FINDING_ROWS]
     titles = {code: t.title for code, t in REGISTRY.items()}
-    table = pd.concat([rows[["file", "sheet", "cell", "district", "code", "finding"]],
+    names = {c.code: c.name for c in rb.criteria}
+    names.update({g.code: g.name for g in rb.groups})
+    names.update({p.code: p.name for p in rb.parts})
+    names[rb.total_code] = rb.total_name
+    table = pd.concat([rows[["file", "sheet", "cell", "district", "code"]],
+                       rows["code"].map(lambda c: names.get(c, "")).rename("name"), rows["finding"],
                        rows["finding"].map(titles), rows["severity"].map(lambda s: SEVERITY_VI.get(s, s)),
                        rows["message"]], axis=1)
-    _write_rows(ws, 1, table, [fmt.text] * 8 + [fmt.wrap], heights=rows["message"].map(
-        lambda text: _wrapped_height(text, headers[8][1])))
+    longest = pd.concat([rows["message"].str.len() / headers[9][1], rows["code"].map(
+        lambda c: len(names.get(c, ""))) / headers[5][1]], axis=1).max(axis=1) if len(rows) else pd.Series()
+    _write_rows(ws, 1, table, [fmt.text] * 5 + [fmt.wrap] + [fmt.text] * 3 + [fmt.wrap],
+                heights=longest.map(lambda lines: 15.0 * max(1, math.ceil(lines / 1.1))) if len(rows) else None)
     last = len(rows)
     _finish_table(ws, last, len(headers) - 1, freeze_cols=0)
     if last:
-        # Whole rows coloured by severity: column H holds Mức độ.
-        for severity, cell_fmt in ((ERROR, fmt.bad), (WARNING, fmt.warn)):
-            ws.conditional_format(1, 0, last, len(headers) - 1, {
-                "type": "formula", "criteria": f'=$H2="{SEVERITY_VI[severity]}"', "format": cell_fmt})
+        severity = column_letter(8)
+        for level, cell_fmt in ((ERROR, fmt.bad), (WARNING, fmt.warn)):
+            ws.conditional_format(1, 8, last, 8, {
+                "type": "formula", "criteria": f'=${severity}2="{SEVERITY_VI[level]}"', "format": cell_fmt})
 
 
 def _write_bad_files(ws: Any, fmt: _Formats, files: pd.DataFrame) -> None:

@@ -8,12 +8,13 @@ Values stay raw (floats, NaN where there is none); how a CSV or a cell shows the
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from itertools import chain
 
 import numpy as np
 import pandas as pd
 
-from ..rules.results import NOT_APPLICABLE, SOURCES, STATUSES, FileRecord, RunResult
+from ..rules.results import COMPLETE, NOT_APPLICABLE, SCORED, SOURCES, STATUSES, FileRecord, RunResult
 from ..rules.rulebook import Part, Rulebook
 
 SCORES_COLUMNS = ("district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
@@ -43,13 +44,15 @@ class RunTables:
     findings: pd.DataFrame
     stats: pd.DataFrame
     detail: pd.DataFrame
+    changes: pd.DataFrame
 
 
 def run_tables(run: RunResult, rb: Rulebook) -> RunTables:
     """All of a run's tables; the statistics and the detail matrix are derived from the long scores."""
     scores = scores_frame(run, rb)
-    return RunTables(files_frame(run), scores, ranking_frame(run, rb), findings_frame(run),
-                     criterion_stats_frame(scores, rb), detail_frame(scores, run, rb))
+    ranking = ranking_frame(run, rb)
+    return RunTables(files_frame(run), scores, ranking, findings_frame(run), criterion_stats_frame(scores, rb),
+                     detail_frame(scores, run, rb), changes_frame(ranking, run, rb))
 
 
 def criteria_frame(rb: Rulebook) -> pd.DataFrame:
@@ -131,7 +134,7 @@ def ranking_columns(rulebook: Rulebook) -> tuple[str, ...]:
     the groups are plain sums of the official scores, and the declared total compares with plain_total."""
     parts = [part_column(p) for p in rulebook.parts]
     return ("rank", "district", *parts, "total", "plain_total", "declared_total", "gap",
-            *(f"rank_{p}" for p in parts), *(g.code for g in rulebook.groups), "not_applicable", "max_removed",
+            *(f"rank_{p}" for p in parts), "previous_rank", "rank_change", *(g.code for g in rulebook.groups), "not_applicable", "max_removed",
             "status", "errors", "warnings", "file")
 
 
@@ -157,6 +160,9 @@ def ranking_frame(run: RunResult, rb: Rulebook) -> pd.DataFrame:
     frame["gap"] = wide["gap", total]
     for p in rb.parts:
         frame[f"rank_{part_column(p)}"] = pd.Series([d.part_ranks.get(p.code) for d in districts], dtype="float64")
+    previous = run.comparison.ranks if run.comparison is not None else {}
+    frame["previous_rank"] = pd.Series([previous.get(d.district) for d in districts], dtype="float64")
+    frame["rank_change"] = frame["previous_rank"] - frame["rank"]  # moving up is positive
     for g in rb.groups:
         frame[g.code] = wide["achieved", g.code]
     frame["not_applicable"] = [d.not_applicable for d in districts]
@@ -207,3 +213,75 @@ def detail_frame(scores: pd.DataFrame, run: RunResult, rb: Rulebook) -> pd.DataF
                          ("district", ""): pd.Series([d.district for d in run.districts], dtype=object)})
     return pd.concat([head, wide], axis=1)
 
+
+
+def changes_frame(ranking: pd.DataFrame, run: RunResult, rb: Rulebook) -> pd.DataFrame:
+    """The `Diễn biến` table: every district ranked tonight (rank order) or in the comparison (then by its
+    previous rank), with its rank, total and parts before and now and the change (now minus before; for the
+    rank, before minus now, so moving up is positive). Empty without a comparison."""
+    parts = [(p.code, part_column(p)) for p in rb.parts]
+    columns = ["district", "previous_rank", "rank", "rank_change", "previous_total", "total", "total_change"]
+    for _, name in parts:
+        columns += [f"previous_{name}", name, f"{name}_change"]
+    cmp = run.comparison
+    if cmp is None:
+        return pd.DataFrame(columns=columns)
+    now = list(ranking["district"])
+    gone = sorted((d for d in cmp.ranks if d not in set(now)),
+                  key=lambda d: (cmp.ranks[d] is None, cmp.ranks[d] or 0, d))
+    frame = pd.DataFrame({"district": pd.Series(now + gone, dtype=object)})
+    current = ranking.set_index("district")
+    frame["previous_rank"] = pd.Series([cmp.ranks.get(d) for d in frame["district"]], dtype="float64")
+    frame["rank"] = frame["district"].map(current["rank"]).astype("float64")
+    frame["rank_change"] = frame["previous_rank"] - frame["rank"]
+    frame["previous_total"] = pd.Series([cmp.totals.get(d) for d in frame["district"]], dtype="float64")
+    frame["total"] = frame["district"].map(current["total"]).astype("float64")
+    frame["total_change"] = (frame["total"] - frame["previous_total"]).round(2)
+    for code, name in parts:
+        frame[f"previous_{name}"] = pd.Series([cmp.parts.get(d, {}).get(code) for d in frame["district"]],
+                                              dtype="float64")
+        frame[name] = frame["district"].map(current[name]).astype("float64")
+        frame[f"{name}_change"] = (frame[name] - frame[f"previous_{name}"]).round(2)
+    return frame[columns]
+
+
+@dataclasses.dataclass(frozen=True)
+class Overview:
+    """The figures of `Tổng quan` and of the run summary, computed once so both say the same."""
+
+    expected: int  # districts on the list
+    received: int  # ranked tonight
+    not_submitted: tuple[str, ...]
+    complete: int  # ranked with no error left
+    to_correct: int
+    deadline: dt.date | None  # from the settings; None when not set
+    late: tuple[tuple[str, dt.datetime], ...]  # ranked returns saved after the deadline's day: (district, time)
+    best: tuple[tuple[str, float], ...]  # rank 1 (ties share it)
+    weakest: tuple[tuple[str, float], ...]  # the last rank
+    files_not_scored: int
+
+
+def overview(run: RunResult) -> Overview:
+    """What the director reads first: returns against the list, complete or to correct, late, best, weakest.
+
+    Late is a ranked return whose file was last modified after the end of the deadline's day (local time):
+    the mail collector sets a saved attachment's time to the message's Date, so it holds for mailed returns."""
+    by_file = {f.file: f for f in run.files}
+    late: list[tuple[str, dt.datetime]] = []
+    if run.deadline is not None:
+        end = dt.datetime.combine(run.deadline, dt.time.max).timestamp()
+        for d in run.districts:
+            record = by_file.get(d.file)
+            if record is not None and record.modified_ns / 1e9 > end:
+                late.append((d.district, record.modified))
+    totals = [(d.district, d.total.scaled, d.rank) for d in run.districts]
+    last = max((r for _, _, r in totals), default=None)
+    return Overview(
+        expected=len(run.districts) + len(run.not_submitted), received=len(run.districts),
+        not_submitted=tuple(run.not_submitted),
+        complete=sum(1 for d in run.districts if d.status == COMPLETE),
+        to_correct=sum(1 for d in run.districts if d.status != COMPLETE),
+        deadline=run.deadline, late=tuple(late),
+        best=tuple((n, s) for n, s, r in totals if r == 1),
+        weakest=tuple((n, s) for n, s, r in totals if r == last and last != 1),
+        files_not_scored=sum(1 for f in run.files if f.status != SCORED))

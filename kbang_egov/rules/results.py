@@ -235,6 +235,19 @@ class FileRecord:
 
 
 @dataclass
+class Comparison:
+    """What tonight's ranking is compared with: the previous run in DIR's history.sqlite, or a baseline file
+    (last year's ranking). By listed district name; a district absent from it has no previous rank."""
+
+    label: str  # in Vietnamese, for the workbook and the summary: "lần chạy trước (...)", "tệp so sánh ..."
+    source: str  # "history" or "baseline"
+    reference: str  # the previous run's id, or the baseline file's path
+    ranks: dict[str, int | None] = field(default_factory=dict)
+    totals: dict[str, float | None] = field(default_factory=dict)
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)  # district -> part code -> scaled points
+
+
+@dataclass
 class RunResult:
     started: dt.datetime
     finished: dt.datetime
@@ -257,6 +270,10 @@ class RunResult:
     notices: list[str] = field(default_factory=list)  # what the operator should know (stale lock, fallback)
     timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
     run_id: str = ""  # names the run's folder under DIR/runs and its manifest
+    comparison: Comparison | None = None  # what previous_rank and rank_change are against
+    province: str = ""  # from the officer's settings, for the overview ("" when not set)
+    year: int | None = None
+    deadline: dt.date | None = None
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
