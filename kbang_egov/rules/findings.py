@@ -160,6 +160,9 @@ _TYPES = (
     FindingType("ratio-from-evidence", WARNING, CRITERION, "Tỷ lệ lấy từ cột kiểm chứng",
                 "Tử số và mẫu số để trống; đã lấy tỷ lệ {fraction} ghi ở cột Tài liệu kiểm chứng. Nhập tử số vào "
                 "cột Tử số và mẫu số vào cột Mẫu số."),
+    FindingType("evidence-missing", WARNING, CRITERION, "Thiếu tài liệu kiểm chứng",
+                "Tiêu chí được {score} điểm nhưng cột Tài liệu kiểm chứng để trống. Ghi số, ngày và trích yếu "
+                "văn bản hoặc đường dẫn chứng minh số liệu (ví dụ 'Quyết định số 123/QĐ-UBND ngày 15/3/2020')."),
     FindingType("percent-assumed", WARNING, CRITERION, "Tỷ lệ nhập thiếu dấu %",
                 "Ô chứa số {text} không có dấu %; đã hiểu là {text}%. Nhập kèm dấu %, ví dụ {text}%."),
     # --- group, part and grand total ----------------------------------------------------------------
