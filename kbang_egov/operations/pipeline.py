@@ -40,6 +40,7 @@ from ..rules.results import (
 from ..rules.rulebook import Rulebook
 from ..text import normalize_text, path_label, printable
 from .atomic import STAMP_FORMAT, remove_temp_files
+from .feedback_pass import FEEDBACK_DIR, plan_feedback, write_feedbacks
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
 from .publish import RUNS_DIR, check_layout, new_run_id, publish, seal_run_folder, start_run_folder
 from .runlock import RunLock
@@ -396,10 +397,14 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         clock.lap("rank")
         with _writing(out, OutputError):
             staging = start_run_folder(out, run_id)
+            jobs, rows = plan_feedback(outcomes, rulebook, staging / FEEDBACK_DIR, root.resolve(), run.districts,
+                                       run_id)
+            run.findings += write_feedbacks(jobs, rows, staging / FEEDBACK_DIR, workers=workers, timeout=file_timeout)
+            clock.lap("feedback")
             names = [p.name for p in write_outputs(run, rulebook, staging)]
             folder = seal_run_folder(staging, _manifest(run))
             run.history = [str(p) for p in keep_history([folder / n for n in names], out, stamp)]
-            outputs, notices = publish(out, folder, names, stamp)
+            outputs, notices = publish(out, folder, [*names, FEEDBACK_DIR], stamp)
             run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
             clock.lap("write")
             run.timings = clock.laps

@@ -119,6 +119,9 @@ _TYPES = (
     FindingType("district-duplicate", WARNING, FILE, "Đơn vị nộp nhiều bản",
                 "{district} đã nộp {count} tệp; tệp mới nhất {used} được chấm, tệp này không được chấm. "
                 "Nếu tệp này mới là bản đúng, hãy gửi lại và xoá bản cũ khỏi thư mục."),
+    FindingType("feedback-failed", WARNING, FILE, "Không tạo được tệp phản hồi",
+                "Không tạo được tệp phản hồi cho tệp này ({reason}); kết quả chấm không thay đổi. Gửi đơn vị các "
+                "dòng của tệp này ở trang Sai lệch."),
     # --- criteria -----------------------------------------------------------------------------------
     FindingType("self-score-mismatch", ERROR, CRITERION, "Điểm tự đánh giá khác điểm tính lại",
                 "Điểm tự đánh giá {self_score} khác điểm tính lại từ số liệu {score} ({detail}). Sửa điểm tự "
