@@ -38,6 +38,7 @@ _PUBLIC = {
     # operations
     "run_batch": "operations.pipeline", "FolderClash": "operations.pipeline", "NoReturnsFound": "operations.pipeline",
     "LockHeld": "operations.runlock",
+    "validate_files": "operations.validate", "write_feedback": "reporting.feedback",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -61,12 +61,14 @@ def province_medians(ranked: Sequence[DistrictResult]) -> dict[str, float]:
 
 
 def plan_feedback(outcomes: Sequence, rulebook: Rulebook, folder: Path, inbox: Path,
-                  ranked: Sequence[DistrictResult], run_label: str = "") -> tuple[list[FeedbackJob], list[dict]]:
+                  ranked: Sequence[DistrictResult], run_label: str = "", status_scored: str = RANKED,
+                  ) -> tuple[list[FeedbackJob], list[dict]]:
     """The workbooks to write for a run's file outcomes (pipeline.FileOutcome), and feedback.csv's rows.
 
     One workbook per district that sent a return: the ranked one named after the district's template, a
     return that was not scored named after its district (or its own file name when no district was read);
     a superseded file gets a row and no workbook (the district's workbook is about the file that was used).
+    status_scored is what a scored return's status says (CHECKED for `validate`, which ranks nothing).
     Only ranked returns are read again (for their cells): a file that was not scored, perhaps a hostile one,
     gets a short workbook saying why and what to do."""
     medians = province_medians(ranked)
@@ -82,7 +84,7 @@ def plan_feedback(outcomes: Sequence, rulebook: Rulebook, folder: Path, inbox: P
             continue
         district = o.district.name if o.district is not None else rec.district
         if o.result is not None:
-            status = RANKED
+            status = status_scored
         elif rec.status == results.SUPERSEDED:
             status = SUPERSEDED
         else:
@@ -99,7 +101,7 @@ def plan_feedback(outcomes: Sequence, rulebook: Rulebook, folder: Path, inbox: P
         figures = figures_for(o.result, rulebook, file=rec.file, district=district, status=status,
                               rank=ranks.get(district, 0) if status == RANKED else 0, ranked=len(ranked),
                               medians=medians, reason=rec.reason, run_label=run_label)
-        reread = status == RANKED  # a file not scored gets a short feedback: why, and what to do
+        reread = o.result is not None  # a file not scored gets a short feedback: why, and what to do
         jobs.append(FeedbackJob(str(inbox / rec.file) if reread else "", rec.file, rec.sha256,
                                 str(folder / name), tuple(o.findings), figures))
         planned[i] = (jobs[-1], row)
@@ -144,9 +146,11 @@ def write_job(job: FeedbackJob) -> str:
 
 def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path, *, workers: int | None = None,
                     timeout: float = DEFAULT_TIMEOUT,
-                    progress: Callable[[int, int, str], None] | None = None) -> list[Finding]:
+                    progress: Callable[[int, int, str], None] | None = None,
+                    csv_name: str | None = FEEDBACK_CSV) -> list[Finding]:
     """Write every job's workbook in isolated workers (workers=0: in this process) and feedback.csv; a job
-    that fails leaves no workbook and becomes a `feedback-failed` finding, its row's feedback_file blank."""
+    that fails leaves no workbook and becomes a `feedback-failed` finding, its row's feedback_file blank.
+    csv_name=None writes no feedback.csv (validate)."""
     folder.mkdir(parents=True, exist_ok=True)
     done_jobs = (enumerate(map(_safe_job, jobs)) if workers == 0
                else run_isolated(_safe_job, list(jobs), workers=workers, timeout=timeout, fresh=True))
@@ -167,10 +171,11 @@ def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path,
     for row in rows:
         if row["feedback_file"] in reasons:
             row["feedback_file"] = ""
-    with open(folder / FEEDBACK_CSV, "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    if csv_name is not None:
+        with open(folder / csv_name, "w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, CSV_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
     return failed
 
 
