@@ -224,6 +224,60 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
     sys.exit(code)
 
 
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
+              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of text.")
+@click.option("--feedback", "feedback", type=click.Path(), default=None, metavar="PATH",
+              help="Also write the annotated copy (the feedback workbook): a .xlsx path for one FILE, a folder "
+                   "for several.")
+@click.option("--file-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds one file may take to read and check before it is stopped and reported.")
+@click.pass_obj
+def validate(obj: dict, files: tuple[str, ...], districts_file: str | None, as_json: bool, feedback: str | None,
+             file_timeout: float) -> None:
+    """Check returns before sending them: the batch's reading and checks, no ranking, no output folder.
+
+    Prints every finding with its sheet and cell, and a one-line verdict per file. The files are only read.
+
+    \b
+    Exit codes:
+      0  nothing to fix
+      1  findings (or a file that cannot be scored)
+      2  usage error (a file that does not exist, --feedback over a return)
+      3  fatal: broken rulebook or district list, --feedback not writable
+    """
+    from .operations.validate import FeedbackPathError, validate_files
+
+    rb = _load_rulebook(obj["rulebook"])
+    districts = _load_districts(districts_file)
+    try:
+        done = validate_files([Path(f) for f in files], rb, districts,
+                              feedback=Path(feedback) if feedback else None, timeout=file_timeout)
+    except FeedbackPathError as exc:
+        raise click.BadParameter(str(exc), param_hint="--feedback") from exc
+    except OSError as exc:
+        raise FatalError(f"cannot write the annotated copy: {exc.strerror or exc} ({exc.filename})") from exc
+    code = EXIT_FINDINGS if any(v.findings for v in done) else EXIT_OK
+    if as_json:
+        click.echo(json.dumps({"exit_code": code, "files": [v.record() for v in done]}, ensure_ascii=False,
+                              indent=2))
+    else:
+        for v in done:
+            for f in v.findings:
+                where = f"{f.sheet}!{f.cell}" if f.cell else (f.sheet or "(cả tệp)")
+                subject = f" {f.subject}" if f.subject else ""
+                click.echo(f"  [{_SEVERITY_VI.get(f.severity, f.severity)}] {where}{subject} {f.code}: {f.message}")
+            if v.feedback:
+                click.echo(f"  Bản phản hồi: {v.feedback}")
+            click.echo(v.verdict())
+    sys.exit(code)
+
+
+_SEVERITY_VI = {"error": "Lỗi", "warning": "Cảnh báo", "consequence": "Hệ quả"}
+
+
 _stop_signal = 0  # the signal that asked the run to stop, once one has
 
 

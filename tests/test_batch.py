@@ -56,7 +56,7 @@ def test_exit_code_and_summary(batch):
     assert s["not_submitted"] == []
     assert len(s["ranking"]) == 17
     assert [Path(p).name for p in s["outputs"]] == ["ranking.xlsx", "ranking.csv", "scores.csv", "findings.csv",
-                                                     "manifest.json"]
+                                                     "feedback", "manifest.json"]
 
 
 def test_kbang_totals(batch):

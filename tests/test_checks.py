@@ -493,3 +493,26 @@ def test_random_returns(rb, trust):
         t = checked.subtotals[rb.total_code]
         assert t.achieved == round(sum(checked.subtotals[p.code].achieved for p in rb.parts), 2)
     assert statuses == {"ok", "missing", "invalid", "denominator-zero", "not-applicable"}
+
+
+def test_evidence_missing_is_a_warning_at_the_evidence_cell_when_the_rulebook_requires_it(rb):
+    import dataclasses
+
+    from kbang_egov.rules.rulebook import Rulebook  # noqa: F401 - the type replaced below
+
+    def requiring(rb, flag):
+        parts = tuple(dataclasses.replace(p, groups=tuple(
+            dataclasses.replace(g, criteria=tuple(dataclasses.replace(c, evidence_required=flag and c.scored)
+                                                 for c in g.criteria)) for g in p.groups)) for p in rb.parts)
+        return dataclasses.replace(rb, parts=parts)
+
+    cells = full_marks(rb)
+    cells["SS.I.1"]["evidence"] = "Quyết định số 12/QĐ-UBND"
+    cells["SS.I.2"] = {**cells["SS.I.2"], "value": None, "self_score": 0.0}  # 0 points: nothing to prove
+    sub = make_submission(rb, cells, declared_full(rb))
+    strict = check_submission(sub, requiring(rb, True))
+    missing = [(f.subject, f.cell, f.severity) for f in strict.findings if f.code == "evidence-missing"]
+    assert len(missing) == len(rb.scored_criteria) - 2
+    assert ("SS.I.3", f"{LETTER['evidence']}{sub.rows['SS.I.3'].row}", "warning") in missing
+    assert not {"SS.I.1", "SS.I.2"} & {s for s, _, _ in missing}
+    assert not [f for f in check_submission(sub, requiring(rb, False)).findings if f.code == "evidence-missing"]

@@ -75,7 +75,9 @@ def assert_one_run(out: Path) -> str:
     """Every output in DIR is the one the manifest names, the workbook says the same run id and opens, and
     the run's ranking has its dated copy; returns the run id."""
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert sorted(manifest["files"]) == ["findings.csv", "ranking.csv", "ranking.xlsx", "scores.csv"]
+    assert sorted(n for n in manifest["files"] if "/" not in n) == ["findings.csv", "ranking.csv", "ranking.xlsx",
+                                                                     "scores.csv"]
+    assert "feedback/feedback.csv" in manifest["files"]  # DIR/feedback is the same run's, file by file below
     for name, entry in manifest["files"].items():
         assert _sha256(out / name) == entry["sha256"], f"{name} is not from run {manifest['run_id']}"
     wb = openpyxl.load_workbook(out / "ranking.xlsx", read_only=True)

@@ -438,6 +438,9 @@ BROKEN = [
     ("not-applicable-blank-note", _na_blank_note, "criterion KQ.III.16", "not_applicable.note"),
     ("not-applicable-unknown-field", _na_unknown_field, "criterion KQ.III.16", "not_applicable.ground"),
     ("not-applicable-on-unscored", _na_on_unscored, "criterion KQ.I.32b", "not_applicable.accepted"),
+    ("evidence-required-text", lambda d: d.update(evidence_required="yes"), "rulebook", "evidence_required"),
+    ("evidence-required-criterion-text", lambda d: _crit(d, "SS.I.1").update(evidence_required=1),
+     "criterion SS.I.1", "evidence_required"),
 ]
 
 
@@ -456,6 +459,16 @@ def test_unmutated_copy_builds(raw):
     """The broken cases start from a valid rulebook: the copy itself builds."""
     rb = build_rulebook(copy.deepcopy(raw))
     assert len(rb.criteria) == 171
+
+
+def test_evidence_required_is_a_rulebook_setting_with_a_per_criterion_override(raw):
+    assert not any(c.evidence_required for c in build_rulebook(copy.deepcopy(raw)).criteria)  # absent: not required
+    data = copy.deepcopy(raw)
+    data["evidence_required"] = True
+    _crit(data, "SS.I.1")["evidence_required"] = False
+    rb = build_rulebook(data)
+    assert [c.code for c in rb.scored_criteria if not c.evidence_required] == ["SS.I.1"]
+    assert not rb.criterion("KQ.I.32b").evidence_required  # unscored: nothing to prove
 
 
 def test_not_a_mapping():

@@ -48,18 +48,21 @@ def default_workers() -> int:
 
 def run_isolated(func: Callable[[Any], Any], items: Sequence[Any], *, workers: int | None = None,
                  timeout: float = DEFAULT_TIMEOUT, memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 ) -> Iterator[tuple[int, Any]]:
+                 fresh: bool = False) -> Iterator[tuple[int, Any]]:
     """Yield (index, func(item)) or (index, Failure) for every item, in completion order.
 
     `func` must be picklable where processes are spawned (a module-level function or a partial of one);
     with fork (Linux) it is inherited. A worker handles items one at a time, in the order they were sent
     (it holds the next one in its pipe), so a failure is pinned to the item that caused it and the items
     queued behind it go to the worker that replaces it.
+
+    fresh=True starts workers as new interpreters (spawn) instead of forks: for a pass that runs after this
+    process has grown (the feedback pass, after ranking), so that each worker holds only what it imports.
     """
     if not items:
         return
     n = max(1, min(workers or default_workers(), len(items)))
-    with _Pool(func, n, memory_limit) as pool:
+    with _Pool(func, n, memory_limit, fresh) as pool:
         todo = iter(range(len(items)))
         for depth in (1, QUEUE_DEPTH):  # one item each first, so that a short list is shared out evenly
             for w in pool.workers:
@@ -144,8 +147,8 @@ class _Worker:
 
 
 class _Pool:
-    def __init__(self, func: Callable[[Any], Any], n: int, memory_limit: int) -> None:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    def __init__(self, func: Callable[[Any], Any], n: int, memory_limit: int, fresh: bool = False) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() and not fresh else "spawn"
         self.ctx = multiprocessing.get_context(method)
         self.func, self.memory_limit = func, memory_limit
         self.workers: list[_Worker] = []

@@ -42,6 +42,7 @@ from ..rules.rulebook import Rulebook
 from ..settings import Settings
 from ..text import normalize_text, path_label, printable
 from .atomic import STAMP_FORMAT, remove_temp_files
+from .feedback_pass import FEEDBACK_DIR, plan_feedback, write_feedbacks
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
 from .publish import RUNS_DIR, check_layout, new_run_id, publish, read_manifest, seal_run_folder, start_run_folder
 from .runlock import RunLock
@@ -413,13 +414,17 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         clock.lap("rank")
         with _writing(out, OutputError):
             staging = start_run_folder(out, run_id)
+            jobs, rows = plan_feedback(outcomes, rulebook, staging / FEEDBACK_DIR, root.resolve(), run.districts,
+                                       run_id)
+            run.findings += write_feedbacks(jobs, rows, staging / FEEDBACK_DIR, workers=workers, timeout=file_timeout)
+            clock.lap("feedback")
             tables = run_tables(run, rulebook)
             names = [p.name for p in write_outputs(run, rulebook, staging, tables)]
             folder = seal_run_folder(staging, _manifest(run))
             run.history = [str(p) for p in keep_history([folder / n for n in names], out, stamp)]
             run.finished = dt.datetime.now().replace(microsecond=0)
             record_run(db, run, tables)  # committed as pending: it counts once the switch below names it
-            outputs, notices = publish(out, folder, names, stamp)
+            outputs, notices = publish(out, folder, [*names, FEEDBACK_DIR], stamp)
             mark_published(db, run_id)
             run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
             clock.lap("write")

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..reporting.runlog import keep_replaced
+from ..reporting.runlog import HISTORY_DIR, keep_replaced
 from .atomic import STAMP_FORMAT, TEMP_PREFIX
 
 RUNS_DIR = "runs"
@@ -65,8 +65,8 @@ def seal_run_folder(staging: Path, manifest: dict[str, Any]) -> Path:
     """Write manifest.json (manifest plus every file's size and SHA-256, each file flushed to disk) and
     rename the folder to its run id; returns the sealed folder."""
     files = {}
-    for path in sorted(p for p in staging.iterdir() if p.name != MANIFEST):
-        files[path.name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+    for path in sorted(p for p in staging.rglob("*") if p.name != MANIFEST and p.is_file()):
+        files[path.relative_to(staging).as_posix()] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
     text = json.dumps({**manifest, "files": files}, ensure_ascii=False, indent=2) + "\n"
     with open(staging / MANIFEST, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -111,7 +111,12 @@ def _link_public(out: Path, name: str, stamp: str) -> list[str]:
     if public.is_symlink() and os.readlink(public) == target:
         return []
     notices = []
-    if public.exists() or public.is_symlink():
+    if public.is_dir() and not public.is_symlink():  # a folder of its own (DIR/feedback moved in by hand)
+        kept = _unused_beside(out / HISTORY_DIR, f"{name}_replaced_{stamp}")
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(public, kept)
+        notices.append(f"{public} was a folder of its own, not a link to the current run: kept as {kept}")
+    elif public.exists() or public.is_symlink():
         kept = keep_replaced(public, out, stamp)
         notices.append(f"{public} was a file of its own, not a link to the current run: kept as {kept}")
     _replace_link(public, target)
@@ -123,6 +128,8 @@ def _move_in(out: Path, folder: Path, names: list[str], stamp: str) -> tuple[lis
     paths = []
     for name in names:
         target = out / name
+        if (folder / name).is_dir() and target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)  # a folder (feedback/) replaces the previous run's whole
         try:
             os.replace(folder / name, target)
         except PermissionError as exc:  # Windows: the file is open in Excel
@@ -134,6 +141,13 @@ def _move_in(out: Path, folder: Path, names: list[str], stamp: str) -> tuple[lis
         paths.append(target)
     shutil.rmtree(folder, ignore_errors=True)
     return paths, notices
+
+
+def _unused_beside(folder: Path, name: str) -> Path:
+    target, n = folder / name, 2
+    while target.exists() or target.is_symlink():
+        target, n = folder / f"{name}-{n}", n + 1
+    return target
 
 
 def _current_run(out: Path) -> str:

@@ -174,6 +174,37 @@ def read_submission(data: bytes, file: str, rulebook: Rulebook) -> Submission:
     return sub
 
 
+@dataclass
+class SheetCells:
+    """One sheet of a workbook as read, cell by cell from A1: for rebuilding it at the same addresses."""
+
+    name: str
+    rows: list[list]  # from A1, at most ROW_LIMIT rows
+    hidden: bool = False
+
+
+def read_sheets(data: bytes, file: str) -> tuple[list[SheetCells], Finding | None]:
+    """Every sheet of a workbook's bytes, screened as read_submission screens them; the finding that
+    rejects the bytes instead (then no sheets). Nothing is scored here."""
+    suffix = "." + file.rsplit(".", 1)[-1].lower() if "." in file else ""
+    if suffix in LOOKALIKE_SUFFIXES:
+        return [], make_finding("file-type-unsupported", file, kind=LOOKALIKE_SUFFIXES[suffix])
+    screened = screen(data, file, suffix)
+    if screened.finding is not None:
+        return [], screened.finding
+    try:
+        wb = open_workbook(screened.data)
+        hidden = {m.name: str(m.visible).rsplit(".", 1)[-1] != "Visible" for m in wb.sheets_metadata}
+        return [SheetCells(name, _rows(wb, name, ROW_LIMIT), hidden.get(name, False))
+                for name in _sheet_names(wb)], None
+    except ReadError as exc:
+        return [], make_finding(exc.code, file, reason=str(exc))
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - as in read_submission
+        return [], make_finding("file-unreadable", file, reason=_reason(exc))
+
+
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

@@ -152,6 +152,8 @@ def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool) -
         if not reported:
             yield from _status_finding(ctx, score.status, score.detail, given, points, trusted)
 
+    if c.evidence_required and points > 0 and "evidence" in sub.columns and is_blank(ctx.cells.get("evidence")):
+        yield ctx.finding("evidence-missing", "evidence", score=points)
     if self_score is None:
         if is_blank(ctx.cells.get("self_score")):  # else unreadable, and reported as such
             yield ctx.finding("self-score-missing", "self_score", score=points)

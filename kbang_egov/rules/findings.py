@@ -119,6 +119,9 @@ _TYPES = (
     FindingType("district-duplicate", WARNING, FILE, "Đơn vị nộp nhiều bản",
                 "{district} đã nộp {count} tệp; tệp mới nhất {used} được chấm, tệp này không được chấm. "
                 "Nếu tệp này mới là bản đúng, hãy gửi lại và xoá bản cũ khỏi thư mục."),
+    FindingType("feedback-failed", WARNING, FILE, "Không tạo được tệp phản hồi",
+                "Không tạo được tệp phản hồi cho tệp này ({reason}); kết quả chấm không thay đổi. Gửi đơn vị các "
+                "dòng của tệp này ở trang Sai lệch."),
     # --- criteria -----------------------------------------------------------------------------------
     FindingType("self-score-mismatch", ERROR, CRITERION, "Điểm tự đánh giá khác điểm tính lại",
                 "Điểm tự đánh giá {self_score} khác điểm tính lại từ số liệu {score} ({detail}). Sửa điểm tự "
@@ -160,6 +163,9 @@ _TYPES = (
     FindingType("ratio-from-evidence", WARNING, CRITERION, "Tỷ lệ lấy từ cột kiểm chứng",
                 "Tử số và mẫu số để trống; đã lấy tỷ lệ {fraction} ghi ở cột Tài liệu kiểm chứng. Nhập tử số vào "
                 "cột Tử số và mẫu số vào cột Mẫu số."),
+    FindingType("evidence-missing", WARNING, CRITERION, "Thiếu tài liệu kiểm chứng",
+                "Tiêu chí được {score} điểm nhưng cột Tài liệu kiểm chứng để trống. Ghi số, ngày và trích yếu "
+                "văn bản hoặc đường dẫn chứng minh số liệu (ví dụ 'Quyết định số 123/QĐ-UBND ngày 15/3/2020')."),
     FindingType("percent-assumed", WARNING, CRITERION, "Tỷ lệ nhập thiếu dấu %",
                 "Ô chứa số {text} không có dấu %; đã hiểu là {text}%. Nhập kèm dấu %, ví dụ {text}%."),
     # --- group, part and grand total ----------------------------------------------------------------

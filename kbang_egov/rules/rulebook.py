@@ -22,13 +22,14 @@ KINDS = ("ratio", "yesno", "choice", "tiers")
 BOUND_KEYS = ("ge", "gt", "le", "lt")
 DEFAULT_RULEBOOK = "cqdt_huyen_2020.yaml"
 
-_TOP_FIELDS = {"id", "version", "year", "title", "source", "total", "parts", "groups", "criteria"}
+_TOP_FIELDS = {"id", "version", "year", "title", "source", "total", "parts", "groups", "criteria",
+               "evidence_required"}
 _TOTAL_FIELDS = {"code", "name", "max", "note"}
 _PART_FIELDS = {"code", "name", "total_name", "max", "note"}
 _GROUP_FIELDS = {"code", "part", "number", "name", "max", "note"}
 _CRITERION_FIELDS = {
     "code", "group", "number", "section", "name", "max", "kind", "scored", "scale",
-    "numerator", "denominator", "options", "value", "tiers", "note", "not_applicable",
+    "numerator", "denominator", "options", "value", "tiers", "note", "not_applicable", "evidence_required",
 }
 _KIND_FIELDS = {
     "ratio": {"scale", "numerator", "denominator"},
@@ -123,6 +124,9 @@ class Criterion:
     note: str | None = None
     not_applicable: bool = False  # "Không áp dụng" accepted: the criterion then leaves the maximum
     not_applicable_note: str | None = None  # the ground, in Vietnamese: shown to officers and clerks
+    # A score above 0 with an empty "Tài liệu kiểm chứng" is a warning (evidence-missing): the rulebook's
+    # top-level evidence_required, or the criterion's own.
+    evidence_required: bool = False
 
     def __hash__(self) -> int:
         # By code only (equal criteria have equal codes): scoring caches per criterion and value, and the
@@ -248,7 +252,10 @@ def build_rulebook(data: Any, path: str = "") -> Rulebook:
     """Validate parsed rulebook data and build the immutable Rulebook."""
     if not isinstance(data, dict):
         raise RulebookError("the rulebook must be a mapping with id, version, parts, groups and criteria")
-    _check_fields(data, _TOP_FIELDS, "rulebook", required=_TOP_FIELDS - {"source", "title"})
+    _check_fields(data, _TOP_FIELDS, "rulebook", required=_TOP_FIELDS - {"source", "title", "evidence_required"})
+    evidence_required = data.get("evidence_required", False)
+    if not isinstance(evidence_required, bool):
+        raise RulebookError(f"must be true or false, got {evidence_required!r}", "rulebook", "evidence_required")
     rb_id = _text(data, "id", "rulebook")
     version = str(_require(data, "version", "rulebook"))
     year = _require(data, "year", "rulebook")
@@ -300,7 +307,7 @@ def build_rulebook(data: Any, path: str = "") -> Rulebook:
 
     crits_by_group: dict[str, list[Criterion]] = {g: [] for g in group_meta}
     for i, raw in enumerate(criteria_raw):
-        crit = _build_criterion(raw, i, group_meta)
+        crit = _build_criterion(raw, i, group_meta, evidence_required)
         claim(crit.code, f"criterion {crit.code}")
         crits_by_group[crit.group].append(crit)
 
@@ -334,7 +341,7 @@ def build_rulebook(data: Any, path: str = "") -> Rulebook:
     )
 
 
-def _build_criterion(raw: Any, index: int, groups: dict[str, dict]) -> Criterion:
+def _build_criterion(raw: Any, index: int, groups: dict[str, dict], evidence_required: bool = False) -> Criterion:
     entry = _entry_name("criterion", index, raw)
     if not isinstance(raw, dict):
         raise RulebookError("must be a mapping", entry)
@@ -373,12 +380,15 @@ def _build_criterion(raw: Any, index: int, groups: dict[str, dict]) -> Criterion
         if name in raw and not isinstance(raw[name], str):
             raise RulebookError("must be text", entry, name)
     accepted, na_note = _build_not_applicable(raw, entry, scored)
+    evidence = raw.get("evidence_required", evidence_required)
+    if not isinstance(evidence, bool):
+        raise RulebookError(f"must be true or false, got {evidence!r}", entry, "evidence_required")
     return Criterion(
         code=code, group=group, part=str(groups[group]["part"]), number=number,
         name=_text(raw, "name", entry), max=mx, kind=kind, scored=scored, section=raw.get("section"),
         scale=raw.get("scale"), numerator=raw.get("numerator"), denominator=raw.get("denominator"),
         options=options, value=value, tiers=tiers, note=raw.get("note"),
-        not_applicable=accepted, not_applicable_note=na_note,
+        not_applicable=accepted, not_applicable_note=na_note, evidence_required=evidence and scored,
     )
 
 
@@ -622,6 +632,7 @@ def criterion_record(c: Criterion) -> dict[str, Any]:
         ]
     rec["note"] = c.note
     rec["not_applicable"] = {"accepted": c.not_applicable, "note": c.not_applicable_note}
+    rec["evidence_required"] = c.evidence_required
     return rec
 
 
