@@ -409,7 +409,7 @@ def _smtp_options(f):  # noqa: ANN001, ANN202 - a click decorator
     return f
 
 
-def _mail_setup(obj: dict, contacts_file: str, districts_file: str | None, out_dir: str):  # noqa: ANN202
+def _mail_setup(obj: dict, contacts_file: str, districts_file: str | None):  # noqa: ANN202
     from .mail.contacts import ContactsError, load_contacts
 
     districts = _load_districts(districts_file)
@@ -433,11 +433,13 @@ def _server(settings, kind: str, host: str | None, port: int | None, security: s
         raise click.BadParameter(str(exc), param_hint=f"--{kind}-host") from exc
 
 
+_SENT_VI = {"sent": "Đã gửi", "written": "Đã ghi", "skipped": "Bỏ qua"}
+
+
 def _echo_sent(done: list, what: str) -> None:
     for s in done:
         tail = (f" ({s.where})" if s.where else "") + (f": {s.reason}" if s.reason else "")
-        click.echo(f"{ {'sent': 'Đã gửi', 'written': 'Đã ghi', 'skipped': 'Bỏ qua'}[s.outcome] } {what} "
-                   f"{s.district}{tail}")
+        click.echo(f"{_SENT_VI[s.outcome]} {what} {s.district}{tail}")
     counts = {k: sum(1 for s in done if s.outcome == k) for k in ("sent", "written", "skipped")}
     click.echo(f"{what.capitalize()}: gửi {counts['sent']}, ghi ra tệp .eml {counts['written']}, "
                f"bỏ qua {counts['skipped']}.")
@@ -485,7 +487,7 @@ def send_templates_command(obj: dict, contacts_file: str, names: tuple[str, ...]
     from .mail.outgoing import send_templates
     from .rules.districts import match_district
 
-    settings, districts, contacts = _mail_setup(obj, contacts_file, districts_file, out_dir)
+    settings, districts, contacts = _mail_setup(obj, contacts_file, districts_file)
     rb = _load_rulebook(obj["rulebook"])
     chosen = []
     for name in names:
@@ -518,7 +520,7 @@ def send_feedback_command(obj: dict, contacts_file: str, districts_file: str | N
     """
     from .mail.outgoing import send_feedback
 
-    settings, _, contacts = _mail_setup(obj, contacts_file, districts_file, out_dir)
+    settings, _, contacts = _mail_setup(obj, contacts_file, districts_file)
     year = settings.year or _load_rulebook(obj["rulebook"]).year
     done = _run_sending(obj, out_dir, dry_run, outbox, (smtp_host, smtp_port, smtp_security, smtp_user),
                         lambda ledger, out: send_feedback(Path(out_dir), contacts, settings, ledger, out, year,
@@ -569,7 +571,7 @@ def collect(obj: dict, contacts_file: str, inbox_dir: str, quarantine_dir: str |
     from .mail.ledger import Ledger
     from .operations.runlock import LockError, LockHeld, RunLock
 
-    settings, _, contacts = _mail_setup(obj, contacts_file, districts_file, out_dir)
+    settings, _, contacts = _mail_setup(obj, contacts_file, districts_file)
     rb = _load_rulebook(obj["rulebook"])
     inbox = Path(inbox_dir)
     quarantine = Path(quarantine_dir) if quarantine_dir else inbox.resolve().parent / "quarantine"
