@@ -139,6 +139,13 @@ def files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+def saved_name(slug: str, data: bytes, folder: Path) -> str:
+    """The safe name collect gives: the day is the server's receipt, which is also the file's time."""
+    [path] = [p for p in folder.iterdir() if p.name.startswith(slug + "_") and _sha8(data) in p.name]
+    day = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y%m%d")
+    return f"{slug}_{day}_{_sha8(data)}.xlsx"
+
+
 # --- contacts ----------------------------------------------------------------------------------------
 
 
@@ -220,12 +227,12 @@ def test_loop_end_to_end_over_smtp_and_imap(tmp_path, mail, returns):
 
     r = invoke([*base, "collect", "--contacts", str(contacts), "--inbox", str(inbox), "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert files(inbox) == [f"Huyen_Kbang_20201210_{_sha8(returns['Huyen_Kbang'])}.xlsx",
-                            f"Thanh_pho_Pleiku_20201210_{_sha8(returns['Thanh_pho_Pleiku'])}.xlsx"]
-    assert (inbox / files(inbox)[0]).stat().st_mtime == DATE.timestamp()
-    with sqlite3.connect(out / "history.sqlite") as db:  # the server's own receive time is kept beside it
-        received = [r for (r,) in db.execute("SELECT received_at FROM mail_collected")]
+    assert files(inbox) == [saved_name("Huyen_Kbang", returns["Huyen_Kbang"], inbox),
+                            saved_name("Thanh_pho_Pleiku", returns["Thanh_pho_Pleiku"], inbox)]
+    with sqlite3.connect(out / "history.sqlite") as db:  # the file's time is the server's receipt, not the Date
+        received = [r for (r,) in db.execute("SELECT received_at FROM mail_collected ORDER BY file")]
     assert len(received) == 2 and all(dt.datetime.fromisoformat(r).year >= 2024 for r in received)
+    assert (inbox / files(inbox)[0]).stat().st_mtime == dt.datetime.fromisoformat(received[0]).timestamp()
     # Mail is never deleted, moved or flagged: the same five messages, none marked seen.
     assert _imap_flags(mail) == [()] * 5
     after = sorted(p.name for p in (mail.maildir / "new").iterdir()) + sorted(
@@ -301,7 +308,7 @@ def test_traversal_names_stay_inside_the_inbox(tmp_path, mail, rb, ds, returns, 
     report, inbox, quarantine = collect_maildir(mail, tmp_path, rb, ds)
     saved = [i for i in report.items if i.outcome == SAVED]
     assert len(saved) == 1 and Path(saved[0].file).parent == inbox
-    assert files(inbox) == [f"Huyen_Kbang_20201210_{_sha8(returns['Huyen_Kbang'])}.xlsx"]
+    assert files(inbox) == [saved_name("Huyen_Kbang", returns["Huyen_Kbang"], inbox)]
     everything = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert [p for p in everything if not p.startswith(("returns/inbox/", "output/"))] == []
 
@@ -356,7 +363,7 @@ def test_unknown_sender_and_wrong_unit_are_quarantined_not_scored(tmp_path, mail
     assert sorted((i.outcome, i.district) for i in report.items) == [(QUARANTINED, ""),
                                                                       (QUARANTINED, "Huyện Kbang")]
     assert files(inbox) == []
-    assert sorted(n.split("_2020")[0] for n in files(quarantine)) == ["Huyen_Kbang", "unknown"]
+    assert sorted(n.rsplit("_", 2)[0] for n in files(quarantine)) == ["Huyen_Kbang", "unknown"]
 
 
 def test_other_attachments_are_counted_and_ignored(tmp_path, mail, rb, ds, returns):
@@ -530,11 +537,16 @@ def test_a_message_that_is_only_its_attachment_is_collected(tmp_path, mail, rb, 
     assert [i.outcome for i in report.items] == [SAVED] and len(files(inbox)) == 1
 
 
-def test_a_date_after_the_servers_receipt_is_held_to_the_receipt(tmp_path, mail, rb, ds, returns):
-    deliver(mail, message(KBANG, [("CQDT.xlsx", returns["Huyen_Kbang"])], date=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)))
+@pytest.mark.parametrize("year", [2030, 2019])
+def test_the_file_time_is_the_servers_receipt_not_the_senders_date(tmp_path, mail, rb, ds, returns, year):
+    """A Date header later (to pass for the latest return) or earlier (to look on time) than the delivery is
+    not believed: the file's time, which decides lateness and the latest return, is the server's receipt."""
+    before = dt.datetime.now(dt.UTC).timestamp()
+    deliver(mail, message(KBANG, [("CQDT.xlsx", returns["Huyen_Kbang"])], date=dt.datetime(year, 1, 1, tzinfo=dt.UTC)))
     report, inbox, _ = collect_maildir(mail, tmp_path, rb, ds)
     saved = inbox / files(inbox)[0]
-    assert saved.stat().st_mtime <= dt.datetime.now(dt.UTC).timestamp() and "_2030" not in saved.name
+    assert before - 2 <= saved.stat().st_mtime <= dt.datetime.now(dt.UTC).timestamp() + 1
+    assert f"_{year}" not in saved.name
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # a loopback test server

@@ -364,11 +364,10 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, inc
     if screened.finding is not None and screened.finding.code in REFUSING_CODES:
         return item(REFUSED, reason=f"{screened.finding.code}: {screened.finding.message}")
     sha = hashlib.sha256(data).hexdigest()
-    # The Date header is the sender's word, but a message is never written after the province's server
-    # received it: a date in the future (to look like the latest return) is held to the receipt.
-    date = _message_date(msg)
-    if incoming.received is not None and (date is None or date > incoming.received):
-        date = incoming.received
+    # When the return came in is the province's server's word (IMAP INTERNALDATE, the Maildir delivery
+    # time), not the sender's: a Date header can be set to anything, earlier to look on time, later to look
+    # like the latest return. The header is used only when the server gives no time.
+    date = incoming.received or _message_date(msg)
     reason = ""
     if district is None:
         reason = f"người gửi {sender or '(không rõ)'} không có trong danh bạ {contacts.source}"
