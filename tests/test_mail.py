@@ -575,3 +575,25 @@ def test_smtp_password_comes_from_the_environment_and_is_never_shown(tmp_path, m
         assert not any(b"right-Pass" in p.read_bytes() for p in (tmp_path / "o").rglob("*") if p.is_file())
     finally:
         controller.stop()
+
+
+def test_an_attachment_that_crashes_the_reader_costs_only_its_own_check(tmp_path, mail, rb, ds, returns,
+                                                                       monkeypatch):
+    """The unit-name check reads each attachment in an isolated worker: native code dying on one file
+    (calamine aborting) leaves the collect running; the file is saved and the run reports what it is."""
+    from kbang_egov.mail import collect as collect_module
+
+    real = collect_module.read_submission
+
+    def abort_on_crash(data, name, rulebook):  # noqa: ANN001, ANN202
+        if name == "crash.xlsx":
+            os.abort()
+        return real(data, name, rulebook)
+
+    monkeypatch.setattr(collect_module, "read_submission", abort_on_crash)  # inherited by the forked worker
+    deliver(mail, message(KBANG, [("crash.xlsx", returns["Huyen_Kbang"])]),
+            message(PLEIKU, [("pleiku.xlsx", returns["Thanh_pho_Pleiku"])]))
+    report, inbox, _ = collect_maildir(mail, tmp_path, rb, ds)
+    assert sorted((i.outcome, i.district) for i in report.items) == [(SAVED, "Huyện Kbang"),
+                                                                      (SAVED, "Thành phố Pleiku")]
+    assert len(files(inbox)) == 2

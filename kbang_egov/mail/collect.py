@@ -15,6 +15,7 @@ collect finds the rest and saves only what is missing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import imaplib
 import mailbox
@@ -30,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from ..operations.atomic import STAMP_FORMAT, write_atomically
+from ..operations.isolation import Failure, run_isolated
 from ..reading.guard import screen
 from ..reading.inbox import FILE_LIMIT
 from ..reading.reader import read_submission
@@ -52,6 +54,7 @@ MESSAGE_LIMIT = FILE_LIMIT * 3 // 2 + 2**20
 # XML bomb); every other finding is the run's to report, so the file is kept and scored as the run says.
 REFUSING_CODES = frozenset({"file-too-large", "file-unsupported-compression", "file-unsafe-xml"})
 IMAP_TIMEOUT = 60
+UNIT_NAME_TIMEOUT = 60  # seconds to read one attachment's unit name (the batch gives a file as long)
 MAX_DEPTH = 20  # multiparts and forwarded messages nested in one another: a forward of a forward is 4 or 6
 UNKNOWN = "unknown"
 SUMMARY_NOTES = 12  # quarantined and refused files named on the screen; the log has them all
@@ -403,11 +406,19 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, inc
 
 
 def _unit_name(data: bytes, name: str, rulebook: Rulebook) -> str:
-    """The unit name the return itself gives ('' when it cannot be read: the run reports why)."""
-    try:
-        sub = read_submission(data, name or "tệp đính kèm", rulebook)
-    except Exception:  # noqa: BLE001 - the reader reports its own failures as findings; this is a last guard
-        return ""
+    """The unit name the return itself gives ('' when it cannot be read: the run reports why).
+
+    Read in an isolated worker, as the batch reads every return: python-calamine is native code, and a
+    hostile attachment that crashes or hangs it must cost this one check, not the rest of the collect."""
+    for _, outcome in run_isolated(functools.partial(_read_unit_name, rulebook=rulebook), [(data, name)],
+                                   workers=1, timeout=UNIT_NAME_TIMEOUT):
+        return "" if isinstance(outcome, Failure) else outcome
+    return ""
+
+
+def _read_unit_name(item: tuple[bytes, str], rulebook: Rulebook) -> str:
+    data, name = item
+    sub = read_submission(data, name or "tệp đính kèm", rulebook)
     value = sub.info.get("unit_name")
     return str(value).strip() if value is not None else ""
 
