@@ -494,6 +494,9 @@ def send_templates_command(obj: dict, contacts_file: str, names: tuple[str, ...]
         d = match_district(name, districts)
         if d is None:
             raise click.BadParameter(f"'{name}' is not on the district list.", param_hint="--district")
+        if d not in contacts.addresses:
+            raise click.BadParameter(f"'{d.name}' has no address in {contacts_file}: add a line "
+                                     f"'{d.name},<email>'.", param_hint="--district")
         chosen.append(d)
     chosen = chosen or [d for d in districts if d in contacts.addresses]
     done = _run_sending(obj, out_dir, dry_run, outbox, (smtp_host, smtp_port, smtp_security, smtp_user),

@@ -188,6 +188,15 @@ def test_send_templates_dry_run_writes_eml_and_records_nothing(tmp_path, mail):
         assert db.execute("SELECT count(*) FROM mail_sent").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("name", ["Ia Grai", "Nowhere"])
+def test_send_templates_to_a_district_without_an_address_is_a_usage_error(tmp_path, mail, name):
+    """A district off the contacts (Ia Grai) or off the list is the operator's typo: exit 2, nothing sent."""
+    r = invoke(["--settings", str(settings_file(tmp_path, mail)), "send-templates", "--contacts",
+                str(contacts_file(tmp_path)), "--out", str(tmp_path / "output"), "--district", name])
+    assert r.exit_code == 2 and "--district" in r.output
+    assert mail.handler.received == []
+
+
 def test_send_templates_over_smtp_once_unless_resend(tmp_path, mail):
     args = ["--settings", str(settings_file(tmp_path, mail)), "send-templates", "--contacts",
             str(contacts_file(tmp_path)), "--out", str(tmp_path / "output"), "--district", "Kbang"]
