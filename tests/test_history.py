@@ -277,5 +277,5 @@ def test_history_command_lists_runs_and_one_districts_path(two_runs):
 
 def test_history_command_without_a_database(tmp_path):
     done = CliRunner().invoke(main, ["history", "--out", str(tmp_path)])
-    assert done.exit_code == 1 and HISTORY_DB in done.output
+    assert done.exit_code == 2 and HISTORY_DB in done.output
 

@@ -417,12 +417,14 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             names = [p.name for p in write_outputs(run, rulebook, staging, tables)]
             folder = seal_run_folder(staging, _manifest(run))
             run.history = [str(p) for p in keep_history([folder / n for n in names], out, stamp)]
+            clock.lap("write")
             run.finished = dt.datetime.now().replace(microsecond=0)
             record_run(db, run, tables)  # committed as pending: it counts once the switch below names it
+            clock.lap("history")
             outputs, notices = publish(out, folder, names, stamp)
             mark_published(db, run_id)
             run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
-            clock.lap("write")
+            clock.lap("publish")
             run.timings = clock.laps
             run.finished = dt.datetime.now().replace(microsecond=0)
             run.log = str(write_log(run, out, stamp, exit_code=1 if run.findings else 0))

@@ -24,7 +24,7 @@ from ..rules.findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING
 from ..rules.results import COMPLETE, COMPUTED, NOT_APPLICABLE, REJECTED, SCORED, SUPERSEDED, TRUSTED, ZERO, RunResult
 from ..rules.rulebook import Rulebook, format_points
 from ..text import printable
-from .tables import NEAR, SCORES_COLUMNS, RunTables, overview, part_column, run_tables
+from .tables import NEAR, NO_COMPARISON_VI, SCORES_COLUMNS, RunTables, overview_facts, part_column, run_tables
 
 RANKING_XLSX = "ranking.xlsx"
 RANKING_CSV = "ranking.csv"
@@ -46,8 +46,6 @@ RANKING_HEADER_ROW = 3  # 0-based: two title rows and the legend (what is rescal
 DETAIL_HEADER_ROW = 2  # 0-based: the groups' and the criteria's names sit above the codes in Điểm chi tiết
 CHANGES_HEADER_ROW = 3
 CHART_TITLE = "Tổng điểm Chính quyền điện tử (quy đổi), theo phần"
-NAMES_LISTED = 30  # names listed in one cell of the overview; the rest are in the sheets
-NOT_SET_VI = "chưa đặt (khai báo {key} trong tệp cấu hình --settings)"
 NOT_SUBMITTED_VI = "Chưa nộp"
 STATUS_COMPLETE_VI = "Hoàn chỉnh"
 STATUS_TO_CORRECT_VI = "Cần sửa"
@@ -233,7 +231,7 @@ def _write_ranking(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, ranking
     # comment holds for every row, with criteria not applicable or without.
     status = pd.Series([_status_vi(s, e) for s, e in zip(ranking["status"], ranking["errors"], strict=True)],
                        dtype=object)
-    compared = run.comparison.label if run.comparison is not None else "chưa có lần chạy trước để so sánh"
+    compared = run.comparison.label if run.comparison is not None else NO_COMPARISON_VI
     columns: list[tuple[str, float, Any, str | pd.Series, str]] = [
         ("Hạng", 8, fmt.int, "rank", ""),  # wide enough for "Chưa nộp" below the table
         ("Đơn vị", 22, fmt.bold, "district", ""),
@@ -316,34 +314,15 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
                     parts_at: dict[str, int]) -> None:
     """Sheet 1, for the director: where and when, returns against the list, complete or to correct, the
     deadline and who is late, best and weakest, what the ranks are compared with; the chart beside. One
-    A4 landscape page. The same facts, in the same words, as the run summary (summary.overview_lines)."""
-    view = overview(run)
+    A4 landscape page. The same facts, in the same words, as the run summary (tables.overview_facts)."""
     ws.set_column(0, 0, 20)
     ws.set_column(1, 1, 50)
     ws.set_column(2, 2, 1)
     _put(ws, 0, 0, f"TỔNG QUAN ĐÁNH GIÁ CHÍNH QUYỀN ĐIỆN TỬ CẤP HUYỆN NĂM {run.year or rb.year}", fmt.title)
     _put(ws, 1, 0, f"{rb.title} ({rb.label})", fmt.subtitle)
-    late = "; ".join(f"{n} (tệp sửa lúc {when:%d/%m/%Y %H:%M})" for n, when in view.late)
-    rows: list[tuple[str, object, Any]] = [
-        ("Tỉnh", run.province or NOT_SET_VI.format(key="province"), fmt.wrap if run.province else fmt.missing),
-        ("Năm đánh giá", run.year or rb.year, fmt.left),
-        ("Bộ tiêu chí", f"{rb.id} {rb.version}", fmt.wrap),
-        ("Thời gian chạy", run.finished, fmt.time),
-        ("Mã lần chạy", run.run_id, fmt.wrap),
-        ("Số đơn vị đã nộp", f"{view.received}/{view.expected}", fmt.wrap),
-        ("Chưa nộp", _names(view.not_submitted) or "Không", fmt.wrap),
-        ("Hoàn chỉnh", view.complete, fmt.left),
-        ("Cần sửa", view.to_correct, fmt.left),
-        ("Tệp không chấm được", view.files_not_scored, fmt.left),
-        ("Hạn nộp", f"{view.deadline:%d/%m/%Y}" if view.deadline else NOT_SET_VI.format(key="deadline"),
-         fmt.wrap if view.deadline else fmt.missing),
-        ("Nộp muộn", (late or "Không") if view.deadline else "chưa biết: chưa đặt hạn nộp",
-         fmt.wrap if view.deadline else fmt.missing),
-        ("Cao nhất", "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.best), fmt.wrap),
-        ("Thấp nhất", "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.weakest), fmt.wrap),
-        ("So sánh hạng với", run.comparison.label if run.comparison else "chưa có lần chạy trước để so sánh",
-         fmt.wrap),
-    ]
+    rows = [(label, value, fmt.missing if not known else fmt.time if isinstance(value, dt.datetime)
+             else fmt.left if isinstance(value, int) else fmt.wrap)
+            for label, value, known in overview_facts(run, rb.year)]
     first = 3
     for i, (label, value, cell_fmt) in enumerate(rows):
         _put(ws, first + i, 0, label, fmt.bold)
@@ -373,13 +352,6 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 1)  # one page, whatever the lists hold
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-
-
-def _names(names: Sequence[str]) -> str:
-    """Names for one cell: the first NAMES_LISTED, and how many more (a national list has thousands)."""
-    shown = ", ".join(names[:NAMES_LISTED])
-    more = len(names) - NAMES_LISTED
-    return shown + (f" và {more} đơn vị khác" if more > 0 else "")
 
 
 def _write_changes(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, changes: pd.DataFrame) -> None:
