@@ -188,6 +188,17 @@ def test_baseline_from_our_own_ranking_csv_and_xlsx(tmp_path, rb, districts):
                                             for p in rb.parts}, name
 
 
+def test_baseline_csv_as_excel_saves_it(tmp_path, rb, districts):
+    """A title line above the header, semicolons and decimal commas (Excel in a Vietnamese locale), a BOM, a
+    note row without figures, short rows."""
+    path = tmp_path / "b.csv"
+    path.write_bytes("Bảng xếp hạng 2019\n\nĐơn vị;Tổng điểm;Xếp hạng\nKbang;120,5;2\nTP Pleiku;150;1\n"
+                     "Chư Sê;;\nGhi chú: số liệu tạm;;\nDak Doa\n".encode("utf-8-sig"))
+    got = load_baseline(path, districts, rb)
+    assert got.ranks == {"Huyện Kbang": 2, "Thành phố Pleiku": 1, "Huyện Chư Sê": None, "Huyện Đak Đoa": None}
+    assert got.totals["Huyện Kbang"] == 120.5
+
+
 @pytest.mark.parametrize("rows, where", [
     ([["district", "rank"], ["Huyện Kbang", 1], ["Huyện Không Có", 2]], "Huyện Không Có"),
     ([["Đơn vị", "Tổng điểm"], ["Huyện Kbang", 100]], "Xếp hạng"),
