@@ -181,7 +181,8 @@ def _input_file(name: str) -> bool:
 def _output_file(name: str) -> bool:
     """What a run writes into --out: the outputs and their manifest, history copies, logs, temp files and its
     lock (the run folders under runs/ hold the same names)."""
-    return (name.endswith((".xlsx", ".csv", ".json", ".tmp", ".log", ".sqlite", ".sqlite-journal"))
+    return (name.endswith((".xlsx", ".csv", ".json", ".tmp", ".log", ".sqlite", ".sqlite-journal", ".sqlite-wal",
+                           ".sqlite-shm"))
             or name.startswith("."))
 
 

@@ -290,3 +290,12 @@ def test_history_command_without_a_database(tmp_path):
     done = CliRunner().invoke(main, ["history", "--out", str(tmp_path)])
     assert done.exit_code == 2 and HISTORY_DB in done.output
 
+
+def test_history_command_before_the_first_run(tmp_path):
+    """The mail's commands may create history.sqlite (their tables) before any run."""
+    with sqlite3.connect(tmp_path / HISTORY_DB) as conn:
+        conn.execute("CREATE TABLE mail_sent (district TEXT)")
+    assert list_runs(tmp_path) == []
+    assert CliRunner().invoke(main, ["history", "--out", str(tmp_path)]).exit_code == 0
+    assert CliRunner().invoke(main, ["history", "--out", str(tmp_path), "--district", "Kbang"]).exit_code == 2
+

@@ -126,7 +126,7 @@ def overview_lines(run: RunResult) -> list[str]:
     (the workbook says so)."""
     skip = {"Bộ tiêu chí", "Thời gian chạy", "Mã lần chạy"} | ({"Tỉnh"} if not run.province else set())
     return [f"{label}: {value}" for label, value, _ in overview_facts(run)
-            if label not in skip and value is not None]
+            if label not in skip and value not in (None, "")]
 
 
 def _change(run: RunResult, d: DistrictResult) -> str:

@@ -304,7 +304,7 @@ def overview_facts(run: RunResult, default_year: int | None = None, view: Overvi
         ("Tỉnh", run.province or NOT_SET_VI.format(key="province"), bool(run.province)),
         ("Năm đánh giá", run.year or default_year, True),
         ("Bộ tiêu chí", f"{run.rulebook_id} {run.rulebook_version}", True),
-        ("Thời gian chạy", run.finished, True),
+        ("Thời gian chạy", run.started, True),
         ("Mã lần chạy", run.run_id, True),
         ("Số đơn vị đã nộp", f"{view.received}/{view.expected}", True),
         ("Chưa nộp", _listed([f"{n} ({notes[n]})" if n in notes else n for n in view.not_submitted]) or "Không",
