@@ -183,6 +183,7 @@ class _Formats:
         self.date = wb.add_format({**base, "num_format": _DATE_FORMAT, "align": "left"})
         self.time = wb.add_format({**base, "num_format": "dd/mm/yyyy hh:mm:ss", "align": "left"})
         self.missing = wb.add_format({**base, "italic": True, "font_color": "#7F7F7F"})
+        self.missing_wrap = wb.add_format({**base, "italic": True, "font_color": "#7F7F7F", "text_wrap": True})
         # A change: up (positive) as it is, down in red, no change as 0.
         self.change = wb.add_format({**base, "num_format": "+0;[Red]-0;0", "align": "center"})
         self.score_change = wb.add_format({**base, "num_format": "+0.00;[Red]-0.00;0.00"})
@@ -320,7 +321,7 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
     ws.set_column(2, 2, 1)
     _put(ws, 0, 0, f"TỔNG QUAN ĐÁNH GIÁ CHÍNH QUYỀN ĐIỆN TỬ CẤP HUYỆN NĂM {run.year or rb.year}", fmt.title)
     _put(ws, 1, 0, f"{rb.title} ({rb.label})", fmt.subtitle)
-    rows = [(label, value, fmt.missing if not known else fmt.time if isinstance(value, dt.datetime)
+    rows = [(label, value, fmt.missing_wrap if not known else fmt.time if isinstance(value, dt.datetime)
              else fmt.left if isinstance(value, int) else fmt.wrap)
             for label, value, known in overview_facts(run, rb.year)]
     first = 3
