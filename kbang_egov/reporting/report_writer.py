@@ -44,6 +44,7 @@ SHEETS = (OVERVIEW_SHEET, RANKING_SHEET, CHANGES_SHEET, SCORES_SHEET, FINDINGS_S
 
 RANKING_HEADER_ROW = 3  # 0-based: two title rows and the legend (what is rescaled) sit above the ranking table
 DETAIL_HEADER_ROW = 2  # 0-based: the groups' and the criteria's names sit above the codes in Điểm chi tiết
+DETAIL_PAIRS_PER_PAGE = 4  # criteria per printed page of Điểm chi tiết (A4 landscape at 85%)
 CHANGES_HEADER_ROW = 3
 CHART_TITLE = "Tổng điểm Chính quyền điện tử (quy đổi), theo phần"
 NOT_SUBMITTED_VI = "Chưa nộp"
@@ -417,6 +418,8 @@ def _write_scores(ws: Any, fmt: _Formats, rb: Rulebook, detail: pd.DataFrame) ->
     ws.set_paper(9)  # A4
     ws.set_print_scale(85)  # a readable size; the matrix runs over as many pages as it needs, across first
     ws.print_across()
+    # A page break every DETAIL_PAIRS_PER_PAGE criteria, so no criterion's two columns are split over two pages.
+    ws.set_v_pagebreaks([2 + 2 * k for k in range(DETAIL_PAIRS_PER_PAGE, len(criteria), DETAIL_PAIRS_PER_PAGE)])
     ws.repeat_rows(0, h)
     ws.repeat_columns(0, 1)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
