@@ -370,9 +370,6 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             check_layout(out)
             leftovers = sum(remove_temp_files(d) for d in (out, out / RUNS_DIR, out / HISTORY_DIR, out / LOGS_DIR)
                             if d.is_dir())
-            db = stack.enter_context(open_history(out))
-        shown = (read_manifest(out) or {}).get("run_id")
-        dropped = settle_pending(db, shown)  # what a run killed mid-publish left
         problem = inbox_problem(root)
         paths, skipped, unreadable = (([], {}, []) if problem
                                        else discover_files(root, exclude=out if _inside(out, root) else None))
@@ -383,9 +380,6 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             trust_self_scores=trust_self_scores, districts=[], files=[], findings=[],
             not_submitted=[d.name for d in districts], skipped={k: v for k, v in skipped.items() if v},
             run_id=run_id, province=settings.province, year=settings.year, deadline=settings.deadline)
-        if dropped:
-            run.notices.append(f"history.sqlite: removed the rows of {len(dropped)} run(s) killed before they were "
-                               f"published ({', '.join(dropped)})")
         if lock.stale is not None:
             run.notices.append(f"took over the stale lock {lock.path} left by a run that is gone "
                                f"({lock.stale.describe()})")
@@ -398,6 +392,13 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             with _writing(out, OutputError):
                 log = write_log(run, out, stamp, exit_code=NoReturnsFound.exit_code)
             raise NoReturnsFound(reason, str(log))
+        with _writing(out, OutputError):  # opened once there is a night to record: an empty one leaves DIR as it was
+            db = stack.enter_context(open_history(out))
+        shown = (read_manifest(out) or {}).get("run_id")
+        dropped = settle_pending(db, shown)  # what a run killed mid-publish left
+        if dropped:
+            run.notices.append(f"history.sqlite: removed the rows of {len(dropped)} run(s) killed before they were "
+                               f"published ({', '.join(dropped)})")
         outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
                               file_timeout)
         outcomes += [_unreadable_folder(folder.relative_to(root.resolve()), reason) for folder, reason in unreadable]
