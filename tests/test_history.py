@@ -146,6 +146,20 @@ def test_a_run_stopped_after_it_published_counts_as_published(tmp_path, rb, dist
     assert _rows(out, "SELECT state FROM runs ORDER BY seq") == [("published",)] * 3
 
 
+def test_a_published_run_whose_mark_fails_still_succeeds(tmp_path, rb, districts, monkeypatch):
+    """The outputs are published when marking fails (a full disk): the run says so and the next one settles it."""
+    def fail(*args, **kwargs):
+        raise history.HistoryError("disk full")
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(history, "mark_published", fail)
+        run = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    assert any("disk full" in n for n in run.notices)
+    assert [r.run_id for r in list_runs(out, run.run_id)] == [run.run_id]
+    run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    assert _rows(out, "SELECT state FROM runs ORDER BY seq") == [("published",)] * 2
+
+
 def test_a_damaged_history_database_is_exit_3_and_publishes_nothing(tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -423,7 +423,10 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             record_run(db, run, tables)  # committed as pending: it counts once the switch below names it
             clock.lap("history")
             outputs, notices = publish(out, folder, names, stamp)
-            mark_published(db, run_id)
+            try:
+                mark_published(db, run_id)
+            except HistoryError as exc:  # published all the same: the next run settles the mark by the manifest
+                run.notices.append(f"history.sqlite: {exc}; the next run marks this run published")
             run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
             clock.lap("publish")
             run.timings = clock.laps
