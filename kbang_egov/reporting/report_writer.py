@@ -442,10 +442,13 @@ def _merge(ws: Any, row: int, first_col: int, last_col: int, text: str, cell_for
 
 
 def _write_findings(ws: Any, fmt: _Formats, rb: Rulebook, findings: pd.DataFrame) -> None:
-    """Sheet 5: every finding, with the file, sheet and cell where a person fixes it and the criterion's
-    name; only the severity cell is coloured (errors red, warnings amber), so the rows stay readable."""
-    headers = [("Tệp", 28), ("Trang tính", 14), ("Ô", 7), ("Đơn vị", 22), ("Mã", 10), ("Tiêu chí", 40),
-               ("Mã lỗi", 26), ("Loại lỗi", 30), ("Mức độ", 10), ("Nội dung", 90)]
+    """Sheet 5: every finding, with the district, sheet and cell where a person fixes it, the criterion's
+    name and what to do; only the severity cell is coloured (errors red, warnings amber), so the rows stay
+    readable. Those columns come first and are the print area (A4 landscape, readable); the finding's title
+    and code and the file follow on screen."""
+    headers = [("Đơn vị", 20), ("Trang tính", 11), ("Ô", 6), ("Mã", 9), ("Tiêu chí", 30), ("Mức độ", 9),
+               ("Nội dung", 60), ("Loại lỗi", 28), ("Mã lỗi", 26), ("Tệp", 28)]
+    printed, severity_col, name_col, message_col = 7, 5, 4, 6
     _write_header(ws, fmt, headers)
     rows = findings.iloc[:MAX_FINDING_ROWS]
     titles = {code: t.title for code, t in REGISTRY.items()}
@@ -453,21 +456,24 @@ def _write_findings(ws: Any, fmt: _Formats, rb: Rulebook, findings: pd.DataFrame
     names.update({g.code: g.name for g in rb.groups})
     names.update({p.code: p.name for p in rb.parts})
     names[rb.total_code] = rb.total_name
-    table = pd.concat([rows[["file", "sheet", "cell", "district", "code"]],
-                       rows["code"].map(lambda c: names.get(c, "")).rename("name"), rows["finding"],
-                       rows["finding"].map(titles), rows["severity"].map(lambda s: SEVERITY_VI.get(s, s)),
-                       rows["message"]], axis=1)
-    longest = pd.concat([rows["message"].str.len() / headers[9][1], rows["code"].map(
-        lambda c: len(names.get(c, ""))) / headers[5][1]], axis=1).max(axis=1) if len(rows) else pd.Series()
-    _write_rows(ws, 1, table, [fmt.text] * 5 + [fmt.wrap] + [fmt.text] * 3 + [fmt.wrap],
-                heights=longest.map(lambda lines: 15.0 * max(1, math.ceil(lines / 1.1))) if len(rows) else None)
+    criterion = rows["code"].map(lambda c: names.get(c, "")).rename("name")
+    table = pd.concat([rows[["district", "sheet", "cell", "code"]], criterion,
+                       rows["severity"].map(lambda s: SEVERITY_VI.get(s, s)), rows["message"],
+                       rows["finding"].map(titles), rows[["finding", "file"]]], axis=1)
+    lines = pd.concat([rows["message"].str.len() / headers[message_col][1],
+                       criterion.str.len() / headers[name_col][1]], axis=1).max(axis=1)
+    formats = [fmt.text] * len(headers)
+    formats[name_col] = formats[message_col] = fmt.wrap
+    _write_rows(ws, 1, table, formats, heights=lines.map(lambda n: 15.0 * max(1, math.ceil(n / 1.1))))
     last = len(rows)
     _finish_table(ws, last, len(headers) - 1, freeze_cols=0)
+    ws.print_area(0, 0, max(last, 1), printed - 1)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     if last:
-        severity = column_letter(8)
+        letter = column_letter(severity_col)
         for level, cell_fmt in ((ERROR, fmt.bad), (WARNING, fmt.warn)):
-            ws.conditional_format(1, 8, last, 8, {
-                "type": "formula", "criteria": f'=${severity}2="{SEVERITY_VI[level]}"', "format": cell_fmt})
+            ws.conditional_format(1, severity_col, last, severity_col, {
+                "type": "formula", "criteria": f'=${letter}2="{SEVERITY_VI[level]}"', "format": cell_fmt})
 
 
 def _write_bad_files(ws: Any, fmt: _Formats, files: pd.DataFrame) -> None:
