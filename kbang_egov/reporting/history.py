@@ -115,6 +115,11 @@ def open_history(out: Path) -> Iterator[sqlite3.Connection]:
 def _errors(path: Path) -> Iterator[None]:
     try:
         yield
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise HistoryError(f"{path} cannot be written ({exc})") from exc
+        raise HistoryError(f"{path} is held by another program ({exc}) for more than {_TIMEOUT:.0f} s: close "
+                           "what has it open (a database browser) and run again") from exc
     except sqlite3.DatabaseError as exc:
         raise HistoryError(f"{path} cannot be used ({exc}); if it is damaged, move it away and the next run "
                            "starts a new one (the ranking of earlier runs is also kept under history/)") from exc
