@@ -181,7 +181,9 @@ def _input_file(name: str) -> bool:
 def _output_file(name: str) -> bool:
     """What a run writes into --out: the outputs and their manifest, history copies, logs, temp files and its
     lock (the run folders under runs/ hold the same names)."""
-    return name.endswith((".xlsx", ".csv", ".json", ".tmp", ".log")) or name.startswith(".")
+    return (name.endswith((".xlsx", ".csv", ".json", ".tmp", ".log", ".sqlite", ".sqlite-journal", ".sqlite-wal",
+                           ".sqlite-shm"))
+            or name.startswith("."))
 
 
 def prepare_inputs(work: str, n: int, fresh: bool) -> dict:
@@ -378,6 +380,27 @@ def target_lines(figs: list[dict]) -> list[tuple[str, str, str]]:
     return lines
 
 
+def history_figures(out_dir: str) -> dict | None:
+    """What writing the run's rows into history.sqlite cost the last run: its `history` phase (from the run's
+    log), the rows written and the file's size. One run's rows; the file grows by about that much a night."""
+    import re
+    import sqlite3
+
+    logs = sorted(os.listdir(os.path.join(out_dir, "logs"))) if os.path.isdir(os.path.join(out_dir, "logs")) else []
+    db = os.path.join(out_dir, "history.sqlite")
+    if not logs or not os.path.exists(db):
+        return None
+    with open(os.path.join(out_dir, "logs", logs[-1]), encoding="utf-8") as fh:
+        found = re.search(r"timings \(s\):.*\bhistory ([\d.]+)", fh.read())
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 (our table names)
+                for t in ("runs", "files", "scores", "subtotals", "ranks", "findings")}
+    finally:
+        conn.close()
+    return {"seconds": float(found.group(1)) if found else None, "rows": rows, "mb": os.path.getsize(db) / MB}
+
+
 def print_size(size: dict, fig: dict) -> None:
     print(f"\n=== N={fig['n']}: {fig['files']} files ===")
     rows = [(title, cell) for (title, _k, _s), cell in zip(COLUMNS[1:], _row(fig)[1:], strict=True)]
@@ -390,6 +413,11 @@ def print_size(size: dict, fig: dict) -> None:
         ("pandas-calamine peak MB", "skipped" if fig["pandas_skipped"] else _fmt(fig["pandas_peak_mb"], ".0f")),
         ("python start-up s", _fmt(size["startup_s"], ".3f")),
     ]
+    history = size.get("history")
+    if history:
+        rows += [("history.sqlite write s (in run)", _fmt(history["seconds"], ".3f")),
+                 ("  rows written", f"{sum(history['rows'].values()):,}"),
+                 ("  file MB", _fmt(history["mb"], ".1f"))]
     width = max(len(t) for t, _ in rows)
     for title, cell in rows:
         print(f"  {title:<{width}}  {cell:>10}")
@@ -510,6 +538,7 @@ def main(argv: list[str]) -> int:
         size["run"] = best_of([py, "batch.py", "run", folder, "--out", out_dir, "--districts",
                                os.path.join(folder, "districts.txt")], repeat, (0, 1), size["run_log"], clear_out)
         print(_fmt(size["run"]["seconds"], ".3f") + " s", flush=True)
+        size["history"] = history_figures(out_dir)
         print("  floor ...", end=" ", flush=True)
         size["floor"] = best_of([py, os.path.abspath(__file__), "_floor", folder, floor_out, str(files), str(cols)],
                                 repeat, (0,), size["floor_log"])

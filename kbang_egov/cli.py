@@ -331,7 +331,8 @@ def history(out_dir: str, name: str | None) -> None:
 
     out = Path(out_dir)
     if not (out / HISTORY_DB).is_file():
-        raise click.ClickException(f"{out / HISTORY_DB} không tồn tại: chưa có lần chạy nào ghi vào thư mục {out}")
+        raise click.BadParameter(f"{out / HISTORY_DB} không tồn tại: chưa có lần chạy nào ghi vào thư mục {out}",
+                                 param_hint="--out")
     current = (read_manifest(out) or {}).get("run_id")
     try:
         if name is None:

@@ -146,6 +146,20 @@ def test_a_run_stopped_after_it_published_counts_as_published(tmp_path, rb, dist
     assert _rows(out, "SELECT state FROM runs ORDER BY seq") == [("published",)] * 3
 
 
+def test_a_published_run_whose_mark_fails_still_succeeds(tmp_path, rb, districts, monkeypatch):
+    """The outputs are published when marking fails (a full disk): the run says so and the next one settles it."""
+    def fail(*args, **kwargs):
+        raise history.HistoryError("disk full")
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(history, "mark_published", fail)
+        run = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    assert any("disk full" in n for n in run.notices)
+    assert [r.run_id for r in list_runs(out, run.run_id)] == [run.run_id]
+    run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    assert _rows(out, "SELECT state FROM runs ORDER BY seq") == [("published",)] * 2
+
+
 def test_a_damaged_history_database_is_exit_3_and_publishes_nothing(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -186,6 +200,17 @@ def test_baseline_from_our_own_ranking_csv_and_xlsx(tmp_path, rb, districts):
         kbang = next(d for d in run.districts if d.district == "Huyện Kbang")
         assert got.parts["Huyện Kbang"] == {p.code: pytest.approx(kbang.subtotals[p.code].scaled, abs=0.01)
                                             for p in rb.parts}, name
+
+
+def test_baseline_csv_as_excel_saves_it(tmp_path, rb, districts):
+    """A title line above the header, semicolons and decimal commas (Excel in a Vietnamese locale), a BOM, a
+    note row without figures, short rows."""
+    path = tmp_path / "b.csv"
+    path.write_bytes("Bảng xếp hạng 2019\n\nĐơn vị;Tổng điểm;Xếp hạng\nKbang;120,5;2\nTP Pleiku;150;1\n"
+                     "Chư Sê;;\nGhi chú: số liệu tạm;;\nDak Doa\n".encode("utf-8-sig"))
+    got = load_baseline(path, districts, rb)
+    assert got.ranks == {"Huyện Kbang": 2, "Thành phố Pleiku": 1, "Huyện Chư Sê": None, "Huyện Đak Đoa": None}
+    assert got.totals["Huyện Kbang"] == 120.5
 
 
 @pytest.mark.parametrize("rows, where", [
@@ -277,5 +302,14 @@ def test_history_command_lists_runs_and_one_districts_path(two_runs):
 
 def test_history_command_without_a_database(tmp_path):
     done = CliRunner().invoke(main, ["history", "--out", str(tmp_path)])
-    assert done.exit_code == 1 and HISTORY_DB in done.output
+    assert done.exit_code == 2 and HISTORY_DB in done.output
+
+
+def test_history_command_before_the_first_run(tmp_path):
+    """The mail's commands may create history.sqlite (their tables) before any run."""
+    with sqlite3.connect(tmp_path / HISTORY_DB) as conn:
+        conn.execute("CREATE TABLE mail_sent (district TEXT)")
+    assert list_runs(tmp_path) == []
+    assert CliRunner().invoke(main, ["history", "--out", str(tmp_path)]).exit_code == 0
+    assert CliRunner().invoke(main, ["history", "--out", str(tmp_path), "--district", "Kbang"]).exit_code == 2
 

@@ -500,7 +500,9 @@ def test_findings_rows_wrap_long_messages(run: RunResult, rb: Rulebook, tmp_path
     ws = openpyxl.load_workbook(path)[FINDINGS_SHEET]
     last = ws.max_row
     assert last == len(more.findings) + 1
-    assert ws.cell(last, 10).value == long.message and ws.cell(last, 10).alignment.wrap_text
+    header = {c.value: c.column for c in ws[1]}
+    message, sheet, code = header["Nội dung"], header["Trang tính"], header["Mã lỗi"]
+    assert ws.cell(last, message).value == long.message and ws.cell(last, message).alignment.wrap_text
     assert ws.row_dimensions[last].height >= 60  # several wrapped lines
-    assert ws.cell(last, 2).value is None  # a whole-file finding has no sheet: a blank cell
-    assert [ws.cell(r, 7).value for r in range(2, last + 1)] == [f.code for f in more.findings]
+    assert ws.cell(last, sheet).value is None  # a whole-file finding has no sheet: a blank cell
+    assert [ws.cell(r, code).value for r in range(2, last + 1)] == [f.code for f in more.findings]

@@ -371,9 +371,6 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             check_layout(out)
             leftovers = sum(remove_temp_files(d) for d in (out, out / RUNS_DIR, out / HISTORY_DIR, out / LOGS_DIR)
                             if d.is_dir())
-            db = stack.enter_context(open_history(out))
-        shown = (read_manifest(out) or {}).get("run_id")
-        dropped = settle_pending(db, shown)  # what a run killed mid-publish left
         problem = inbox_problem(root)
         paths, skipped, unreadable = (([], {}, []) if problem
                                        else discover_files(root, exclude=out if _inside(out, root) else None))
@@ -384,9 +381,6 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             trust_self_scores=trust_self_scores, districts=[], files=[], findings=[],
             not_submitted=[d.name for d in districts], skipped={k: v for k, v in skipped.items() if v},
             run_id=run_id, province=settings.province, year=settings.year, deadline=settings.deadline)
-        if dropped:
-            run.notices.append(f"history.sqlite: removed the rows of {len(dropped)} run(s) killed before they were "
-                               f"published ({', '.join(dropped)})")
         if lock.stale is not None:
             run.notices.append(f"took over the stale lock {lock.path} left by a run that is gone "
                                f"({lock.stale.describe()})")
@@ -399,6 +393,13 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             with _writing(out, OutputError):
                 log = write_log(run, out, stamp, exit_code=NoReturnsFound.exit_code)
             raise NoReturnsFound(reason, str(log))
+        with _writing(out, OutputError):  # opened once there is a night to record: an empty one leaves DIR as it was
+            db = stack.enter_context(open_history(out))
+        shown = (read_manifest(out) or {}).get("run_id")
+        dropped = settle_pending(db, shown)  # what a run killed mid-publish left
+        if dropped:
+            run.notices.append(f"history.sqlite: removed the rows of {len(dropped)} run(s) killed before they were "
+                               f"published ({', '.join(dropped)})")
         outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
                               file_timeout)
         outcomes += [_unreadable_folder(folder.relative_to(root.resolve()), reason) for folder, reason in unreadable]
@@ -422,12 +423,17 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             names = [p.name for p in write_outputs(run, rulebook, staging, tables)]
             folder = seal_run_folder(staging, _manifest(run))
             run.history = [str(p) for p in keep_history([folder / n for n in names], out, stamp)]
+            clock.lap("write")
             run.finished = dt.datetime.now().replace(microsecond=0)
             record_run(db, run, tables)  # committed as pending: it counts once the switch below names it
+            clock.lap("history")
             outputs, notices = publish(out, folder, [*names, FEEDBACK_DIR], stamp)
-            mark_published(db, run_id)
+            try:
+                mark_published(db, run_id)
+            except HistoryError as exc:  # published all the same: the next run settles the mark by the manifest
+                run.notices.append(f"history.sqlite: {exc}; the next run marks this run published")
             run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
-            clock.lap("write")
+            clock.lap("publish")
             run.timings = clock.laps
             run.finished = dt.datetime.now().replace(microsecond=0)
             run.log = str(write_log(run, out, stamp, exit_code=1 if run.findings else 0))

@@ -9,6 +9,8 @@ is an error naming it, never a silent gap in the comparison.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -22,6 +24,7 @@ from ..text import normalize_text, strip_diacritics
 from .tables import part_column
 
 HEADER_ROWS_SEARCHED = 30  # a published table has a title above its header
+MAX_BASELINE_BYTES = 50_000_000  # a national ranking.csv is a few MB
 _DISTRICT = ("district", "don vi", "ten don vi", "don vi hanh chinh", "huyen", "ten huyen", "dia phuong")
 _RANK = ("rank", "xep hang", "hang", "thu hang")
 _TOTAL = ("total", "tong diem", "tong", "tong cong", "diem")
@@ -42,14 +45,18 @@ def load_baseline(path: str | Path, districts: list[District], rulebook: Ruleboo
     index = DistrictIndex(districts)
     comparison = Comparison(label=f"tệp so sánh {p.name}", source="baseline", reference=str(p))
     unknown, seen = [], {}
+    width = max(columns.values()) + 1
     for i in range(header + 1, len(grid)):
-        row = grid[i]
+        row = list(grid[i]) + [None] * (width - len(grid[i]))  # a CSV's short rows
         name = _text(row[columns["district"]])
         if not name:
             continue
         district = index.match(name)
         if district is None:
-            unknown.append(f"'{name}' (dòng {i + 1})")
+            has_figures = _number(row[columns["rank"]]) is not None or (
+                "total" in columns and _number(row[columns["total"]]) is not None)
+            if has_figures:  # a row with neither a rank nor a total is a note or a title, not a district
+                unknown.append(f"'{name}' (dòng {i + 1})")
             continue
         if district.name in seen:
             raise BaselineError(f"{p}: {district.name} có hai dòng ({seen[district.name]} và {i + 1}); "
@@ -74,17 +81,31 @@ def _read_grid(p: Path) -> list[list[object]]:
     first sheet of a workbook that has the columns (ranking.xlsx opens on its overview)."""
     try:
         if p.suffix.lower() == ".csv":
-            frame = pd.read_csv(p, header=None, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None,
-                                engine="python")
-            return [list(r) for r in frame.itertuples(index=False, name=None)]
+            return _read_csv(p)
         if p.suffix.lower() in SPREADSHEET_SUFFIXES:
             sheets = pd.read_excel(p, sheet_name=None, header=None, engine="calamine")
             return _pick_sheet(list(sheets.values()))
     except FileNotFoundError as exc:
         raise BaselineError(f"không tìm thấy tệp so sánh {p}") from exc
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{p} không phải UTF-8: lưu lại bằng Excel dưới dạng 'CSV UTF-8', hoặc dùng tệp "
+                            ".xlsx") from exc
+    except (OSError, ValueError, csv.Error) as exc:
         raise BaselineError(f"không đọc được tệp so sánh {p}: {exc}") from exc
     raise BaselineError(f"{p}: tệp so sánh phải là .csv, .xlsx, .xls hoặc .ods")
+
+
+def _read_csv(p: Path) -> list[list[object]]:
+    """A CSV's rows as text, ragged rows kept (a title line above the header): comma, semicolon (Excel's
+    in locales with a decimal comma) or tab, whichever the header uses."""
+    with open(p, encoding="utf-8-sig", newline="") as fh:
+        text = fh.read(MAX_BASELINE_BYTES + 1)
+    if len(text) > MAX_BASELINE_BYTES:
+        raise BaselineError(f"{p}: tệp so sánh quá lớn (hơn {MAX_BASELINE_BYTES // 1_000_000} MB)")
+    lines = text.splitlines()
+    head = next((line for line in lines[:HEADER_ROWS_SEARCHED] if max(map(line.count, ",;\t")) > 0), "")
+    delimiter = max(",;\t", key=head.count)
+    return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
 
 
 def _pick_sheet(frames: list[pd.DataFrame]) -> list[list[object]]:

@@ -115,6 +115,11 @@ def open_history(out: Path) -> Iterator[sqlite3.Connection]:
 def _errors(path: Path) -> Iterator[None]:
     try:
         yield
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise HistoryError(f"{path} cannot be written ({exc})") from exc
+        raise HistoryError(f"{path} is held by another program ({exc}) for more than {_TIMEOUT:.0f} s: close "
+                           "what has it open (a database browser) and run again") from exc
     except sqlite3.DatabaseError as exc:
         raise HistoryError(f"{path} cannot be used ({exc}); if it is damaged, move it away and the next run "
                            "starts a new one (the ranking of earlier runs is also kept under history/)") from exc
@@ -291,6 +296,8 @@ def list_runs(out: Path, current_run_id: str | None = None) -> list[RunRow]:
         return []
     where, args = _published(current_run_id)
     with _read_only(path) as conn:
+        if not _has_runs(conn):
+            return []
         rows = conn.execute(
             "SELECT run_id, started, finished, rulebook_id || ' ' || rulebook_version, files_read, "
             f"districts_ranked, not_submitted, errors, warnings FROM runs WHERE {where} ORDER BY seq",  # noqa: S608
@@ -305,6 +312,8 @@ def district_path(out: Path, district: str, current_run_id: str | None = None) -
         return []
     where, args = _published(current_run_id)
     with _read_only(path) as conn:
+        if not _has_runs(conn):
+            return []
         runs = conn.execute(f"SELECT run_id, finished FROM runs WHERE {where} ORDER BY seq", args).fetchall()  # noqa: S608
         ranks = {r[0]: r[1:] for r in conn.execute(
             "SELECT run_id, rank, total, status, errors FROM ranks WHERE district = ?", (district,))}
@@ -335,4 +344,11 @@ def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
 def history_districts(out: Path) -> list[str]:
     """Every district ranked in some run of DIR, by name."""
     with _read_only(Path(out) / HISTORY_DB) as conn:
+        if not _has_runs(conn):
+            return []
         return [n for (n,) in conn.execute("SELECT DISTINCT district FROM ranks ORDER BY district")]
+
+
+def _has_runs(conn: sqlite3.Connection) -> bool:
+    """Whether a run ever wrote here: the mail's commands may create the file before the first run."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ranks'").fetchone() is not None

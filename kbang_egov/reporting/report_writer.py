@@ -24,7 +24,7 @@ from ..rules.findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING
 from ..rules.results import COMPLETE, COMPUTED, NOT_APPLICABLE, REJECTED, SCORED, SUPERSEDED, TRUSTED, ZERO, RunResult
 from ..rules.rulebook import Rulebook, format_points
 from ..text import printable
-from .tables import NEAR, SCORES_COLUMNS, RunTables, overview, part_column, run_tables
+from .tables import NEAR, NO_COMPARISON_VI, SCORES_COLUMNS, RunTables, overview_facts, part_column, run_tables
 
 RANKING_XLSX = "ranking.xlsx"
 RANKING_CSV = "ranking.csv"
@@ -44,10 +44,9 @@ SHEETS = (OVERVIEW_SHEET, RANKING_SHEET, CHANGES_SHEET, SCORES_SHEET, FINDINGS_S
 
 RANKING_HEADER_ROW = 3  # 0-based: two title rows and the legend (what is rescaled) sit above the ranking table
 DETAIL_HEADER_ROW = 2  # 0-based: the groups' and the criteria's names sit above the codes in Điểm chi tiết
+DETAIL_PAIRS_PER_PAGE = 4  # criteria per printed page of Điểm chi tiết (A4 landscape at 85%)
 CHANGES_HEADER_ROW = 3
 CHART_TITLE = "Tổng điểm Chính quyền điện tử (quy đổi), theo phần"
-NAMES_LISTED = 30  # names listed in one cell of the overview; the rest are in the sheets
-NOT_SET_VI = "chưa đặt (khai báo {key} trong tệp cấu hình --settings)"
 NOT_SUBMITTED_VI = "Chưa nộp"
 STATUS_COMPLETE_VI = "Hoàn chỉnh"
 STATUS_TO_CORRECT_VI = "Cần sửa"
@@ -185,6 +184,7 @@ class _Formats:
         self.date = wb.add_format({**base, "num_format": _DATE_FORMAT, "align": "left"})
         self.time = wb.add_format({**base, "num_format": "dd/mm/yyyy hh:mm:ss", "align": "left"})
         self.missing = wb.add_format({**base, "italic": True, "font_color": "#7F7F7F"})
+        self.missing_wrap = wb.add_format({**base, "italic": True, "font_color": "#7F7F7F", "text_wrap": True})
         # A change: up (positive) as it is, down in red, no change as 0.
         self.change = wb.add_format({**base, "num_format": "+0;[Red]-0;0", "align": "center"})
         self.score_change = wb.add_format({**base, "num_format": "+0.00;[Red]-0.00;0.00"})
@@ -233,7 +233,7 @@ def _write_ranking(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, ranking
     # comment holds for every row, with criteria not applicable or without.
     status = pd.Series([_status_vi(s, e) for s, e in zip(ranking["status"], ranking["errors"], strict=True)],
                        dtype=object)
-    compared = run.comparison.label if run.comparison is not None else "chưa có lần chạy trước để so sánh"
+    compared = run.comparison.label if run.comparison is not None else NO_COMPARISON_VI
     columns: list[tuple[str, float, Any, str | pd.Series, str]] = [
         ("Hạng", 8, fmt.int, "rank", ""),  # wide enough for "Chưa nộp" below the table
         ("Đơn vị", 22, fmt.bold, "district", ""),
@@ -316,34 +316,15 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
                     parts_at: dict[str, int]) -> None:
     """Sheet 1, for the director: where and when, returns against the list, complete or to correct, the
     deadline and who is late, best and weakest, what the ranks are compared with; the chart beside. One
-    A4 landscape page. The same facts, in the same words, as the run summary (summary.overview_lines)."""
-    view = overview(run)
+    A4 landscape page. The same facts, in the same words, as the run summary (tables.overview_facts)."""
     ws.set_column(0, 0, 20)
     ws.set_column(1, 1, 50)
     ws.set_column(2, 2, 1)
     _put(ws, 0, 0, f"TỔNG QUAN ĐÁNH GIÁ CHÍNH QUYỀN ĐIỆN TỬ CẤP HUYỆN NĂM {run.year or rb.year}", fmt.title)
     _put(ws, 1, 0, f"{rb.title} ({rb.label})", fmt.subtitle)
-    late = "; ".join(f"{n} (tệp sửa lúc {when:%d/%m/%Y %H:%M})" for n, when in view.late)
-    rows: list[tuple[str, object, Any]] = [
-        ("Tỉnh", run.province or NOT_SET_VI.format(key="province"), fmt.wrap if run.province else fmt.missing),
-        ("Năm đánh giá", run.year or rb.year, fmt.left),
-        ("Bộ tiêu chí", f"{rb.id} {rb.version}", fmt.wrap),
-        ("Thời gian chạy", run.finished, fmt.time),
-        ("Mã lần chạy", run.run_id, fmt.wrap),
-        ("Số đơn vị đã nộp", f"{view.received}/{view.expected}", fmt.wrap),
-        ("Chưa nộp", _names(view.not_submitted) or "Không", fmt.wrap),
-        ("Hoàn chỉnh", view.complete, fmt.left),
-        ("Cần sửa", view.to_correct, fmt.left),
-        ("Tệp không chấm được", view.files_not_scored, fmt.left),
-        ("Hạn nộp", f"{view.deadline:%d/%m/%Y}" if view.deadline else NOT_SET_VI.format(key="deadline"),
-         fmt.wrap if view.deadline else fmt.missing),
-        ("Nộp muộn", (late or "Không") if view.deadline else "chưa biết: chưa đặt hạn nộp",
-         fmt.wrap if view.deadline else fmt.missing),
-        ("Cao nhất", "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.best), fmt.wrap),
-        ("Thấp nhất", "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.weakest), fmt.wrap),
-        ("So sánh hạng với", run.comparison.label if run.comparison else "chưa có lần chạy trước để so sánh",
-         fmt.wrap),
-    ]
+    rows = [(label, value, fmt.missing_wrap if not known else fmt.time if isinstance(value, dt.datetime)
+             else fmt.left if isinstance(value, int) else fmt.wrap)
+            for label, value, known in overview_facts(run, rb.year)]
     first = 3
     for i, (label, value, cell_fmt) in enumerate(rows):
         _put(ws, first + i, 0, label, fmt.bold)
@@ -373,13 +354,6 @@ def _write_overview(wb: Any, ws: Any, fmt: _Formats, run: RunResult, rb: Ruleboo
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 1)  # one page, whatever the lists hold
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-
-
-def _names(names: Sequence[str]) -> str:
-    """Names for one cell: the first NAMES_LISTED, and how many more (a national list has thousands)."""
-    shown = ", ".join(names[:NAMES_LISTED])
-    more = len(names) - NAMES_LISTED
-    return shown + (f" và {more} đơn vị khác" if more > 0 else "")
 
 
 def _write_changes(ws: Any, fmt: _Formats, run: RunResult, rb: Rulebook, changes: pd.DataFrame) -> None:
@@ -444,6 +418,8 @@ def _write_scores(ws: Any, fmt: _Formats, rb: Rulebook, detail: pd.DataFrame) ->
     ws.set_paper(9)  # A4
     ws.set_print_scale(85)  # a readable size; the matrix runs over as many pages as it needs, across first
     ws.print_across()
+    # A page break every DETAIL_PAIRS_PER_PAGE criteria, so no criterion's two columns are split over two pages.
+    ws.set_v_pagebreaks([2 + 2 * k for k in range(DETAIL_PAIRS_PER_PAGE, len(criteria), DETAIL_PAIRS_PER_PAGE)])
     ws.repeat_rows(0, h)
     ws.repeat_columns(0, 1)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
@@ -466,10 +442,13 @@ def _merge(ws: Any, row: int, first_col: int, last_col: int, text: str, cell_for
 
 
 def _write_findings(ws: Any, fmt: _Formats, rb: Rulebook, findings: pd.DataFrame) -> None:
-    """Sheet 5: every finding, with the file, sheet and cell where a person fixes it and the criterion's
-    name; only the severity cell is coloured (errors red, warnings amber), so the rows stay readable."""
-    headers = [("Tệp", 28), ("Trang tính", 14), ("Ô", 7), ("Đơn vị", 22), ("Mã", 10), ("Tiêu chí", 40),
-               ("Mã lỗi", 26), ("Loại lỗi", 30), ("Mức độ", 10), ("Nội dung", 90)]
+    """Sheet 5: every finding, with the district, sheet and cell where a person fixes it, the criterion's
+    name and what to do; only the severity cell is coloured (errors red, warnings amber), so the rows stay
+    readable. Those columns come first and are the print area (A4 landscape, readable); the finding's title
+    and code and the file follow on screen."""
+    headers = [("Đơn vị", 20), ("Trang tính", 11), ("Ô", 6), ("Mã", 9), ("Tiêu chí", 30), ("Mức độ", 9),
+               ("Nội dung", 60), ("Loại lỗi", 28), ("Mã lỗi", 26), ("Tệp", 28)]
+    printed, severity_col, name_col, message_col = 7, 5, 4, 6
     _write_header(ws, fmt, headers)
     rows = findings.iloc[:MAX_FINDING_ROWS]
     titles = {code: t.title for code, t in REGISTRY.items()}
@@ -477,21 +456,24 @@ def _write_findings(ws: Any, fmt: _Formats, rb: Rulebook, findings: pd.DataFrame
     names.update({g.code: g.name for g in rb.groups})
     names.update({p.code: p.name for p in rb.parts})
     names[rb.total_code] = rb.total_name
-    table = pd.concat([rows[["file", "sheet", "cell", "district", "code"]],
-                       rows["code"].map(lambda c: names.get(c, "")).rename("name"), rows["finding"],
-                       rows["finding"].map(titles), rows["severity"].map(lambda s: SEVERITY_VI.get(s, s)),
-                       rows["message"]], axis=1)
-    longest = pd.concat([rows["message"].str.len() / headers[9][1], rows["code"].map(
-        lambda c: len(names.get(c, ""))) / headers[5][1]], axis=1).max(axis=1) if len(rows) else pd.Series()
-    _write_rows(ws, 1, table, [fmt.text] * 5 + [fmt.wrap] + [fmt.text] * 3 + [fmt.wrap],
-                heights=longest.map(lambda lines: 15.0 * max(1, math.ceil(lines / 1.1))) if len(rows) else None)
+    criterion = rows["code"].map(lambda c: names.get(c, "")).rename("name")
+    table = pd.concat([rows[["district", "sheet", "cell", "code"]], criterion,
+                       rows["severity"].map(lambda s: SEVERITY_VI.get(s, s)), rows["message"],
+                       rows["finding"].map(titles), rows[["finding", "file"]]], axis=1)
+    lines = pd.concat([rows["message"].str.len() / headers[message_col][1],
+                       criterion.str.len() / headers[name_col][1]], axis=1).max(axis=1)
+    formats = [fmt.text] * len(headers)
+    formats[name_col] = formats[message_col] = fmt.wrap
+    _write_rows(ws, 1, table, formats, heights=lines.map(lambda n: 15.0 * max(1, math.ceil(n / 1.1))))
     last = len(rows)
     _finish_table(ws, last, len(headers) - 1, freeze_cols=0)
+    ws.print_area(0, 0, max(last, 1), printed - 1)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     if last:
-        severity = column_letter(8)
+        letter = column_letter(severity_col)
         for level, cell_fmt in ((ERROR, fmt.bad), (WARNING, fmt.warn)):
-            ws.conditional_format(1, 8, last, 8, {
-                "type": "formula", "criteria": f'=${severity}2="{SEVERITY_VI[level]}"', "format": cell_fmt})
+            ws.conditional_format(1, severity_col, last, severity_col, {
+                "type": "formula", "criteria": f'=${letter}2="{SEVERITY_VI[level]}"', "format": cell_fmt})
 
 
 def _write_bad_files(ws: Any, fmt: _Formats, files: pd.DataFrame) -> None:

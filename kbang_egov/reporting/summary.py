@@ -8,7 +8,7 @@ from ..rules.findings import CONSEQUENCE, ERROR, WARNING
 from ..rules.results import COMPLETE, PART, REJECTED, SUPERSEDED, DistrictResult, RunResult
 from ..text import printable
 from .history import DistrictStep, RunRow
-from .tables import Overview, overview
+from .tables import overview, overview_facts
 
 SKIPPED_VI = {"lock": "tệp khoá của Office", "hidden": "tệp ẩn", "other": "tệp không phải bảng tính",
               "output": "tệp trong thư mục kết quả"}
@@ -80,10 +80,9 @@ def summary_text(run: RunResult, seconds: float) -> str:
     lines: list[str] = []
     rejected = [f for f in run.files if f.status == REJECTED]
     superseded = [f for f in run.files if f.status == SUPERSEDED]
-    view = overview(run)
     lines.append(f"kbang_egov {run.tool_version}: bộ tiêu chí {run.rulebook_id} {run.rulebook_version}, "
                  f"{len(run.files)} tệp trong {run.input_dir} ({seconds:.1f} giây)")
-    lines += [line for line in overview_lines(view, run) if line]
+    lines += overview_lines(run)
     skipped = ", ".join(f"{n} {SKIPPED_VI.get(k, k)}" for k, n in run.skipped.items())
     lines.append(f"Tệp: {len(run.files) - len(rejected) - len(superseded)} đã chấm, {len(rejected)} không chấm "
                  f"được, {len(superseded)} bị thay thế bởi bản mới hơn" + (f"; bỏ qua: {skipped}" if skipped else ""))
@@ -105,7 +104,9 @@ def summary_text(run: RunResult, seconds: float) -> str:
                          + f"{_fmt(d.total.gap):>7}{d.not_applicable:>4}{d.errors:>5}{d.warnings:>4}"
                          + (f"{changes[d.district]:>10}" if run.comparison is not None else ""))
         lines.append("  (các phần và Tổng quy đổi khi có tiêu chí không áp dụng (KAD); Thẳng là tổng cộng thẳng, "
-                     "con số Tự khai và Lệch so với; CB: cảnh báo)")
+                     "con số Tự khai và Lệch so với; CB: cảnh báo"
+                     + ("; Đổi hạng: hạng trước trừ hạng nay, +2 là lên hai bậc, mới: chưa có hạng trong bản so sánh)"
+                        if run.comparison is not None else ")"))
         if len(run.districts) > MAX_ROWS:
             lines.append(f"  ... còn {len(run.districts) - MAX_ROWS} đơn vị nữa trong ranking.xlsx")
     for f in (rejected + superseded)[:MAX_ROWS]:
@@ -121,24 +122,13 @@ def summary_text(run: RunResult, seconds: float) -> str:
     return "\n".join(printable(line) for line in lines)  # nothing a file held may forge or garble a line
 
 
-def overview_lines(view: Overview, run: RunResult) -> list[str]:
-    """The overview in sentences, as `Tổng quan` and the summary both say it ("" for a line not shown)."""
-    where = "; ".join(x for x in (f"địa phương: {run.province}" if run.province else "",
-                                   f"năm đánh giá: {run.year}" if run.year else "") if x)
-    late = "; ".join(f"{n} ({when:%d/%m/%Y %H:%M})" for n, when in view.late)
-    return [
-        where[:1].upper() + where[1:],
-        f"Đã nhận {view.received}/{view.expected} đơn vị; chưa nộp: "
-        + (", ".join(f"{n} ({run.not_submitted_notes[n]})" if n in run.not_submitted_notes else n
-                     for n in view.not_submitted) or "không"),
-        f"Hoàn chỉnh: {view.complete} đơn vị; cần sửa: {view.to_correct} đơn vị",
-        (f"Hạn nộp: {view.deadline:%d/%m/%Y}; nộp muộn: {late or 'không'}" if view.deadline is not None
-         else "Hạn nộp: chưa đặt (khai báo deadline trong tệp cấu hình --settings), nên chưa biết đơn vị nào nộp muộn"),
-        ("Cao nhất: " + "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.best)) if view.best else "",
-        ("Thấp nhất: " + "; ".join(f"{n} ({s:.2f} điểm)" for n, s in view.weakest)) if view.weakest else "",
-        f"So sánh hạng với: {run.comparison.label}" if run.comparison is not None
-        else "So sánh hạng: chưa có lần chạy trước trong thư mục kết quả",
-    ]
+def overview_lines(run: RunResult) -> list[str]:
+    """The overview as `Tổng quan` says it (tables.overview_facts), one fact a line; the rulebook, time and
+    run id are in the summary's first line and its outputs, and a province or year not set is left out
+    (the workbook says so)."""
+    skip = {"Bộ tiêu chí", "Thời gian chạy", "Mã lần chạy"} | ({"Tỉnh"} if not run.province else set())
+    return [f"{label}: {value}" for label, value, _ in overview_facts(run)
+            if label not in skip and value not in (None, "")]
 
 
 def _change(run: RunResult, d: DistrictResult) -> str:

@@ -285,3 +285,46 @@ def overview(run: RunResult) -> Overview:
         best=tuple((n, s) for n, s, r in totals if r == 1),
         weakest=tuple((n, s) for n, s, r in totals if r == last and last != 1),
         files_not_scored=sum(1 for f in run.files if f.status != SCORED))
+
+
+NOT_SET_VI = "chưa đặt (khai báo {key} trong tệp cấu hình --settings)"
+NO_COMPARISON_VI = "chưa có lần chạy trước để so sánh"
+NAMES_LISTED = 30  # names listed in one fact; a national list has thousands, the sheets have them all
+
+
+def overview_facts(run: RunResult, default_year: int | None = None, view: Overview | None = None
+                   ) -> list[tuple[str, object, bool]]:
+    """The overview as (label, value, known) in the order `Tổng quan` shows them and the summary prints
+    them: one wording for both. `known` is False where the settings do not say (shown as such); the year
+    is the settings', else default_year (the rulebook's)."""
+    view = view if view is not None else overview(run)
+    notes = run.not_submitted_notes
+    late = "; ".join(f"{n} (tệp sửa lúc {when:%d/%m/%Y %H:%M})" for n, when in view.late[:NAMES_LISTED])
+    return [
+        ("Tỉnh", run.province or NOT_SET_VI.format(key="province"), bool(run.province)),
+        ("Năm đánh giá", run.year or default_year, True),
+        ("Bộ tiêu chí", f"{run.rulebook_id} {run.rulebook_version}", True),
+        ("Thời gian chạy", run.started, True),
+        ("Mã lần chạy", run.run_id, True),
+        ("Số đơn vị đã nộp", f"{view.received}/{view.expected}", True),
+        ("Chưa nộp", _listed([f"{n} ({notes[n]})" if n in notes else n for n in view.not_submitted]) or "Không",
+         True),
+        ("Hoàn chỉnh", view.complete, True),
+        ("Cần sửa", view.to_correct, True),
+        ("Tệp không chấm được", view.files_not_scored, True),
+        ("Hạn nộp", f"{view.deadline:%d/%m/%Y}" if view.deadline else NOT_SET_VI.format(key="deadline"),
+         view.deadline is not None),
+        ("Nộp muộn", (late + _more(len(view.late)) or "Không") if view.deadline else "chưa biết: chưa đặt hạn nộp",
+         view.deadline is not None),
+        ("Cao nhất", _listed([f"{n} ({s:.2f} điểm)" for n, s in view.best]), True),
+        ("Thấp nhất", _listed([f"{n} ({s:.2f} điểm)" for n, s in view.weakest]), True),
+        ("So sánh hạng với", run.comparison.label if run.comparison else NO_COMPARISON_VI, True),
+    ]
+
+
+def _listed(items: list[str]) -> str:
+    return "; ".join(items[:NAMES_LISTED]) + _more(len(items))
+
+
+def _more(count: int) -> str:
+    return f" và {count - NAMES_LISTED} đơn vị khác" if count > NAMES_LISTED else ""
