@@ -103,8 +103,8 @@ def summary_text(run: RunResult, seconds: float) -> str:
                          + f"{d.total.scaled:>8.2f}{d.total.achieved:>8.2f}{_fmt(d.total.declared):>9}"
                          + f"{_fmt(d.total.gap):>7}{d.not_applicable:>4}{d.errors:>5}{d.warnings:>4}"
                          + (f"{changes[d.district]:>10}" if run.comparison is not None else ""))
-        lines.append("  (các phần và Tổng quy đổi khi có tiêu chí không áp dụng (KAD); Thẳng là tổng cộng thẳng, "
-                     "con số Tự khai và Lệch so với; CB: cảnh báo"
+        lines.append("  (các phần và Tổng được quy đổi khi có tiêu chí không áp dụng (KAD); Thẳng: tổng cộng thẳng "
+                     "các điểm chấm lại; Lệch: Tự khai trừ Thẳng; CB: cảnh báo"
                      + ("; Đổi hạng: hạng trước trừ hạng nay, +2 là lên hai bậc, mới: chưa có hạng trong bản so sánh)"
                         if run.comparison is not None else ")"))
         if len(run.districts) > MAX_ROWS:
