@@ -273,7 +273,7 @@ def test_a_night_without_returns_exits_4_and_leaves_the_outputs_as_they_were(pre
     assert snapshot(out) == before  # byte-identical: the ranking is not replaced by an empty one
     [log] = set((out / "logs").iterdir()) - logs
     text = log.read_text(encoding="utf-8")
-    assert "exit code: 4" in text and "no return found" in text and str(log) in res.output
+    assert "exit code: 4" in text and "không có bài nộp nào" in text and str(log) in res.output
 
 
 def test_an_empty_night_on_a_fresh_folder_writes_only_its_log(tmp_path):

@@ -111,7 +111,7 @@ def test_without_links_the_files_are_moved_in_manifest_last(tmp_path, monkeypatc
     assert all(p.is_file() and not p.is_symlink() for p in paths)
     assert read_manifest(tmp_path)["run_id"] == run_id
     assert (tmp_path / "ranking.csv").read_text() == "ranking.csv of run 1"
-    assert any("symbolic links" in n for n in notices)
+    assert any("liên kết tượng trưng" in n for n in notices)
     assert list((tmp_path / RUNS_DIR).iterdir()) == []
 
 

@@ -108,7 +108,7 @@ def test_a_second_batch_run_exits_3_while_the_lock_is_held(holder):
     done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 3
-    assert f"another run (PID {proc.pid}" in done.stderr and "Traceback" not in done.stderr
+    assert f"một lần chạy khác (PID {proc.pid}" in done.stderr and "Traceback" not in done.stderr
     assert not (out / "ranking.xlsx").exists()
 
 
@@ -123,7 +123,7 @@ def test_a_run_after_a_killed_one_takes_the_lock_over_and_says_so(tmp_path):
     assert proc.returncode == 1, proc.stderr
     notices = json.loads(proc.stdout)["notices"]
     assert any(f"PID {dead}" in n and "stale lock" in n for n in notices)
-    assert any("removed 1 temporary file" in n for n in notices)
+    assert any("đã xóa 1 tệp tạm" in n for n in notices)
     assert (out / LOCK_NAME).read_text() == "" and not list(out.glob(".tmp-*"))
     [log] = (out / "logs").glob("run_*.log")
     assert f"PID {dead}" in log.read_text(encoding="utf-8")

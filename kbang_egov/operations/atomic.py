@@ -80,4 +80,4 @@ def write_replacing(target: Path, write: Callable[[Path], None], stamp: str) -> 
             reason = f"{exc.strerror or exc}; is it open in Excel?"
     beside = target.with_name(f"{target.stem}-{stamp}{target.suffix}")
     write_atomically(beside, write)
-    return beside, f"{target} could not be replaced ({reason}): wrote {beside.name} beside it instead"
+    return beside, f"không thay được {target} ({reason}): đã ghi {beside.name} bên cạnh"

@@ -382,14 +382,14 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             not_submitted=[d.name for d in districts], skipped={k: v for k, v in skipped.items() if v},
             run_id=run_id, province=settings.province, year=settings.year, deadline=settings.deadline)
         if lock.stale is not None:
-            run.notices.append(f"took over the stale lock {lock.path} left by a run that is gone "
+            run.notices.append(f"đã tiếp nhận khóa cũ (stale lock) {lock.path} do một lần chạy không còn nữa để lại "
                                f"({lock.stale.describe()})")
         if leftovers:
-            run.notices.append(f"removed {leftovers} temporary file(s) left in {out} by an interrupted run")
+            run.notices.append(f"đã xóa {leftovers} tệp tạm do một lần chạy bị ngắt để lại trong {out}")
         if not paths:
             reason = problem or _empty_inbox(root, run.skipped, len(unreadable))
-            run.notices.append(f"no return found: {reason} Nothing was ranked; the outputs in {out} were left "
-                               "as they were.")
+            run.notices.append(f"không có bài nộp nào: {reason} Không xếp hạng; các kết quả trong {out} được giữ "
+                               "nguyên.")
             with _writing(out, OutputError):
                 log = write_log(run, out, stamp, exit_code=NoReturnsFound.exit_code)
             raise NoReturnsFound(reason, str(log))
@@ -398,8 +398,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         shown = (read_manifest(out) or {}).get("run_id")
         dropped = settle_pending(db, shown)  # what a run killed mid-publish left
         if dropped:
-            run.notices.append(f"history.sqlite: removed the rows of {len(dropped)} run(s) killed before they were "
-                               f"published ({', '.join(dropped)})")
+            run.notices.append(f"history.sqlite: đã xóa dữ liệu của {len(dropped)} lần chạy bị dừng trước khi công bố "
+                               f"({', '.join(dropped)})")
         outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
                               file_timeout)
         outcomes += [_unreadable_folder(folder.relative_to(root.resolve()), reason) for folder, reason in unreadable]
@@ -431,7 +431,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             try:
                 mark_published(db, run_id)
             except HistoryError as exc:  # published all the same: the next run settles the mark by the manifest
-                run.notices.append(f"history.sqlite: {exc}; the next run marks this run published")
+                run.notices.append(f"history.sqlite: {exc}; lần chạy sau sẽ ghi nhận lần chạy này là đã công bố")
             run.outputs, run.notices = [str(p) for p in outputs], run.notices + notices
             clock.lap("publish")
             run.timings = clock.laps

@@ -115,16 +115,16 @@ def _link_public(out: Path, name: str, stamp: str) -> list[str]:
         kept = _unused_beside(out / HISTORY_DIR, f"{name}_replaced_{stamp}")
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.rename(public, kept)
-        notices.append(f"{public} was a folder of its own, not a link to the current run: kept as {kept}")
+        notices.append(f"{public} là một thư mục riêng, không phải liên kết tới lần chạy hiện tại: đã giữ lại thành {kept}")
     elif public.exists() or public.is_symlink():
         kept = keep_replaced(public, out, stamp)
-        notices.append(f"{public} was a file of its own, not a link to the current run: kept as {kept}")
+        notices.append(f"{public} là một tệp riêng, không phải liên kết tới lần chạy hiện tại: đã giữ lại thành {kept}")
     _replace_link(public, target)
     return notices
 
 
 def _move_in(out: Path, folder: Path, names: list[str], stamp: str) -> tuple[list[Path], list[str]]:
-    notices = [f"{out} does not take symbolic links: the outputs were moved in one by one, not switched at once"]
+    notices = [f"{out} không hỗ trợ liên kết tượng trưng: các kết quả được chuyển vào từng tệp một, không đổi cùng lúc"]
     paths = []
     for name in names:
         target = out / name
@@ -135,8 +135,8 @@ def _move_in(out: Path, folder: Path, names: list[str], stamp: str) -> tuple[lis
         except PermissionError as exc:  # Windows: the file is open in Excel
             beside = target.with_name(f"{target.stem}-{stamp}{target.suffix}")
             os.replace(folder / name, beside)
-            notices.append(f"{target} could not be replaced ({exc.strerror or exc}; is it open in Excel?): "
-                           f"wrote {beside.name} beside it instead")
+            notices.append(f"không thay được {target} ({exc.strerror or exc}; tệp đang mở trong Excel?): "
+                           f"đã ghi {beside.name} bên cạnh")
             target = beside
         paths.append(target)
     shutil.rmtree(folder, ignore_errors=True)

@@ -41,7 +41,7 @@ class Holder:
     started: str  # ISO time the holder took the lock
 
     def describe(self) -> str:
-        return f"PID {self.pid} on {self.host}, since {self.started}"
+        return f"PID {self.pid} trên máy {self.host}, từ {self.started}"
 
 
 class RunLock:
@@ -76,12 +76,12 @@ class RunLock:
                 _lock(fd)
             except BlockingIOError:
                 holder = _parse(_read(fd))
-                who = f"another run ({holder.describe()})" if holder else "another run"
-                raise LockHeld(f"{who} is writing to {self.path.parent}; wait for it to finish (the lock is "
-                               f"released when that run ends, even if it is killed)") from None
+                who = f"một lần chạy khác ({holder.describe()})" if holder else "một lần chạy khác"
+                raise LockHeld(f"{who} đang ghi vào {self.path.parent}; chờ lần chạy đó xong (khóa được nhả "
+                               f"khi lần chạy kết thúc, kể cả khi bị dừng đột ngột)") from None
             except OSError as exc:
-                raise LockError(f"cannot lock {self.path}: {exc.strerror or exc}; this file "
-                                "system does not support locks: use a local output folder") from exc
+                raise LockError(f"không khóa được {self.path}: {exc.strerror or exc}; hệ thống tệp này "
+                                "không hỗ trợ khóa: dùng một thư mục kết quả trên máy") from exc
             text = _read(fd)
             if text.strip():  # a holder that never released: it was killed, and the system freed its lock
                 self.stale = _parse(text) or Holder(0, "?", "?")
