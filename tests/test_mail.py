@@ -375,6 +375,26 @@ def test_unknown_sender_and_wrong_unit_are_quarantined_not_scored(tmp_path, mail
     assert sorted(n.rsplit("_", 2)[0] for n in files(quarantine)) == ["Huyen_Kbang", "unknown"]
 
 
+def test_another_districts_template_with_the_name_cleared_is_quarantined(tmp_path, mail, rb, ds, returns):
+    """Kbang mails Pleiku's template with the unit name emptied: the run would score it as Pleiku's (the
+    template's district) and let it replace Pleiku's own return, so collect keeps it out of the inbox."""
+    import openpyxl
+
+    from kbang_egov import read_submission
+
+    sub = read_submission(returns["Thanh_pho_Pleiku"], "x.xlsx", rb)
+    wb = openpyxl.load_workbook(io.BytesIO(returns["Thanh_pho_Pleiku"]))
+    wb[sub.info_sheet][sub.info_cells["unit_name"]].value = None
+    cleared = io.BytesIO()
+    wb.save(cleared)
+    assert read_submission(cleared.getvalue(), "x.xlsx", rb).info.get("unit_name") in (None, "")
+    deliver(mail, message(KBANG, [("CQDT.xlsx", cleared.getvalue())]))
+    report, inbox, quarantine = collect_maildir(mail, tmp_path, rb, ds)
+    assert [(i.outcome, i.district) for i in report.items] == [(QUARANTINED, "Huyện Kbang")]
+    assert files(inbox) == [] and len(files(quarantine)) == 1
+    assert "Thành phố Pleiku" in report.items[0].reason
+
+
 def test_other_attachments_are_counted_and_ignored(tmp_path, mail, rb, ds, returns):
     deliver(mail, message(KBANG, [("cong-van.pdf", b"%PDF-1.4"), ("anh.jpg", b"\xff\xd8"),
                                   ("CQDT.xlsx", returns["Huyen_Kbang"])]))

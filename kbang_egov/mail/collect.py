@@ -35,7 +35,8 @@ from ..operations.isolation import Failure, run_isolated
 from ..reading.guard import screen
 from ..reading.inbox import FILE_LIMIT
 from ..reading.reader import read_submission
-from ..rules.districts import District, match_district
+from ..rules.checks import identify_district
+from ..rules.districts import District, DistrictIndex
 from ..rules.rulebook import Rulebook
 from ..settings import LOOPBACK_HOSTS, MailServer
 from ..text import printable
@@ -375,11 +376,10 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, inc
     if district is None:
         reason = f"người gửi {sender or '(không rõ)'} không có trong danh bạ {contacts.source}"
     elif screened.finding is None:
-        unit = _unit_name(screened.data, name, rulebook)
-        named = match_district(unit, list(contacts.addresses)) if unit else None
-        if unit and named != district:
-            reason = (f"tên đơn vị trong tệp ('{printable(unit, 80)}') không phải {district.name}, đơn vị của "
-                      f"người gửi {sender}")
+        named = _return_district(screened.data, name, rulebook, contacts)
+        if named and named != district.name:
+            reason = (f"tệp là bài của {named} (theo tên đơn vị, hoặc theo mẫu khi tên để trống), không phải "
+                      f"của {district.name}, đơn vị của người gửi {sender}")
     # Saved once: in the inbox once, whatever else came; bytes quarantined before (a clerk's personal
     # address, since added to the contacts) move up to the inbox when a known sender sends them.
     earlier = ledger.collected(sha)
@@ -405,22 +405,29 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, inc
     return item(QUARANTINED if reason else SAVED, str(target), reason)
 
 
-def _unit_name(data: bytes, name: str, rulebook: Rulebook) -> str:
-    """The unit name the return itself gives ('' when it cannot be read: the run reports why).
+def _return_district(data: bytes, name: str, rulebook: Rulebook, contacts: Contacts) -> str:
+    """Whose return the file says it is, decided as the run decides it (rules.checks.identify_district: the
+    unit name, else the district the template was made for): '' when it says none or cannot be read (the
+    run then reports why). A return with its name cleared is still the template's district, so one district
+    cannot send another's template to replace that district's return.
 
     Read in an isolated worker, as the batch reads every return: python-calamine is native code, and a
     hostile attachment that crashes or hangs it must cost this one check, not the rest of the collect."""
-    for _, outcome in run_isolated(functools.partial(_read_unit_name, rulebook=rulebook), [(data, name)],
-                                   workers=1, timeout=UNIT_NAME_TIMEOUT):
+    job = functools.partial(_identify_return, rulebook=rulebook, districts=list(contacts.addresses))
+    for _, outcome in run_isolated(job, [(data, name)], workers=1, timeout=UNIT_NAME_TIMEOUT):
         return "" if isinstance(outcome, Failure) else outcome
     return ""
 
 
-def _read_unit_name(item: tuple[bytes, str], rulebook: Rulebook) -> str:
+def _identify_return(item: tuple[bytes, str], rulebook: Rulebook, districts: list[District]) -> str:
     data, name = item
     sub = read_submission(data, name or "tệp đính kèm", rulebook)
-    value = sub.info.get("unit_name")
-    return str(value).strip() if value is not None else ""
+    if sub.rejected:
+        return ""
+    district, mismatch = identify_district(sub, DistrictIndex(districts))
+    if mismatch is not None and mismatch.code == "district-mismatch":
+        return str(mismatch.params.get("template", ""))  # the name typed over another district's template
+    return district.name if district else ""
 
 
 def _target(folder: Path, district: District | None, date: dt.datetime | None, sha: str, suffix: str) -> Path:

@@ -21,10 +21,17 @@ from .. import __version__
 from ..forms.layout import INFO_SHEET
 from ..reading.guard import far_cell
 from ..reading.inbox import InputError, read_input, walk
-from ..reading.reader import LOOKALIKE_SUFFIXES, SUFFIXES, Submission, read_submission
+from ..reading.reader import LOOKALIKE_SUFFIXES, SUFFIXES, read_submission
 from ..reporting.ranking import rank_districts
 from ..reporting.runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
-from ..rules.checks import FILLED_PERCENT_MIN, check_submission, filled_criteria, filled_needed
+from ..rules.checks import (
+    FILLED_PERCENT_MIN,
+    check_submission,
+    filled_criteria,
+    filled_needed,
+    identify_district,
+    info_text,
+)
 from ..rules.districts import District, DistrictIndex
 from ..rules.findings import Finding, make_finding
 from ..rules.results import (
@@ -40,7 +47,7 @@ from ..rules.results import (
 )
 from ..rules.rulebook import Rulebook
 from ..settings import Settings
-from ..text import normalize_text, path_label, printable
+from ..text import path_label, printable
 from .atomic import STAMP_FORMAT, remove_temp_files
 from .feedback_pass import FEEDBACK_DIR, plan_feedback, write_feedbacks
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
@@ -49,7 +56,6 @@ from .runlock import RunLock
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
 
-INFO_TEXT_LIMIT = 500  # characters kept of one information field (unit name, reporter, ...)
 
 # Why a file in the folder was not read as a submission.
 SKIP_LOCK, SKIP_HIDDEN, SKIP_OTHER, SKIP_OUTPUT = "lock", "hidden", "other", "output"
@@ -129,7 +135,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
     findings = list(sub.findings)
     district: District | None = None
     if not sub.rejected:
-        district, finding = _identify(sub, districts)
+        district, finding = identify_district(sub, districts)
         if finding is not None:
             findings.append(finding)
     needed, total = filled_needed(rulebook), len(rulebook.scored_criteria)
@@ -138,7 +144,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         rejecting = [f for f in findings if f.rejects]
         rec.status, rec.reason = REJECTED, rejecting[0].message if rejecting else ""
         rec.codes = tuple(f.code for f in rejecting)
-        rec.district = _info_text(sub.info.get("unit_name")) or _info_text(sub.meta.get("district"))
+        rec.district = info_text(sub.info.get("unit_name")) or info_text(sub.meta.get("district"))
         outcome.findings = findings
     elif filled < needed:
         # A blank template sent back: one finding, not ranked; the district stays among the not submitted.
@@ -150,7 +156,7 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
     else:
         checked = check_submission(sub, rulebook, district.name, trust_self_scores)
         findings = [dataclasses.replace(f, district=district.name) for f in findings] + checked.findings
-        info = {k: _info_text(v) for k, v in sub.info.items()}
+        info = {k: info_text(v) for k, v in sub.info.items()}
         outcome.result = DistrictResult(district.name, rel, sub.sheet,
                                         CriterionTable.of(checked.criteria),
                                         checked.subtotals, findings, info)
@@ -160,49 +166,6 @@ def process_file(path: Path, rel: str, rulebook: Rulebook, districts: list[Distr
         rec.district = district.name
     rec.seconds = round(time.perf_counter() - start, 4)
     return outcome
-
-
-def _identify(sub: Submission, districts: DistrictIndex) -> tuple[District | None, Finding | None]:
-    """The listed district a submission is for: the information sheet's unit name, else the template's."""
-    raw = sub.info.get("unit_name")
-    text = _info_text(raw) or _info_text(sub.meta.get("district"))
-    sheet = sub.info_sheet or INFO_SHEET
-    cell = sub.info_cells.get("unit_name", "")
-    if not normalize_text(text):
-        return None, make_finding("district-missing", sub.file, sheet=sheet, cell=cell)
-    district = districts.match(text)
-    if district is None:
-        known = _known_names(districts.districts)
-        return None, make_finding("district-unknown", sub.file, sheet=sheet, cell=cell, district=text,
-                                  name=text, known=known)
-    # The template made for one district, with another's name typed in: whose return is it? Scored as the
-    # typed name, it would replace that district's own return (the newest file wins).
-    made_for = districts.match(sub.meta["district"]) if normalize_text(sub.meta.get("district", "")) else None
-    if made_for is not None and made_for.name != district.name:
-        return None, make_finding("district-mismatch", sub.file, sheet=sheet, cell=cell, district=text,
-                                  name=text, template=made_for.name)
-    return district, None
-
-
-KNOWN_NAMES_SHOWN = 20  # a national list has thousands of names: a message names the first few
-
-
-def _known_names(districts: list[District]) -> str:
-    names = [d.name for d in districts[:KNOWN_NAMES_SHOWN]]
-    more = len(districts) - len(names)
-    return ", ".join(names) + (f" và {more} đơn vị khác trong tệp danh sách" if more > 0 else "")
-
-
-def _info_text(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, dt.datetime):
-        return v.strftime("%d/%m/%Y") if v.time() == dt.time() else v.strftime("%d/%m/%Y %H:%M")
-    if isinstance(v, dt.date):
-        return v.strftime("%d/%m/%Y")
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return printable(" ".join(str(v).split()), INFO_TEXT_LIMIT)
 
 
 def settle_duplicates(outcomes: list[FileOutcome]) -> None:

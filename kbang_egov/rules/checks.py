@@ -7,14 +7,17 @@ computed (`points = yield from check(...)`); check_submission is the one report 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
-from ..forms.layout import COLUMN_TITLES, PERCENT_UNIT, cell_to_unit_value
+from ..forms.layout import COLUMN_TITLES, INFO_SHEET, PERCENT_UNIT, cell_to_unit_value
 from ..reading.reader import Submission
 from ..reading.values import NUMBER_LIMIT_TEXT, Parsed, is_blank, parse_fraction, parse_number, show
+from ..text import normalize_text, printable
+from .districts import District, DistrictIndex
 from .findings import ERROR, REGISTRY, Finding, make_finding
 from .results import COMPUTED, GROUP, NOT_APPLICABLE, PART, TOTAL, TRUSTED, ZERO, CriterionResult, SubtotalResult
 from .rulebook import NOT_APPLICABLE as NA_LABEL
@@ -524,3 +527,52 @@ def _check_subtotal(sub: Submission, s: SubtotalResult, what: str, district: str
         yield finding(_not_a_number(p), text=p.text, what="tổng điểm", how="Ghi tổng điểm bằng số, ví dụ 54,34.", limit=NUMBER_LIMIT_TEXT)
         return
     s.declared = p.value
+
+
+# --- whose return it is ---------------------------------------------------------------------------------
+
+INFO_TEXT_LIMIT = 500  # characters kept of one information field (unit name, reporter, ...)
+
+
+def identify_district(sub: Submission, districts: DistrictIndex) -> tuple[District | None, Finding | None]:
+    """The listed district a submission is for: the information sheet's unit name, else the template's."""
+    raw = sub.info.get("unit_name")
+    text = info_text(raw) or info_text(sub.meta.get("district"))
+    sheet = sub.info_sheet or INFO_SHEET
+    cell = sub.info_cells.get("unit_name", "")
+    if not normalize_text(text):
+        return None, make_finding("district-missing", sub.file, sheet=sheet, cell=cell)
+    district = districts.match(text)
+    if district is None:
+        known = _known_names(districts.districts)
+        return None, make_finding("district-unknown", sub.file, sheet=sheet, cell=cell, district=text,
+                                  name=text, known=known)
+    # The template made for one district, with another's name typed in: whose return is it? Scored as the
+    # typed name, it would replace that district's own return (the newest file wins).
+    made_for = districts.match(sub.meta["district"]) if normalize_text(sub.meta.get("district", "")) else None
+    if made_for is not None and made_for.name != district.name:
+        return None, make_finding("district-mismatch", sub.file, sheet=sheet, cell=cell, district=text,
+                                  name=text, template=made_for.name)
+    return district, None
+
+
+KNOWN_NAMES_SHOWN = 20  # a national list has thousands of names: a message names the first few
+
+
+def _known_names(districts: list[District]) -> str:
+    names = [d.name for d in districts[:KNOWN_NAMES_SHOWN]]
+    more = len(districts) - len(names)
+    return ", ".join(names) + (f" và {more} đơn vị khác trong tệp danh sách" if more > 0 else "")
+
+
+def info_text(v: object) -> str:
+    """An information cell as text: dates as dd/mm/yyyy, whole numbers without '.0', spaces collapsed."""
+    if v is None:
+        return ""
+    if isinstance(v, dt.datetime):
+        return v.strftime("%d/%m/%Y") if v.time() == dt.time() else v.strftime("%d/%m/%Y %H:%M")
+    if isinstance(v, dt.date):
+        return v.strftime("%d/%m/%Y")
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return printable(" ".join(str(v).split()), INFO_TEXT_LIMIT)
