@@ -519,6 +519,29 @@ def test_send_feedback_skips_superseded_and_files_outside_its_folder(tmp_path, m
     assert [a.get_filename() for a in m.iter_attachments()] == ["PhanHoi_CQDT_2020_Huyen_Kbang.xlsx"]
 
 
+def test_feedback_goes_once_per_return_not_once_per_night(tmp_path, mail, returns):
+    """Each night's run writes a new feedback workbook (its run id and time differ) for the same return: it
+    is not mailed again; a new return from the district gets its feedback."""
+    out = tmp_path / "output"
+    folder = out / "feedback"
+    folder.mkdir(parents=True)
+    args = ["--settings", str(settings_file(tmp_path, mail)), "send-feedback", "--contacts",
+            str(contacts_file(tmp_path)), "--out", str(out)]
+
+    def night(workbook: bytes, source_sha: str) -> None:
+        (folder / "PhanHoi_CQDT_2020_Huyen_Kbang.xlsx").write_bytes(workbook)
+        (folder / "feedback.csv").write_text("district,feedback_file,source_file,source_sha256,status\n"
+                                             f"Huyện Kbang,PhanHoi_CQDT_2020_Huyen_Kbang.xlsx,a.xlsx,{source_sha},"
+                                             "ranked\n", encoding="utf-8")
+        assert invoke(args).exit_code == 0
+
+    night(returns["Huyen_Kbang"], "aa" * 32)
+    night(returns["Huyen_Kbang"] + b"\0", "aa" * 32)  # the same return, tonight's workbook
+    assert len(mail.handler.received) == 1
+    night(returns["Huyen_Kbang"], "bb" * 32)  # the district sent a correction
+    assert len(mail.handler.received) == 2
+
+
 def test_a_refused_recipient_is_reported_and_the_message_not_sent_twice(tmp_path, mail):
     mail.handler.refuse.add("vanthu.kbang@gmail.com")
     args = ["--settings", str(settings_file(tmp_path, mail)), "send-templates", "--contacts",

@@ -22,6 +22,7 @@ _SCHEMA = (
         subject TEXT NOT NULL,
         attachment TEXT NOT NULL,       -- the attached file's name
         attachment_sha256 TEXT NOT NULL,
+        answers_sha256 TEXT NOT NULL DEFAULT '',  -- feedback: the return it answers (one feedback per return)
         sent_at TEXT NOT NULL           -- ISO time, UTC
     )""",
     "CREATE INDEX IF NOT EXISTS mail_sent_kind_district ON mail_sent (kind, district)",
@@ -83,20 +84,21 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    def was_sent(self, kind: str, district: str, attachment_sha256: str | None = None) -> bool:
-        """Whether a message of this kind went to this district (with this very attachment, when given)."""
+    def was_sent(self, kind: str, district: str, answers_sha256: str | None = None) -> bool:
+        """Whether a message of this kind went to this district (answering this very return, when given)."""
         sql, args = "SELECT 1 FROM mail_sent WHERE kind = ? AND district = ?", [kind, district]
-        if attachment_sha256 is not None:
-            sql, args = sql + " AND attachment_sha256 = ?", [*args, attachment_sha256]
+        if answers_sha256 is not None:
+            sql, args = sql + " AND answers_sha256 = ?", [*args, answers_sha256]
         return self._db.execute(sql + " LIMIT 1", args).fetchone() is not None
 
     def record_sent(self, kind: str, district: str, recipients: list[str], message_id: str, subject: str,
-                    attachment: str, attachment_sha256: str) -> None:
+                    attachment: str, attachment_sha256: str, answers_sha256: str = "") -> None:
         with self._db:
             self._db.execute(
                 "INSERT INTO mail_sent (kind, district, recipients, message_id, subject, attachment, "
-                "attachment_sha256, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, district, ";".join(recipients), message_id, subject, attachment, attachment_sha256, _now()))
+                "attachment_sha256, answers_sha256, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, district, ";".join(recipients), message_id, subject, attachment, attachment_sha256,
+                 answers_sha256, _now()))
 
     def collected(self, sha256: str) -> Collected | None:
         row = self._db.execute(

@@ -180,24 +180,27 @@ def send_feedback(out_dir: Path, contacts: Contacts, settings: Settings, ledger:
                 or path.resolve().parent != table.parent.resolve():
             done.append(Sent(district.name, SKIPPED, "", f"không có tệp phản hồi {printable(name, 80)}"))
             continue
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        if not resend and out.outbox is None and ledger.was_sent(FEEDBACK, district.name, sha):
-            done.append(Sent(district.name, SKIPPED, "", "đã gửi phản hồi này (dùng --resend để gửi lại)"))
+        # One feedback per return: tonight's workbook differs from last night's (its run id and time) even
+        # when the district sent nothing new, so what was answered is the return, not the attachment.
+        answers = row["source_sha256"].strip().lower() or hashlib.sha256(path.read_bytes()).hexdigest()
+        if not resend and out.outbox is None and ledger.was_sent(FEEDBACK, district.name, answers):
+            done.append(Sent(district.name, SKIPPED, "", "đã gửi phản hồi cho bài nộp này (dùng --resend để gửi "
+                                                         "lại)"))
             continue
         origin = ledger.collected(row["source_sha256"].strip().lower()) if row["source_sha256"] else None
         recipients = list(contacts.addresses[district])
         msg = feedback_message(settings, district, recipients, path, year, row["status"],
                                origin.message_id if origin else "", origin.subject if origin else "")
         done.append(_deliver(out, ledger, msg, FEEDBACK, district, recipients, path, f"{FEEDBACK}_{district.slug}",
-                             sha))
+                             answers))
     return done
 
 
 def _deliver(out: Outgoing, ledger: Ledger, msg: EmailMessage, kind: str, district: District, recipients: list[str],
-             path: Path, stem: str, sha: str | None = None) -> Sent:
+             path: Path, stem: str, answers: str = "") -> Sent:
     where, refused = out.send(msg, stem)
     if out.outbox is not None:
         return Sent(district.name, WRITTEN, where)
     ledger.record_sent(kind, district.name, [r for r in recipients if r not in refused], str(msg["Message-ID"]),
-                       str(msg["Subject"]), path.name, sha or hashlib.sha256(path.read_bytes()).hexdigest())
+                       str(msg["Subject"]), path.name, hashlib.sha256(path.read_bytes()).hexdigest(), answers)
     return Sent(district.name, SENT, where, f"máy chủ từ chối địa chỉ {', '.join(refused)}" if refused else "")
