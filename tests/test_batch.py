@@ -269,3 +269,17 @@ def test_empty_folder_exits_4_and_writes_no_ranking(tmp_path):
     res = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--json"])
     assert res.exit_code == 4
     assert not (tmp_path / "out" / "ranking.xlsx").exists()
+
+
+def test_self_scored_wrong_counts_the_mismatches_the_checks_flag(tmp_path):
+    """`Số đơn vị tự chấm sai` per criterion is the number of self-score-mismatch findings on it: a missing
+    or refused input (0 points, its own finding) is not counted as a wrong self-score too."""
+    out = tmp_path / "out"
+    CliRunner().invoke(main, ["run", "--out", str(out)])
+    findings = pd.read_csv(out / "findings.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    flagged = findings[findings["finding"] == "self-score-mismatch"].groupby("code").size()
+    stats = pd.read_excel(out / "ranking.xlsx", sheet_name="Thống kê tiêu chí", engine="calamine").set_index("Mã")
+    counted = stats["Số đơn vị tự chấm sai"].astype(int)
+    assert counted[counted > 0].sort_index().to_dict() == flagged.sort_index().to_dict()
+    missing = findings[findings["finding"].isin(["input-missing", "not-applicable-refused"])]["code"]
+    assert len(missing) > 0  # the samples carry such slips, and they are not in the count

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..rules.results import COMPLETE, NOT_APPLICABLE, SCORED, SOURCES, STATUSES, FileRecord, RunResult
 from ..rules.rulebook import Part, Rulebook
+from ..rules.scoring import DENOMINATOR_ZERO, OK
 
 SCORES_COLUMNS = ("district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
                   "group", "part", "file", "row")
@@ -187,7 +188,11 @@ def criterion_stats_frame(scores: pd.DataFrame, rb: Rulebook) -> pd.DataFrame:
         "applicable": applicable,
         "full": applicable & near_max,
         "zero": applicable & (scores["score"] < NEAR) & ~near_max,
-        "self_wrong": present & ((scores["self_score"] - scores["score"]).abs() > NEAR),
+        # As the checks flag it (self-score-mismatch): where the inputs were scored, or were 0 of 0 on a
+        # criterion that may not apply. A missing or refused input is its own finding, not a wrong self-score.
+        "self_wrong": present & ((scores["status"] == OK)
+                                 | (scores["status"] == DENOMINATOR_ZERO) & (scores["source"] == NOT_APPLICABLE))
+                      & ((scores["self_score"] - scores["score"]).abs() > NEAR),
         "points": scores["score"].where(applicable),
     })
     by_code = flags.groupby("code", observed=False)
