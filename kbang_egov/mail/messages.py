@@ -9,8 +9,12 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
+from ..forms.layout import COLUMN_TITLES, CRITERIA_SHEET, INFO_SHEET
 from ..rules.districts import District
 from ..settings import Settings
+
+# The criteria sheet's input columns, by the titles the template gives them.
+INPUT_TITLES = ", ".join(COLUMN_TITLES[c] for c in ("value", "numerator", "denominator", "self_score", "evidence"))
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -60,8 +64,8 @@ def template_message(settings: Settings, district: District, recipients: list[st
         f"{sender} gửi kèm thư này mẫu tự đánh giá mức độ Chính quyền điện tử cấp huyện năm {y} "
         f"({template.name}), đã ghi sẵn tên đơn vị.\n\n"
         "Đề nghị đơn vị:\n"
-        "1. Nhập số liệu vào các ô trắng của sheet tiêu chí (giá trị, tử số, mẫu số, điểm tự chấm, minh chứng) "
-        "và thông tin chung của đơn vị; không đổi tên sheet, không thêm hoặc xóa dòng.\n"
+        f"1. Nhập số liệu vào các ô màu vàng của sheet {CRITERIA_SHEET} ({INPUT_TITLES}) và sheet "
+        f"{INFO_SHEET}; không đổi tên sheet, không thêm hoặc xóa dòng.\n"
         "2. Kiểm tra tệp trước khi gửi: nếu đơn vị có công cụ kbang_egov, chạy lệnh python batch.py validate "
         f"{template.name}; nếu không, cứ gửi, Sở sẽ phản hồi từng lỗi kèm ô cần sửa.\n"
         f"3. Gửi lại tệp đã điền (giữ định dạng .xlsx) về địa chỉ {back} "
