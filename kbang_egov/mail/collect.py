@@ -4,10 +4,12 @@ sender matched to a district through the contacts and the return's own unit name
 
 Mail is only read: the IMAP folder is opened read-only (EXAMINE, BODY.PEEK), a Maildir only listed and
 read, so nothing is deleted, moved or flagged. Nothing an attachment is called reaches the file system:
-the saved name is built from the district's ASCII slug, the Date header and the content's hash, so
+the saved name is built from the district's ASCII slug, the day received and the content's hash, so
 `../../x.xlsx`, an absolute path or a reserved name cannot place a file anywhere but the inbox. The
 reader's size limit and the guard's zip checks are applied before anything is written; each file is
-written atomically with the message's Date as its modification time (a run computes lateness from it).
+written atomically with the time the province's server received it as its modification time (a run
+computes lateness, and the latest of two returns, from it; the sender's Date header is used only when the
+server gives no time).
 A collect cut off mid-way (a lost connection) leaves only whole files, each in the ledger: the next
 collect finds the rest and saves only what is missing.
 """
@@ -371,7 +373,8 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, inc
     # When the return came in is the province's server's word (IMAP INTERNALDATE, the Maildir delivery
     # time), not the sender's: a Date header can be set to anything, earlier to look on time, later to look
     # like the latest return. The header is used only when the server gives no time.
-    date = incoming.received or _message_date(msg)
+    header_date = _message_date(msg)
+    date = incoming.received or header_date
     reason = ""
     if district is None:
         reason = f"người gửi {sender or '(không rõ)'} không có trong danh bạ {contacts.source}"
@@ -400,7 +403,7 @@ def _collect_part(part: EmailMessage, senders: list[str], msg: EmailMessage, inc
     ledger.record_collected(Collected(
         sha, str(target), district.name if district else "", bool(reason), reason, sender,
         _message_id(msg), printable(str(msg.get("Subject", "")), 300),
-        date.isoformat() if date else "", name,
+        header_date.isoformat() if header_date else "", name,
         incoming.received.isoformat(timespec="seconds") if incoming.received else ""))
     return item(QUARANTINED if reason else SAVED, str(target), reason)
 

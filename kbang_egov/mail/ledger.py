@@ -35,8 +35,8 @@ _SCHEMA = (
         sender TEXT NOT NULL,
         message_id TEXT NOT NULL,
         subject TEXT NOT NULL,
-        message_date TEXT NOT NULL,     -- the message's Date header, ISO (the saved file's time)
-        received_at TEXT NOT NULL,      -- when the province's server took it, ISO ('' when not known)
+        message_date TEXT NOT NULL,     -- the message's Date header, ISO (the sender's word)
+        received_at TEXT NOT NULL,      -- when the province's server took it, ISO: the saved file's time
         original_name TEXT NOT NULL,
         collected_at TEXT NOT NULL
     )""",
