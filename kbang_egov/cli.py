@@ -249,6 +249,7 @@ def validate(obj: dict, files: tuple[str, ...], districts_file: str | None, as_j
       3  fatal: broken rulebook or district list, --feedback not writable
     """
     from .operations.validate import FeedbackPathError, validate_files
+    from .rules.findings import SEVERITY_VI
 
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
@@ -268,14 +269,11 @@ def validate(obj: dict, files: tuple[str, ...], districts_file: str | None, as_j
             for f in v.findings:
                 where = f"{f.sheet}!{f.cell}" if f.cell else (f.sheet or "(cả tệp)")
                 subject = f" {f.subject}" if f.subject else ""
-                click.echo(f"  [{_SEVERITY_VI.get(f.severity, f.severity)}] {where}{subject} {f.code}: {f.message}")
+                click.echo(f"  [{SEVERITY_VI.get(f.severity, f.severity)}] {where}{subject} {f.code}: {f.message}")
             if v.feedback:
                 click.echo(f"  Bản phản hồi: {v.feedback}")
             click.echo(v.verdict())
     sys.exit(code)
-
-
-_SEVERITY_VI = {"error": "Lỗi", "warning": "Cảnh báo", "consequence": "Hệ quả"}
 
 
 _stop_signal = 0  # the signal that asked the run to stop, once one has

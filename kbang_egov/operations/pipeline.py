@@ -30,6 +30,10 @@ from ..rules.findings import Finding, make_finding
 from ..rules.results import (
     REJECTED,
     SCORED,
+    SKIP_HIDDEN,
+    SKIP_LOCK,
+    SKIP_OTHER,
+    SKIP_OUTPUT,
     SUPERSEDED,
     Comparison,
     CriterionFrame,
@@ -50,9 +54,6 @@ from .runlock import RunLock
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
 
 INFO_TEXT_LIMIT = 500  # characters kept of one information field (unit name, reporter, ...)
-
-# Why a file in the folder was not read as a submission.
-SKIP_LOCK, SKIP_HIDDEN, SKIP_OTHER, SKIP_OUTPUT = "lock", "hidden", "other", "output"
 
 
 def bundled_samples_dir() -> Path:

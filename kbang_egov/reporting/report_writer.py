@@ -21,7 +21,7 @@ import pandas as pd
 from ..forms.layout import column_letter
 from ..operations.atomic import STAMP_FORMAT, write_replacing
 from ..rules.findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING
-from ..rules.results import COMPLETE, COMPUTED, NOT_APPLICABLE, REJECTED, SCORED, SUPERSEDED, TRUSTED, ZERO, RunResult
+from ..rules.results import COMPLETE, REJECTED, SCORED, SKIPPED_VI, SUPERSEDED, RunResult
 from ..rules.rulebook import Rulebook, format_points
 from ..text import printable
 from .tables import NEAR, NO_COMPARISON_VI, SCORES_COLUMNS, RunTables, overview_facts, part_column, run_tables
@@ -57,18 +57,11 @@ RANKING_LEGEND = ("Cột nhóm ({groups}) và 'Tổng cộng thẳng' cộng th�
                   "dụng thì bằng tổng cộng thẳng. 'Tổng tự khai' so với 'Tổng cộng thẳng'.")
 NO_BAD_FILES_VI = "Không có tệp lỗi"
 
-SOURCE_VI = {
-    COMPUTED: "Tính lại từ số liệu",
-    TRUSTED: "Lấy điểm tự đánh giá",
-    ZERO: "Thiếu/sai số liệu: 0 điểm",
-    NOT_APPLICABLE: "Không áp dụng",
-}
 FILE_STATUS_VI = {
     SCORED: "Đã chấm",
     REJECTED: "Không chấm được",
     SUPERSEDED: "Bị thay thế bởi bản mới hơn",
 }
-SKIPPED_VI = {"lock": "tệp khoá của Office", "hidden": "tệp ẩn"}
 
 # Short labels for the parts of the bundled rulebook; a part not listed here shows its rulebook name.
 _PART_LABEL_VI = {"SS": "Điều kiện sẵn sàng", "KQ": "Kết quả"}
