@@ -362,8 +362,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
     stamp, run_id = started.strftime(STAMP_FORMAT), new_run_id(started)
     root, out = Path(input_dir), Path(out_dir)
     if _same_folder(root, out):
-        raise FolderClash(f"the output folder {out} is the inbox: the outputs would sit among the returns; "
-                          "give --out a folder beside the inbox or inside it")
+        raise FolderClash(f"thư mục kết quả {out} chính là thư mục bài nộp: kết quả sẽ nằm lẫn với bài nộp; "
+                          "chọn cho --out một thư mục bên cạnh hoặc bên trong thư mục bài nộp")
     out = ensure_dir(out)
     settings = settings if settings is not None else Settings()
     with RunLock(out) as lock, _history_errors(HistoryError, OutputError), contextlib.ExitStack() as stack:
@@ -516,7 +516,8 @@ def _writing(out: Path, error: type[Exception]) -> Iterator[None]:
         yield
     except OSError as exc:
         what = f" ({exc.filename})" if exc.filename else ""
-        raise error(f"cannot write the outputs in {out}: {exc.strerror or exc}{what}") from exc
+        raise error(f"không ghi được kết quả vào {out}: {exc.strerror or exc}{what}; kiểm tra ổ đĩa còn chỗ và "
+                    "thư mục kết quả ghi được") from exc
 
 
 class _Clock:

@@ -652,7 +652,8 @@ def ensure_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the output folder {path}: {exc.strerror or exc}") from exc
+        raise OutputError(f"không tạo được thư mục kết quả {path}: {exc.strerror or exc}; chọn cho --out một thư "
+                          "mục ghi được") from exc
     return path
 
 
@@ -660,7 +661,8 @@ def _write_atomically(target: Path, write: Callable[[Path], None], run: RunResul
     try:
         path, notice = write_replacing(target, write, run.started.strftime(STAMP_FORMAT))
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise OutputError(f"không ghi được {target}: {exc.strerror or exc}; kiểm tra ổ đĩa còn chỗ và thư mục kết "
+                          "quả ghi được") from exc
     if notice:
         run.notices.append(notice)
     return path
