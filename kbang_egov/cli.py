@@ -36,7 +36,7 @@ def _load_rulebook(path: str | None):  # noqa: ANN202
     try:
         return load_rulebook(path)
     except RulebookError as exc:
-        raise FatalError(f"rulebook: {exc}") from exc
+        raise FatalError(f"bộ tiêu chí: {exc}") from exc
 
 
 def _load_districts(path: str | None):  # noqa: ANN202
@@ -207,8 +207,8 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
                              f"của lần chạy trước được giữ nguyên. Nhật ký: {exc.log}") from exc
     except Exception as exc:  # a failure nobody foresaw: exit 3, never 1, which a cron wrapper reads as findings
         traceback.print_exc()
-        raise FatalError(f"the run stopped on an unexpected error ({type(exc).__name__}: {exc}); "
-                         "the traceback above says where") from exc
+        raise FatalError(f"lần chạy dừng vì một lỗi không lường trước ({type(exc).__name__}: {exc}); "
+                         "phần traceback ở trên cho biết lỗi ở đâu: gửi nó cho người bảo trì công cụ") from exc
     finally:
         if bar:
             bar.close()
@@ -249,6 +249,7 @@ def validate(obj: dict, files: tuple[str, ...], districts_file: str | None, as_j
       3  fatal: broken rulebook or district list, --feedback not writable
     """
     from .operations.validate import FeedbackPathError, validate_files
+    from .rules.findings import SEVERITY_VI
 
     rb = _load_rulebook(obj["rulebook"])
     districts = _load_districts(districts_file)
@@ -258,7 +259,8 @@ def validate(obj: dict, files: tuple[str, ...], districts_file: str | None, as_j
     except FeedbackPathError as exc:
         raise click.BadParameter(str(exc), param_hint="--feedback") from exc
     except OSError as exc:
-        raise FatalError(f"cannot write the annotated copy: {exc.strerror or exc} ({exc.filename})") from exc
+        raise FatalError(f"không ghi được bản phản hồi: {exc.strerror or exc} ({exc.filename}); chọn cho --feedback "
+                         "một thư mục ghi được") from exc
     code = EXIT_FINDINGS if any(v.findings for v in done) else EXIT_OK
     if as_json:
         click.echo(json.dumps({"exit_code": code, "files": [v.record() for v in done]}, ensure_ascii=False,
@@ -268,14 +270,11 @@ def validate(obj: dict, files: tuple[str, ...], districts_file: str | None, as_j
             for f in v.findings:
                 where = f"{f.sheet}!{f.cell}" if f.cell else (f.sheet or "(cả tệp)")
                 subject = f" {f.subject}" if f.subject else ""
-                click.echo(f"  [{_SEVERITY_VI.get(f.severity, f.severity)}] {where}{subject} {f.code}: {f.message}")
+                click.echo(f"  [{SEVERITY_VI.get(f.severity, f.severity)}] {where}{subject} {f.code}: {f.message}")
             if v.feedback:
                 click.echo(f"  Bản phản hồi: {v.feedback}")
             click.echo(v.verdict())
     sys.exit(code)
-
-
-_SEVERITY_VI = {"error": "Lỗi", "warning": "Cảnh báo", "consequence": "Hệ quả"}
 
 
 _stop_signal = 0  # the signal that asked the run to stop, once one has

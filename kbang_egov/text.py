@@ -46,9 +46,9 @@ def read_data_file(path: Path, what: str, error: type[Exception]) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+        raise error(f"không đọc được {what} {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise error(f"{what} {path} is not UTF-8 text: {exc}") from exc
+        raise error(f"{what} {path} không phải văn bản UTF-8 ({exc}); lưu lại tệp với mã hóa UTF-8") from exc
 
 
 # What no output can hold or show safely: C0 and C1 control characters (XML 1.0 forbids most of them, a

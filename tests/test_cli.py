@@ -49,7 +49,7 @@ def test_broken_rulebook_stops_with_entry_and_field(tmp_path: Path):
     broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     result = CliRunner().invoke(main, ["--rulebook", str(broken), "rules"])
     assert result.exit_code == 3
-    assert "criterion SS.I.1, field 'kind': unknown kind 'percentage'" in result.output
+    assert "tiêu chí SS.I.1, trường 'kind': không có loại 'percentage'" in result.output
 
 
 def test_unknown_district_is_a_usage_error(tmp_path: Path):

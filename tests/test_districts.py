@@ -147,34 +147,34 @@ def test_duplicate_names_the_line(tmp_path):
     with pytest.raises(DistrictListError) as exc:
         load_districts(p)
     msg = str(exc.value)
-    assert "line 4" in msg
-    assert "line 2" in msg
+    assert "dòng 4" in msg
+    assert "dòng 2" in msg
     assert "'Kbang'" in msg
 
 
 def test_duplicate_differing_in_case_and_spaces(tmp_path):
     p = tmp_path / "d.txt"
     p.write_text("Huyện Đak Đoa\nHUYỆN   ĐAK ĐOA\n", encoding="utf-8")
-    with pytest.raises(DistrictListError, match="line 2"):
+    with pytest.raises(DistrictListError, match="dòng 2"):
         load_districts(p)
 
 
 def test_only_comments(tmp_path):
     p = tmp_path / "d.txt"
     p.write_text("# nothing here\n\n   \n# still nothing\n", encoding="utf-8")
-    with pytest.raises(DistrictListError, match="names no district"):
+    with pytest.raises(DistrictListError, match="không có tên đơn vị nào"):
         load_districts(p)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(DistrictListError, match="cannot read"):
+    with pytest.raises(DistrictListError, match="không đọc được"):
         load_districts(tmp_path / "none.txt")
 
 
 def test_not_utf8(tmp_path):
     p = tmp_path / "d.txt"
     p.write_bytes("Huyện Kbang\n".encode("utf-16"))
-    with pytest.raises(DistrictListError, match="not UTF-8"):
+    with pytest.raises(DistrictListError, match="không phải văn bản UTF-8"):
         load_districts(p)
 
 

@@ -213,6 +213,17 @@ def test_baseline_csv_as_excel_saves_it(tmp_path, rb, districts):
     assert got.totals["Huyện Kbang"] == 120.5
 
 
+def test_baseline_reads_vietnamese_numbers_as_the_returns_are_read(tmp_path, rb, districts):
+    """'.' groups thousands and ',' is the decimal mark, as in the returns: "1.405" is 1405, never 1.405."""
+    path = tmp_path / "b.csv"
+    path.write_bytes("Đơn vị;Tổng điểm;Điều kiện sẵn sàng;Kết quả;Xếp hạng\n"
+                     "Kbang;1.405,5;87,89;1.317,61;2\nTP Pleiku;1.405;50,5;99;1\n".encode("utf-8-sig"))
+    got = load_baseline(path, districts, rb)
+    assert got.ranks == {"Huyện Kbang": 2, "Thành phố Pleiku": 1}
+    assert got.totals == {"Huyện Kbang": 1405.5, "Thành phố Pleiku": 1405.0}
+    assert got.parts["Huyện Kbang"] == {"SS": pytest.approx(87.89), "KQ": pytest.approx(1317.61)}
+
+
 @pytest.mark.parametrize("rows, where", [
     ([["district", "rank"], ["Huyện Kbang", 1], ["Huyện Không Có", 2]], "Huyện Không Có"),
     ([["Đơn vị", "Tổng điểm"], ["Huyện Kbang", 100]], "Xếp hạng"),

@@ -26,7 +26,18 @@ from click.testing import CliRunner
 from kbang_egov import load_districts, load_rulebook, write_template
 from kbang_egov.cli import main
 from kbang_egov.forms.template import Filled
-from kbang_egov.mail.collect import DUPLICATE, QUARANTINED, REFUSED, SAVED, collect_returns, maildir_messages
+from kbang_egov.mail.collect import (
+    DUPLICATE,
+    OUTCOME_VI,
+    QUARANTINED,
+    REFUSED,
+    SAVED,
+    CollectReport,
+    Item,
+    collect_returns,
+    maildir_messages,
+    write_collect_log,
+)
 from kbang_egov.mail.contacts import ContactsError, parse_contacts
 from kbang_egov.mail.ledger import Ledger
 
@@ -649,3 +660,12 @@ def test_an_attachment_that_crashes_the_reader_costs_only_its_own_check(tmp_path
     assert sorted((i.outcome, i.district) for i in report.items) == [(SAVED, "Huyện Kbang"),
                                                                       (SAVED, "Thành phố Pleiku")]
     assert len(files(inbox)) == 2
+
+
+def test_the_collect_log_names_each_outcome_as_the_officer_reads_it(tmp_path):
+    """One line per attachment, its outcome first in the officer's words."""
+    items = [Item(outcome, f"a{n}.xlsx", KBANG, "Huyện Kbang", f"f{n}.xlsx", "", f"<m{n}>")
+             for n, outcome in enumerate((SAVED, DUPLICATE, QUARANTINED, REFUSED, SAVED))]
+    log = write_collect_log(CollectReport(messages=5, items=items), tmp_path, "maildir")
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[0] for line in lines[2:]] == [OUTCOME_VI[i.outcome] for i in items]

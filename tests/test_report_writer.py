@@ -39,6 +39,11 @@ from kbang_egov.rules.results import (
     PART,
     REJECTED,
     SCORED,
+    SKIP_HIDDEN,
+    SKIP_LOCK,
+    SKIP_OTHER,
+    SKIP_OUTPUT,
+    SKIPPED_VI,
     SUPERSEDED,
     TOTAL,
     CriterionResult,
@@ -370,6 +375,16 @@ def test_run_sheet_lists_every_file(out_dir: Path, run: RunResult):
     first = raw[0].tolist()
     assert set(f.file for f in run.files) <= set(first)
     assert run.rulebook_hash in raw[1].tolist()
+
+
+def test_run_sheet_names_every_kind_of_skipped_file(run: RunResult, rb: Rulebook, tmp_path: Path):
+    """Every kind of skipped file shows the label the run summary uses, never its raw key."""
+    counts = {SKIP_LOCK: 1, SKIP_HIDDEN: 2, SKIP_OTHER: 3, SKIP_OUTPUT: 4}
+    path = write_ranking_workbook(dataclasses.replace(run, skipped=counts), rb, tmp_path / "r.xlsx")
+    raw = pd.read_excel(path, sheet_name=RUN_SHEET, header=None, engine="calamine")
+    row = raw[raw[0] == "Số tệp bỏ qua"].iloc[0]
+    assert row[1] == 10
+    assert row[2] == ", ".join(f"{SKIPPED_VI[k]}: {n}" for k, n in counts.items())
 
 
 def test_ranking_csv(out_dir: Path, rb: Rulebook):

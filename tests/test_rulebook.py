@@ -408,39 +408,39 @@ def _na_on_unscored(d):
 
 
 BROKEN = [
-    ("unknown-kind", _unknown_kind, "criterion SS.I.1", "kind"),
-    ("overlapping-tiers", _overlap, "criterion SS.III.9", "tiers[1]"),
-    ("gap-in-tiers", _gap, "criterion SS.III.9", "tiers"),
-    ("gap-above-top-tier", _gap_above, "criterion KQ.I.8", "tiers"),
-    ("group-max", _group_max, "group SS.I", "max"),
-    ("part-max", _part_max, "part SS", "max"),
+    ("unknown-kind", _unknown_kind, "tiêu chí SS.I.1", "kind"),
+    ("overlapping-tiers", _overlap, "tiêu chí SS.III.9", "tiers[1]"),
+    ("gap-in-tiers", _gap, "tiêu chí SS.III.9", "tiers"),
+    ("gap-above-top-tier", _gap_above, "tiêu chí KQ.I.8", "tiers"),
+    ("group-max", _group_max, "nhóm SS.I", "max"),
+    ("part-max", _part_max, "phần SS", "max"),
     ("total-max", _total_max, "total", "max"),
-    ("duplicate-code", _duplicate, "criterion SS.I.1", "code"),
-    ("unknown-field", _unknown_field, "criterion SS.I.1", "maxx"),
-    ("missing-name", _missing_name, "criterion SS.I.1", "name"),
-    ("option-above-max", _option_above_max, "criterion KQ.I.1", "options[1].points"),
-    ("unknown-group", _unknown_group, "criterion SS.I.1", "group"),
-    ("yesno-three-options", _three_yesno_options, "criterion SS.I.2", "options"),
-    ("tier-points-above-max", _tier_points_above_max, "criterion KQ.I.9", "tiers[1].points"),
-    ("unscored-with-max", _unscored_with_max, "criterion KQ.I.32b", "max"),
-    ("field-of-other-kind", _field_of_other_kind, "criterion SS.I.2", "scale"),
-    ("duplicate-option-label", _duplicate_option_label, "criterion KQ.I.1", "options[3].label"),
-    ("reserved-option-label", _reserved_option_label, "criterion KQ.I.1", "options[3].label"),
-    ("tier-two-lower-bounds", _tier_both_lower_bounds, "criterion KQ.I.9", "tiers[1]"),
-    ("tier-outside-range", _tier_outside_range, "criterion KQ.I.29", "tiers[1]"),
-    ("yesno-without-max-option", _yesno_without_max_option, "criterion SS.I.2", "options"),
-    ("group-code-mismatch", _group_code_mismatch, "group SS.II", "code"),
-    ("unknown-part", _unknown_part, "group SS.I", "part"),
-    ("year-not-a-number", _year_text, "rulebook", "year"),
-    ("not-applicable-not-a-mapping", _na_not_a_mapping, "criterion SS.I.1", "not_applicable"),
-    ("not-applicable-accepted-text", _na_accepted_text, "criterion SS.I.1", "not_applicable.accepted"),
-    ("not-applicable-without-note", _na_without_note, "criterion SS.I.1", "not_applicable.note"),
-    ("not-applicable-blank-note", _na_blank_note, "criterion KQ.III.16", "not_applicable.note"),
-    ("not-applicable-unknown-field", _na_unknown_field, "criterion KQ.III.16", "not_applicable.ground"),
-    ("not-applicable-on-unscored", _na_on_unscored, "criterion KQ.I.32b", "not_applicable.accepted"),
-    ("evidence-required-text", lambda d: d.update(evidence_required="yes"), "rulebook", "evidence_required"),
+    ("duplicate-code", _duplicate, "tiêu chí SS.I.1", "code"),
+    ("unknown-field", _unknown_field, "tiêu chí SS.I.1", "maxx"),
+    ("missing-name", _missing_name, "tiêu chí SS.I.1", "name"),
+    ("option-above-max", _option_above_max, "tiêu chí KQ.I.1", "options[1].points"),
+    ("unknown-group", _unknown_group, "tiêu chí SS.I.1", "group"),
+    ("yesno-three-options", _three_yesno_options, "tiêu chí SS.I.2", "options"),
+    ("tier-points-above-max", _tier_points_above_max, "tiêu chí KQ.I.9", "tiers[1].points"),
+    ("unscored-with-max", _unscored_with_max, "tiêu chí KQ.I.32b", "max"),
+    ("field-of-other-kind", _field_of_other_kind, "tiêu chí SS.I.2", "scale"),
+    ("duplicate-option-label", _duplicate_option_label, "tiêu chí KQ.I.1", "options[3].label"),
+    ("reserved-option-label", _reserved_option_label, "tiêu chí KQ.I.1", "options[3].label"),
+    ("tier-two-lower-bounds", _tier_both_lower_bounds, "tiêu chí KQ.I.9", "tiers[1]"),
+    ("tier-outside-range", _tier_outside_range, "tiêu chí KQ.I.29", "tiers[1]"),
+    ("yesno-without-max-option", _yesno_without_max_option, "tiêu chí SS.I.2", "options"),
+    ("group-code-mismatch", _group_code_mismatch, "nhóm SS.II", "code"),
+    ("unknown-part", _unknown_part, "nhóm SS.I", "part"),
+    ("year-not-a-number", _year_text, "bộ tiêu chí", "year"),
+    ("not-applicable-not-a-mapping", _na_not_a_mapping, "tiêu chí SS.I.1", "not_applicable"),
+    ("not-applicable-accepted-text", _na_accepted_text, "tiêu chí SS.I.1", "not_applicable.accepted"),
+    ("not-applicable-without-note", _na_without_note, "tiêu chí SS.I.1", "not_applicable.note"),
+    ("not-applicable-blank-note", _na_blank_note, "tiêu chí KQ.III.16", "not_applicable.note"),
+    ("not-applicable-unknown-field", _na_unknown_field, "tiêu chí KQ.III.16", "not_applicable.ground"),
+    ("not-applicable-on-unscored", _na_on_unscored, "tiêu chí KQ.I.32b", "not_applicable.accepted"),
+    ("evidence-required-text", lambda d: d.update(evidence_required="yes"), "bộ tiêu chí", "evidence_required"),
     ("evidence-required-criterion-text", lambda d: _crit(d, "SS.I.1").update(evidence_required=1),
-     "criterion SS.I.1", "evidence_required"),
+     "tiêu chí SS.I.1", "evidence_required"),
 ]
 
 
@@ -452,7 +452,7 @@ def test_broken_rulebook(raw, mutate, entry, field):
         build_rulebook(data)
     assert exc.value.entry == entry
     assert exc.value.field == field
-    assert str(exc.value).startswith(f"{entry}, field '{field}': ")
+    assert str(exc.value).startswith(f"{entry}, trường '{field}': ")
 
 
 def test_unmutated_copy_builds(raw):
@@ -481,20 +481,20 @@ def test_not_a_mapping():
 def test_load_invalid_yaml(tmp_path):
     p = tmp_path / "x.yaml"
     p.write_text("id: [unclosed\ncriteria: {\n", encoding="utf-8")
-    with pytest.raises(RulebookError, match="not valid YAML"):
+    with pytest.raises(RulebookError, match="không phải YAML hợp lệ"):
         load_rulebook(p)
 
 
 def test_load_missing_file(tmp_path):
     p = tmp_path / "x.yaml"
-    with pytest.raises(RulebookError, match="cannot read the rulebook file"):
+    with pytest.raises(RulebookError, match="không đọc được tệp bộ tiêu chí"):
         load_rulebook(p)
 
 
 def test_load_not_utf8(tmp_path):
     p = tmp_path / "x.yaml"
     p.write_bytes("id: Chính quyền\n".encode("utf-16"))
-    with pytest.raises(RulebookError, match="not UTF-8"):
+    with pytest.raises(RulebookError, match="không phải văn bản UTF-8"):
         load_rulebook(p)
 
 
@@ -505,7 +505,7 @@ def test_load_broken_file_names_entry(tmp_path, raw):
     p.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     with pytest.raises(RulebookError) as exc:
         load_rulebook(p)
-    assert (exc.value.entry, exc.value.field) == ("group SS.I", "max")
+    assert (exc.value.entry, exc.value.field) == ("nhóm SS.I", "max")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -50,12 +50,6 @@ INFO_FIELDS: tuple[tuple[str, str], ...] = (
 )
 INFO_LABELS = {name: label for name, label in INFO_FIELDS}
 
-# Keys of the very hidden metadata sheet (column A), values in column B.
-META_KEYS = (
-    "template", "template_format", "rulebook_id", "rulebook_version", "rulebook_hash", "rulebook_year",
-    "district", "generator", "generated_at",
-)
-
 PERCENT_UNIT = "%"
 
 

@@ -134,7 +134,7 @@ def load_kbang_sample(rulebook: Rulebook, path: str | Path | None = None,
 
     p = Path(path) if path is not None else kbang_data_path()
     try:
-        data = yaml.safe_load(read_data_file(p, "the sample return", SampleError))
+        data = yaml.safe_load(read_data_file(p, "tệp bài nộp mẫu", SampleError))
     except yaml.YAMLError as exc:
         raise SampleError(f"the sample return {p} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or set(data) - _KBANG_TOP or "criteria" not in data:

@@ -63,6 +63,7 @@ UNKNOWN = "unknown"
 SUMMARY_NOTES = 12  # quarantined and refused files named on the screen; the log has them all
 
 SAVED, DUPLICATE, QUARANTINED, REFUSED = "saved", "duplicate", "quarantined", "refused"
+OUTCOME_VI = {SAVED: "đã lưu", DUPLICATE: "trùng", QUARANTINED: "cách ly", REFUSED: "từ chối"}  # as the log says
 
 
 class CollectError(Exception):
@@ -465,15 +466,16 @@ def write_collect_log(report: CollectReport, out_dir: Path, source: str) -> Path
     now = dt.datetime.now()
     folder = out_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [f"collect {now.isoformat(timespec='seconds')} from {source}",
-             f"messages {report.messages}, saved {report.count(SAVED)}, duplicates {report.count(DUPLICATE)}, "
-             f"quarantined {report.count(QUARANTINED)}, refused {report.count(REFUSED)}, "
-             f"other attachments ignored {report.ignored}, own attachments skipped {report.own}"]
+    lines = [f"nhận thư {now.isoformat(timespec='seconds')} từ {source}",
+             f"{report.messages} thư: lưu {report.count(SAVED)}, trùng {report.count(DUPLICATE)}, "
+             f"cách ly {report.count(QUARANTINED)}, từ chối {report.count(REFUSED)}, "
+             f"tệp đính kèm khác bỏ qua {report.ignored}, tệp do chính Sở gửi đi bỏ qua {report.own}"]
     if report.interrupted:
-        lines.append(f"interrupted: {report.interrupted}")
+        lines.append(f"bị ngắt: {report.interrupted}; chạy lại collect để nhận nốt")
     for i in report.items:
-        lines.append("\t".join(printable(x) for x in (i.outcome, i.source_id, i.sender, i.district,
-                                                        i.original_name, i.file, i.reason)))
+        outcome = OUTCOME_VI.get(i.outcome, i.outcome)
+        lines.append("\t".join(printable(x) for x in (outcome, i.source_id, i.sender, i.district, i.original_name,
+                                                        i.file, i.reason)))
     target = folder / f"collect_{now.strftime(STAMP_FORMAT)}.log"
     write_atomically(target, lambda tmp: tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"))
     report.log = target

@@ -72,12 +72,12 @@ def write_replacing(target: Path, write: Callable[[Path], None], stamp: str) -> 
     Returns the path written and, for the fallback, a sentence saying why, for the run's notices.
     """
     if target.exists() and _read_only(target):
-        reason = "it is read-only"
+        reason = "tệp chỉ đọc"
     else:
         try:
             return write_atomically(target, write), None
         except PermissionError as exc:  # Windows: the file is open in Excel
-            reason = f"{exc.strerror or exc}; is it open in Excel?"
+            reason = f"{exc.strerror or exc}; tệp có đang mở trong Excel không?"
     beside = target.with_name(f"{target.stem}-{stamp}{target.suffix}")
     write_atomically(beside, write)
     return beside, f"không thay được {target} ({reason}): đã ghi {beside.name} bên cạnh"

@@ -37,6 +37,10 @@ from ..rules.findings import Finding, make_finding
 from ..rules.results import (
     REJECTED,
     SCORED,
+    SKIP_HIDDEN,
+    SKIP_LOCK,
+    SKIP_OTHER,
+    SKIP_OUTPUT,
     SUPERSEDED,
     Comparison,
     CriterionFrame,
@@ -56,9 +60,6 @@ from .runlock import RunLock
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file just done)
 
-
-# Why a file in the folder was not read as a submission.
-SKIP_LOCK, SKIP_HIDDEN, SKIP_OTHER, SKIP_OUTPUT = "lock", "hidden", "other", "output"
 
 
 def bundled_samples_dir() -> Path:
@@ -324,8 +325,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
     stamp, run_id = started.strftime(STAMP_FORMAT), new_run_id(started)
     root, out = Path(input_dir), Path(out_dir)
     if _same_folder(root, out):
-        raise FolderClash(f"the output folder {out} is the inbox: the outputs would sit among the returns; "
-                          "give --out a folder beside the inbox or inside it")
+        raise FolderClash(f"thư mục kết quả {out} chính là thư mục bài nộp: kết quả sẽ nằm lẫn với bài nộp; "
+                          "chọn cho --out một thư mục bên cạnh hoặc bên trong thư mục bài nộp")
     out = ensure_dir(out)
     settings = settings if settings is not None else Settings()
     with RunLock(out) as lock, _history_errors(HistoryError, OutputError), contextlib.ExitStack() as stack:
@@ -478,7 +479,8 @@ def _writing(out: Path, error: type[Exception]) -> Iterator[None]:
         yield
     except OSError as exc:
         what = f" ({exc.filename})" if exc.filename else ""
-        raise error(f"cannot write the outputs in {out}: {exc.strerror or exc}{what}") from exc
+        raise error(f"không ghi được kết quả vào {out}: {exc.strerror or exc}{what}; kiểm tra ổ đĩa còn chỗ và "
+                    "thư mục kết quả ghi được") from exc
 
 
 class _Clock:

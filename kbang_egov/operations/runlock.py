@@ -67,11 +67,11 @@ class RunLock:
         try:
             fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
-            raise LockError(f"cannot open the lock file {self.path}: {exc.strerror or exc}; "
-                            f"the output folder must be writable and {LOCK_NAME} a plain file") from exc
+            raise LockError(f"không mở được tệp khóa {self.path}: {exc.strerror or exc}; thư mục kết quả "
+                            f"phải ghi được và {LOCK_NAME} phải là một tệp thường") from exc
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise LockError(f"the lock file {self.path} is not a plain file; remove it")
+                raise LockError(f"tệp khóa {self.path} không phải một tệp thường; xóa nó rồi chạy lại")
             try:
                 _lock(fd)
             except BlockingIOError:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..reading.values import parse_number
 from ..rules.districts import District, DistrictIndex
 from ..rules.results import Comparison
 from ..rules.rulebook import Rulebook
@@ -152,14 +153,10 @@ def _text(value: object) -> str:
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) if math.isfinite(value) else None
-    text = _text(value).replace(",", ".")
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
+    """A figure as the clerks' returns are read (reading/values.parse_number: "1.405,5", "87,89", "1.405"
+    is one thousand four hundred and five); None for a blank, a text or a percentage."""
+    parsed = parse_number(_text(value) if isinstance(value, str) else value)
+    return None if parsed.error or parsed.percent else parsed.value
 
 
 def _rank(value: object) -> int | None:

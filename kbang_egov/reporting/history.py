@@ -97,12 +97,12 @@ def open_history(out: Path) -> Iterator[sqlite3.Connection]:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
     journal = os.fsencode(os.path.abspath(path)) + b"-journal"
     if len(journal) >= SQLITE_PATH_MAX:
-        raise OSError(errno.ENAMETOOLONG, f"{os.strerror(errno.ENAMETOOLONG)}: SQLite opens paths of up to "
-                      f"{SQLITE_PATH_MAX} bytes; give --out a shorter folder", os.fsdecode(journal))
+        raise OSError(errno.ENAMETOOLONG, f"{os.strerror(errno.ENAMETOOLONG)}: SQLite chỉ mở được đường dẫn "
+                      f"dài tối đa {SQLITE_PATH_MAX} byte; chọn cho --out một thư mục có đường dẫn ngắn hơn", os.fsdecode(journal))
     try:
         conn = sqlite3.connect(path, timeout=_TIMEOUT)
     except sqlite3.Error as exc:
-        raise HistoryError(f"cannot open {path}: {exc}") from exc
+        raise HistoryError(f"không mở được {path}: {exc}") from exc
     try:
         with _errors(path):
             conn.executescript(SCHEMA)
@@ -117,12 +117,13 @@ def _errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc):
-            raise HistoryError(f"{path} cannot be written ({exc})") from exc
-        raise HistoryError(f"{path} is held by another program ({exc}) for more than {_TIMEOUT:.0f} s: close "
-                           "what has it open (a database browser) and run again") from exc
+            raise HistoryError(f"không ghi được {path} ({exc}); kiểm tra ổ đĩa còn chỗ và tệp không bị khoá ghi") from exc
+        raise HistoryError(f"{path} đang bị một chương trình khác giữ ({exc}) quá {_TIMEOUT:.0f} giây: đóng "
+                           "chương trình đang mở nó (trình xem cơ sở dữ liệu) rồi chạy lại") from exc
     except sqlite3.DatabaseError as exc:
-        raise HistoryError(f"{path} cannot be used ({exc}); if it is damaged, move it away and the next run "
-                           "starts a new one (the ranking of earlier runs is also kept under history/)") from exc
+        raise HistoryError(f"không dùng được {path} ({exc}); nếu tệp bị hỏng, chuyển nó ra chỗ khác, lần chạy "
+                           "sau sẽ tạo tệp mới (bảng xếp hạng các lần chạy trước vẫn được giữ trong history/)"
+                           ) from exc
 
 
 def settle_pending(conn: sqlite3.Connection, current_run_id: str | None) -> list[str]:
@@ -333,7 +334,7 @@ def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_TIMEOUT)
     except sqlite3.Error as exc:
-        raise HistoryError(f"cannot open {path}: {exc}") from exc
+        raise HistoryError(f"không mở được {path}: {exc}") from exc
     try:
         with _errors(path):
             yield conn

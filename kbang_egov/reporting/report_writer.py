@@ -21,7 +21,7 @@ import pandas as pd
 from ..forms.layout import column_letter
 from ..operations.atomic import STAMP_FORMAT, write_replacing
 from ..rules.findings import CONSEQUENCE, ERROR, REGISTRY, SEVERITY_VI, WARNING
-from ..rules.results import COMPLETE, COMPUTED, NOT_APPLICABLE, REJECTED, SCORED, SUPERSEDED, TRUSTED, ZERO, RunResult
+from ..rules.results import COMPLETE, REJECTED, SCORED, SKIPPED_VI, SUPERSEDED, RunResult
 from ..rules.rulebook import Rulebook, format_points
 from ..text import printable
 from .tables import NEAR, NO_COMPARISON_VI, SCORES_COLUMNS, RunTables, overview_facts, part_column, run_tables
@@ -57,18 +57,11 @@ RANKING_LEGEND = ("Cột nhóm ({groups}) và 'Tổng cộng thẳng' cộng th�
                   "dụng thì bằng tổng cộng thẳng. 'Tổng tự khai' so với 'Tổng cộng thẳng'.")
 NO_BAD_FILES_VI = "Không có tệp lỗi"
 
-SOURCE_VI = {
-    COMPUTED: "Tính lại từ số liệu",
-    TRUSTED: "Lấy điểm tự đánh giá",
-    ZERO: "Thiếu/sai số liệu: 0 điểm",
-    NOT_APPLICABLE: "Không áp dụng",
-}
 FILE_STATUS_VI = {
     SCORED: "Đã chấm",
     REJECTED: "Không chấm được",
     SUPERSEDED: "Bị thay thế bởi bản mới hơn",
 }
-SKIPPED_VI = {"lock": "tệp khoá của Office", "hidden": "tệp ẩn"}
 
 # Short labels for the parts of the bundled rulebook; a part not listed here shows its rulebook name.
 _PART_LABEL_VI = {"SS": "Điều kiện sẵn sàng", "KQ": "Kết quả"}
@@ -659,7 +652,8 @@ def ensure_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the output folder {path}: {exc.strerror or exc}") from exc
+        raise OutputError(f"không tạo được thư mục kết quả {path}: {exc.strerror or exc}; chọn cho --out một thư "
+                          "mục ghi được") from exc
     return path
 
 
@@ -667,7 +661,8 @@ def _write_atomically(target: Path, write: Callable[[Path], None], run: RunResul
     try:
         path, notice = write_replacing(target, write, run.started.strftime(STAMP_FORMAT))
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise OutputError(f"không ghi được {target}: {exc.strerror or exc}; kiểm tra ổ đĩa còn chỗ và thư mục kết "
+                          "quả ghi được") from exc
     if notice:
         run.notices.append(notice)
     return path

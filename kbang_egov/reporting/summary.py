@@ -5,13 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from ..rules.findings import CONSEQUENCE, ERROR, WARNING
-from ..rules.results import COMPLETE, PART, REJECTED, SUPERSEDED, DistrictResult, RunResult
+from ..rules.results import COMPLETE, PART, REJECTED, SKIPPED_VI, SUPERSEDED, DistrictResult, RunResult
 from ..text import printable
 from .history import DistrictStep, RunRow
 from .tables import overview, overview_facts
-
-SKIPPED_VI = {"lock": "tệp khoá của Office", "hidden": "tệp ẩn", "other": "tệp không phải bảng tính",
-              "output": "tệp trong thư mục kết quả"}
 
 MAX_ROWS = 20  # ranking rows shown; the workbook has them all
 

@@ -217,9 +217,6 @@ def _self_score(ctx: _Ctx) -> Check[float | None]:
     return p.value
 
 
-_NOT_A_NUMBER = ("input-unparseable", "number-too-large")
-
-
 def _not_a_number(p: Parsed) -> str:
     """The code for a cell that gives no number: an absurd magnitude (1e300, a 310-digit text) has its own,
     and is never summed."""

@@ -58,7 +58,7 @@ def default_districts_path() -> Path:
 def load_districts(path: str | Path | None = None) -> list[District]:
     """Read a district list: one name per line, '#' comments and blank lines ignored."""
     p = Path(path) if path is not None else default_districts_path()
-    text = read_data_file(p, "the district list", DistrictListError)
+    text = read_data_file(p, "danh sách đơn vị", DistrictListError)
     districts: list[District] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -67,11 +67,12 @@ def load_districts(path: str | Path | None = None) -> list[District]:
             continue
         key = district_key(name)
         if key in seen:
-            raise DistrictListError(f"{p}, line {lineno}: '{name}' is already listed on line {seen[key]}")
+            raise DistrictListError(f"{p}, dòng {lineno}: '{name}' đã có ở dòng {seen[key]}; xóa một trong "
+                                    "hai dòng")
         seen[key] = lineno
         districts.append(District(name))
     if not districts:
-        raise DistrictListError(f"the district list {p} names no district")
+        raise DistrictListError(f"danh sách đơn vị {p} không có tên đơn vị nào; ghi mỗi dòng một tên đơn vị")
     return districts
 
 

@@ -32,6 +32,12 @@ SCORED = "scored"
 REJECTED = "rejected"  # cannot be scored: unreadable, not the template, unknown district, ...
 SUPERSEDED = "superseded"  # a newer file of the same district was scored
 
+# Files in the input folder that are not read at all, and what the officer reads for each (the run summary
+# and the workbook's run sheet both name them with these labels).
+SKIP_LOCK, SKIP_HIDDEN, SKIP_OTHER, SKIP_OUTPUT = "lock", "hidden", "other", "output"
+SKIPPED_VI = {SKIP_LOCK: "tệp khoá của Office", SKIP_HIDDEN: "tệp ẩn", SKIP_OTHER: "tệp không phải bảng tính",
+              SKIP_OUTPUT: "tệp trong thư mục kết quả"}
+
 
 @dataclass
 class CriterionResult:

@@ -41,6 +41,7 @@ _VALUE_FIELDS = {"unit", "integer", "min", "max"}
 _NOT_APPLICABLE_FIELDS = {"accepted", "note"}
 # Points are compared as exact decimals so 0.1 + 0.2 style float noise never breaks a sum check.
 _EPS = Fraction(1, 10**9)
+_TOP = "bộ tiêu chí"  # the entry messages name for the file's top level
 
 
 class RulebookError(Exception):
@@ -51,7 +52,7 @@ class RulebookError(Exception):
         self.field = field
         where = ""
         if entry and field:
-            where = f"{entry}, field '{field}': "
+            where = f"{entry}, trường '{field}': "
         elif entry:
             where = f"{entry}: "
         super().__init__(where + message)
@@ -233,12 +234,12 @@ def load_rulebook(path: str | Path | None = None) -> Rulebook:
     import yaml  # lazy: only commands that need the rulebook pay for it
 
     p = Path(path) if path is not None else default_rulebook_path()
-    text = read_data_file(p, "the rulebook file", RulebookError)
+    text = read_data_file(p, "tệp bộ tiêu chí", RulebookError)
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
         data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader either way
     except yaml.YAMLError as exc:
-        raise RulebookError(f"the rulebook file {p} is not valid YAML: {exc}") from exc
+        raise RulebookError(f"tệp bộ tiêu chí {p} không phải YAML hợp lệ: {exc}") from exc
     return build_rulebook(data, path=str(p))
 
 
@@ -251,40 +252,41 @@ def rulebook_hash(data: Any) -> str:
 def build_rulebook(data: Any, path: str = "") -> Rulebook:
     """Validate parsed rulebook data and build the immutable Rulebook."""
     if not isinstance(data, dict):
-        raise RulebookError("the rulebook must be a mapping with id, version, parts, groups and criteria")
-    _check_fields(data, _TOP_FIELDS, "rulebook", required=_TOP_FIELDS - {"source", "title", "evidence_required"})
+        raise RulebookError("bộ tiêu chí phải là một mapping có id, version, parts, groups và criteria")
+    _check_fields(data, _TOP_FIELDS, _TOP, required=_TOP_FIELDS - {"source", "title", "evidence_required"})
     evidence_required = data.get("evidence_required", False)
     if not isinstance(evidence_required, bool):
-        raise RulebookError(f"must be true or false, got {evidence_required!r}", "rulebook", "evidence_required")
-    rb_id = _text(data, "id", "rulebook")
-    version = str(_require(data, "version", "rulebook"))
-    year = _require(data, "year", "rulebook")
+        raise RulebookError(f"phải là true hoặc false, đang là {evidence_required!r}", _TOP, "evidence_required")
+    rb_id = _text(data, "id", _TOP)
+    version = str(_require(data, "version", _TOP))
+    year = _require(data, "year", _TOP)
     if not isinstance(year, int) or isinstance(year, bool):
-        raise RulebookError(f"must be a whole year, got {year!r}", "rulebook", "year")
+        raise RulebookError(f"phải là một năm (số nguyên), đang là {year!r}", _TOP, "year")
 
-    total = _require(data, "total", "rulebook")
+    total = _require(data, "total", _TOP)
     if not isinstance(total, dict):
-        raise RulebookError("must be a mapping with code, name and max", "rulebook", "total")
+        raise RulebookError("phải là một mapping có code, name và max", _TOP, "total")
     _check_fields(total, _TOTAL_FIELDS, "total", required={"code", "name", "max"})
     total_code = _text(total, "code", "total")
     total_max = _points(total, "max", "total")
 
-    parts_raw = _list(data, "parts", "rulebook")
-    groups_raw = _list(data, "groups", "rulebook")
-    criteria_raw = _list(data, "criteria", "rulebook")
+    parts_raw = _list(data, "parts", _TOP)
+    groups_raw = _list(data, "groups", _TOP)
+    criteria_raw = _list(data, "criteria", _TOP)
 
     codes_seen: dict[str, str] = {total_code: "total"}
 
     def claim(code: str, entry: str) -> None:
         if code in codes_seen:
-            raise RulebookError(f"code '{code}' is already used by {codes_seen[code]}", entry, "code")
+            raise RulebookError(f"mã '{code}' đã được dùng cho {codes_seen[code]}; mỗi mã chỉ dùng một lần", entry,
+                                "code")
         codes_seen[code] = entry
 
     part_meta: dict[str, dict] = {}
     for i, raw in enumerate(parts_raw):
-        entry = _entry_name("part", i, raw)
+        entry = _entry_name("phần", i, raw)
         if not isinstance(raw, dict):
-            raise RulebookError("must be a mapping", entry)
+            raise RulebookError("phải là một mapping", entry)
         _check_fields(raw, _PART_FIELDS, entry, required={"code", "name", "max"})
         code = _text(raw, "code", entry)
         claim(code, entry)
@@ -292,23 +294,23 @@ def build_rulebook(data: Any, path: str = "") -> Rulebook:
 
     group_meta: dict[str, dict] = {}
     for i, raw in enumerate(groups_raw):
-        entry = _entry_name("group", i, raw)
+        entry = _entry_name("nhóm", i, raw)
         if not isinstance(raw, dict):
-            raise RulebookError("must be a mapping", entry)
+            raise RulebookError("phải là một mapping", entry)
         _check_fields(raw, _GROUP_FIELDS, entry, required={"code", "part", "number", "name", "max"})
         code = _text(raw, "code", entry)
         claim(code, entry)
         part = _text(raw, "part", entry)
         if part not in part_meta:
-            raise RulebookError(f"unknown part '{part}'; parts are {', '.join(part_meta)}", entry, "part")
+            raise RulebookError(f"không có phần '{part}'; các phần là {', '.join(part_meta)}", entry, "part")
         if code != f"{part}.{raw['number']}":
-            raise RulebookError(f"code must be '{part}.{raw['number']}' (part.number)", entry, "code")
+            raise RulebookError(f"mã phải là '{part}.{raw['number']}' (part.number)", entry, "code")
         group_meta[code] = raw
 
     crits_by_group: dict[str, list[Criterion]] = {g: [] for g in group_meta}
     for i, raw in enumerate(criteria_raw):
         crit = _build_criterion(raw, i, group_meta, evidence_required)
-        claim(crit.code, f"criterion {crit.code}")
+        claim(crit.code, f"tiêu chí {crit.code}")
         crits_by_group[crit.group].append(crit)
 
     parts: list[Part] = []
@@ -317,22 +319,22 @@ def build_rulebook(data: Any, path: str = "") -> Rulebook:
         for gcode, graw in group_meta.items():
             if graw["part"] != pcode:
                 continue
-            entry = f"group {gcode}"
+            entry = f"nhóm {gcode}"
             gmax = _points(graw, "max", entry)
             crits = tuple(crits_by_group[gcode])
             if not crits:
-                raise RulebookError("has no criteria", entry)
-            _check_sum(gmax, [c.max for c in crits if c.scored], entry, "its criteria")
+                raise RulebookError("không có tiêu chí nào; thêm tiêu chí hoặc xóa nhóm", entry)
+            _check_sum(gmax, [c.max for c in crits if c.scored], entry, "các tiêu chí của nhóm")
             groups.append(Group(gcode, pcode, str(graw["number"]), _text(graw, "name", entry), gmax,
                                 crits, graw.get("note")))
-        entry = f"part {pcode}"
+        entry = f"phần {pcode}"
         pmax = _points(praw, "max", entry)
         if not groups:
-            raise RulebookError("has no groups", entry)
-        _check_sum(pmax, [g.max for g in groups], entry, "its groups")
+            raise RulebookError("không có nhóm nào; thêm nhóm hoặc xóa phần", entry)
+        _check_sum(pmax, [g.max for g in groups], entry, "các nhóm của phần")
         parts.append(Part(pcode, _text(praw, "name", entry), str(praw.get("total_name") or praw["name"]),
                           pmax, tuple(groups), praw.get("note")))
-    _check_sum(total_max, [p.max for p in parts], "total", "the parts")
+    _check_sum(total_max, [p.max for p in parts], "total", "các phần")
 
     return Rulebook(
         id=rb_id, version=version, year=year, title=str(data.get("title") or rb_id),
@@ -342,31 +344,31 @@ def build_rulebook(data: Any, path: str = "") -> Rulebook:
 
 
 def _build_criterion(raw: Any, index: int, groups: dict[str, dict], evidence_required: bool = False) -> Criterion:
-    entry = _entry_name("criterion", index, raw)
+    entry = _entry_name("tiêu chí", index, raw)
     if not isinstance(raw, dict):
-        raise RulebookError("must be a mapping", entry)
+        raise RulebookError("phải là một mapping", entry)
     _check_fields(raw, _CRITERION_FIELDS, entry, required={"code", "group", "number", "name", "max", "kind"})
     code = _text(raw, "code", entry)
     group = _text(raw, "group", entry)
     if group not in groups:
-        raise RulebookError(f"unknown group '{group}'; groups are {', '.join(groups)}", entry, "group")
+        raise RulebookError(f"không có nhóm '{group}'; các nhóm là {', '.join(groups)}", entry, "group")
     number = raw["number"]
     if not code.startswith(f"{group}.{number}"):
-        raise RulebookError(f"code must start with '{group}.{number}' (group.number)", entry, "code")
+        raise RulebookError(f"mã phải bắt đầu bằng '{group}.{number}' (group.number)", entry, "code")
     kind = raw["kind"]
     if kind not in KINDS:
-        raise RulebookError(f"unknown kind '{kind}'; use one of {', '.join(KINDS)}", entry, "kind")
+        raise RulebookError(f"không có loại '{kind}'; dùng một trong {', '.join(KINDS)}", entry, "kind")
     for other, names in _KIND_FIELDS.items():
         if other != kind:
             for name in names - _KIND_FIELDS[kind]:
                 if name in raw:
-                    raise RulebookError(f"does not apply to kind '{kind}'", entry, name)
+                    raise RulebookError(f"không dùng cho loại '{kind}'; xóa trường này", entry, name)
     scored = raw.get("scored", True)
     if not isinstance(scored, bool):
-        raise RulebookError(f"must be true or false, got {scored!r}", entry, "scored")
+        raise RulebookError(f"phải là true hoặc false, đang là {scored!r}", entry, "scored")
     mx = _points(raw, "max", entry, allow_zero=not scored)
     if not scored and mx != 0:
-        raise RulebookError("an unscored criterion must have max 0", entry, "max")
+        raise RulebookError("tiêu chí không tính điểm phải có max 0", entry, "max")
 
     options: tuple[Option, ...] = ()
     tiers: tuple[Tier, ...] = ()
@@ -378,11 +380,11 @@ def _build_criterion(raw: Any, index: int, groups: dict[str, dict], evidence_req
         tiers = _build_tiers(raw, entry, mx, value)
     for name in ("scale", "numerator", "denominator", "section", "note"):
         if name in raw and not isinstance(raw[name], str):
-            raise RulebookError("must be text", entry, name)
+            raise RulebookError("phải là văn bản", entry, name)
     accepted, na_note = _build_not_applicable(raw, entry, scored)
     evidence = raw.get("evidence_required", evidence_required)
     if not isinstance(evidence, bool):
-        raise RulebookError(f"must be true or false, got {evidence!r}", entry, "evidence_required")
+        raise RulebookError(f"phải là true hoặc false, đang là {evidence!r}", entry, "evidence_required")
     return Criterion(
         code=code, group=group, part=str(groups[group]["part"]), number=number,
         name=_text(raw, "name", entry), max=mx, kind=kind, scored=scored, section=raw.get("section"),
@@ -399,95 +401,97 @@ def _build_not_applicable(raw: dict, entry: str, scored: bool) -> tuple[bool, st
         return False, None
     v = raw["not_applicable"]
     if not isinstance(v, dict):
-        raise RulebookError("must be a mapping {accepted: true or false, note: the ground}", entry,
+        raise RulebookError("phải là một mapping {accepted: true hoặc false, note: lý do}", entry,
                             "not_applicable")
     for key in v:
         if key not in _NOT_APPLICABLE_FIELDS:
-            raise RulebookError(f"unknown field '{key}'; use accepted and note", entry, f"not_applicable.{key}")
+            raise RulebookError(f"không có trường '{key}'; dùng accepted và note", entry, f"not_applicable.{key}")
     accepted = v.get("accepted")
     if not isinstance(accepted, bool):
-        raise RulebookError(f"must be true or false, got {accepted!r}", entry, "not_applicable.accepted")
+        raise RulebookError(f"phải là true hoặc false, đang là {accepted!r}", entry, "not_applicable.accepted")
     note = v.get("note")
     if not isinstance(note, str) or not note.strip():
-        raise RulebookError("must give the ground as text", entry, "not_applicable.note")
+        raise RulebookError("phải ghi lý do bằng văn bản", entry, "not_applicable.note")
     if accepted and not scored:
-        raise RulebookError("an unscored criterion has no maximum to take out", entry, "not_applicable.accepted")
+        raise RulebookError("tiêu chí không tính điểm không có điểm tối đa để loại ra", entry,
+                             "not_applicable.accepted")
     return accepted, " ".join(note.split())
 
 
 def _build_options(raw: dict, entry: str, mx: float, kind: str) -> tuple[Option, ...]:
     items = raw.get("options")
     if not isinstance(items, list) or len(items) < 2:
-        raise RulebookError("needs a list of at least two options, each {label, points}", entry, "options")
+        raise RulebookError("cần một danh sách ít nhất hai phương án, mỗi phương án {label, points}", entry,
+                             "options")
     if kind == "yesno" and len(items) != 2:
-        raise RulebookError("a yesno criterion has exactly two options (yes, no)", entry, "options")
+        raise RulebookError("tiêu chí loại yesno có đúng hai phương án (có, không)", entry, "options")
     out: list[Option] = []
     seen: set[str] = set()
     for j, item in enumerate(items, 1):
         where = f"options[{j}]"
         if not isinstance(item, dict) or set(item) != {"label", "points"}:
-            raise RulebookError("each option needs exactly a label and points", entry, where)
+            raise RulebookError("mỗi phương án có đúng hai trường label và points", entry, where)
         label = item["label"]
         if not isinstance(label, str) or not label.strip():
-            raise RulebookError("label must be non-empty text", entry, f"{where}.label")
+            raise RulebookError("label phải là văn bản không rỗng", entry, f"{where}.label")
         key = normalize_text(label)
         if key in seen or key == normalize_text(NOT_APPLICABLE):
-            raise RulebookError(f"label '{label}' is used twice or is reserved", entry, f"{where}.label")
+            raise RulebookError(f"label '{label}' bị dùng hai lần hoặc là nhãn dành riêng", entry, f"{where}.label")
         seen.add(key)
         pts = _number(item["points"], entry, f"{where}.points")
         if pts < 0 or pts > mx + 1e-9:
-            raise RulebookError(f"points {format_points(pts)} must be between 0 and max {format_points(mx)}", entry,
+            raise RulebookError(f"points {format_points(pts)} phải từ 0 đến max {format_points(mx)}", entry,
                                 f"{where}.points")
         out.append(Option(label, pts))
     if kind == "yesno" and max(o.points for o in out) != mx:
-        raise RulebookError(f"the yes option must give the maximum {format_points(mx)}", entry, "options")
+        raise RulebookError(f"phương án có phải cho điểm tối đa {format_points(mx)}", entry, "options")
     return tuple(out)
 
 
 def _build_value(raw: dict, entry: str) -> ValueSpec:
     v = raw.get("value")
     if not isinstance(v, dict):
-        raise RulebookError("needs {unit, integer, min[, max]}: the number the district enters", entry, "value")
+        raise RulebookError("cần {unit, integer, min[, max]}: con số đơn vị nhập vào", entry, "value")
     for key in v:
         if key not in _VALUE_FIELDS:
-            raise RulebookError(f"unknown field '{key}'; use {', '.join(sorted(_VALUE_FIELDS))}", entry,
+            raise RulebookError(f"không có trường '{key}'; dùng {', '.join(sorted(_VALUE_FIELDS))}", entry,
                                 f"value.{key}")
     unit = v.get("unit")
     if not isinstance(unit, str) or not unit:
-        raise RulebookError("must be the unit as text (bài, tháng, %, ...)", entry, "value.unit")
+        raise RulebookError("phải là đơn vị tính bằng văn bản (bài, tháng, %, ...)", entry, "value.unit")
     integer = v.get("integer", False)
     if not isinstance(integer, bool):
-        raise RulebookError("must be true or false", entry, "value.integer")
+        raise RulebookError("phải là true hoặc false", entry, "value.integer")
     lo = _number(v.get("min", 0), entry, "value.min")
     hi = v.get("max")
     hi = None if hi is None else _number(hi, entry, "value.max")
     if hi is not None and hi <= lo:
-        raise RulebookError(f"max {format_points(hi)} must be above min {format_points(lo)}", entry, "value.max")
+        raise RulebookError(f"max {format_points(hi)} phải lớn hơn min {format_points(lo)}", entry, "value.max")
     return ValueSpec(unit, integer, lo, hi)
 
 
 def _build_tiers(raw: dict, entry: str, mx: float, value: ValueSpec) -> tuple[Tier, ...]:
     items = raw.get("tiers")
     if not isinstance(items, list) or len(items) < 2:
-        raise RulebookError("needs a list of at least two tiers, each {label, points, bounds}", entry, "tiers")
+        raise RulebookError("cần một danh sách ít nhất hai mức, mỗi mức {label, points, các cận}", entry, "tiers")
     tiers: list[Tier] = []
     for j, item in enumerate(items, 1):
         where = f"tiers[{j}]"
         if not isinstance(item, dict):
-            raise RulebookError("must be a mapping {label, points, ge/gt/le/lt}", entry, where)
+            raise RulebookError("phải là một mapping {label, points, ge/gt/le/lt}", entry, where)
         for key in item:
             if key not in {"label", "points", *BOUND_KEYS}:
-                raise RulebookError(f"unknown field '{key}'; bounds are ge, gt, le, lt", entry, f"{where}.{key}")
+                raise RulebookError(f"không có trường '{key}'; các cận là ge, gt, le, lt", entry, f"{where}.{key}")
         label = item.get("label")
         if not isinstance(label, str) or not label.strip():
-            raise RulebookError("label must be non-empty text", entry, f"{where}.label")
+            raise RulebookError("label phải là văn bản không rỗng", entry, f"{where}.label")
         pts = _number(item.get("points"), entry, f"{where}.points")
         if pts < 0 or pts > mx + 1e-9:
-            raise RulebookError(f"points {format_points(pts)} must be between 0 and max {format_points(mx)}", entry,
+            raise RulebookError(f"points {format_points(pts)} phải từ 0 đến max {format_points(mx)}", entry,
                                 f"{where}.points")
         bounds = {k: _number(item[k], entry, f"{where}.{k}") for k in BOUND_KEYS if k in item}
         if "ge" in bounds and "gt" in bounds or "le" in bounds and "lt" in bounds:
-            raise RulebookError("give one lower bound (ge or gt) and one upper bound (le or lt)", entry, where)
+            raise RulebookError("ghi một cận dưới (ge hoặc gt) và một cận trên (le hoặc lt)", entry, where)
         tiers.append(Tier(label, pts, **bounds))
     _check_tier_cover(tiers, value, entry)
     return tuple(tiers)
@@ -512,15 +516,15 @@ def _check_tier_cover(tiers: list[Tier], value: ValueSpec, entry: str) -> None:
         if hi > top:
             hi, hi_c = top, value.max is not None
         if lo > hi or (lo == hi and not (lo_c and hi_c)):
-            rng = f"{format_points(value.min)}..{format_points(value.max) if value.max is not None else 'any size'}"
-            raise RulebookError(f"tier '{t.label}' ({t.bounds_text()}) lies outside the value's range {rng}",
+            rng = f"{format_points(value.min)}..{format_points(value.max) if value.max is not None else 'không giới hạn'}"
+            raise RulebookError(f"mức '{t.label}' ({t.bounds_text()}) nằm ngoài khoảng giá trị {rng}",
                                 entry, f"tiers[{j}]")
         spans.append((lo, lo_c, hi, hi_c, j, t))
     spans.sort(key=lambda s: (s[0], not s[1]))
     first = spans[0]
     if first[0] > value.min or not first[1]:
-        raise RulebookError(f"tiers leave a gap: nothing covers {format_points(value.min)} "
-                            f"below '{first[5].label}' ({first[5].bounds_text()})", entry, "tiers")
+        raise RulebookError(f"các mức để hở: không mức nào chứa {format_points(value.min)} "
+                            f"dưới mức '{first[5].label}' ({first[5].bounds_text()})", entry, "tiers")
     for prev, cur in zip(spans, spans[1:], strict=False):
         p_hi, p_hc, c_lo, c_lc = prev[2], prev[3], cur[0], cur[1]
         if value.integer:
@@ -529,16 +533,16 @@ def _check_tier_cover(tiers: list[Tier], value: ValueSpec, entry: str) -> None:
             gap = c_lo > p_hi or (c_lo == p_hi and not p_hc and not c_lc)
             overlap = c_lo < p_hi or (c_lo == p_hi and p_hc and c_lc)
         if overlap:
-            raise RulebookError(f"tiers '{prev[5].label}' ({prev[5].bounds_text()}) and '{cur[5].label}' "
-                                f"({cur[5].bounds_text()}) overlap", entry, f"tiers[{cur[4]}]")
+            raise RulebookError(f"mức '{prev[5].label}' ({prev[5].bounds_text()}) và mức '{cur[5].label}' "
+                                f"({cur[5].bounds_text()}) chồng lên nhau", entry, f"tiers[{cur[4]}]")
         if gap:
-            raise RulebookError(f"tiers leave a gap between '{prev[5].label}' ({prev[5].bounds_text()}) "
-                                f"and '{cur[5].label}' ({cur[5].bounds_text()})", entry, "tiers")
+            raise RulebookError(f"các mức để hở giữa mức '{prev[5].label}' ({prev[5].bounds_text()}) "
+                                f"và mức '{cur[5].label}' ({cur[5].bounds_text()})", entry, "tiers")
     last = spans[-1]
     if last[2] < top or (value.max is not None and not last[3]):
-        upto = format_points(value.max) if value.max is not None else "any size"
-        raise RulebookError(f"tiers leave a gap above '{last[5].label}' ({last[5].bounds_text()}); "
-                            f"the value may go up to {upto}", entry, "tiers")
+        upto = format_points(value.max) if value.max is not None else "không giới hạn"
+        raise RulebookError(f"các mức để hở trên mức '{last[5].label}' ({last[5].bounds_text()}); "
+                            f"giá trị có thể lên tới {upto}", entry, "tiers")
 
 
 NOT_APPLICABLE = "Không áp dụng"
@@ -547,7 +551,8 @@ NOT_APPLICABLE = "Không áp dụng"
 def _check_sum(declared: float, items: list[float], entry: str, what: str) -> None:
     total = sum((Fraction(str(x)) for x in items), Fraction(0))
     if abs(total - Fraction(str(declared))) > _EPS:
-        raise RulebookError(f"max is {format_points(declared)} but {what} add up to {format_points(float(total))}", entry, "max")
+        raise RulebookError(f"max là {format_points(declared)} nhưng {what} cộng lại được "
+                            f"{format_points(float(total))}", entry, "max")
 
 
 def _entry_name(kind: str, index: int, raw: Any) -> str:
@@ -559,42 +564,43 @@ def _entry_name(kind: str, index: int, raw: Any) -> str:
 def _check_fields(raw: dict, allowed: set[str], entry: str, required: set[str]) -> None:
     for key in raw:
         if key not in allowed:
-            raise RulebookError(f"unknown field '{key}'; allowed: {', '.join(sorted(allowed))}", entry, str(key))
+            raise RulebookError(f"không có trường '{key}'; các trường được dùng: {', '.join(sorted(allowed))}", entry,
+                                str(key))
     for key in sorted(required):
         if key not in raw or raw[key] is None:
-            raise RulebookError("is missing", entry, key)
+            raise RulebookError("bị thiếu", entry, key)
 
 
 def _require(raw: dict, key: str, entry: str) -> Any:
     if key not in raw or raw[key] is None:
-        raise RulebookError("is missing", entry, key)
+        raise RulebookError("bị thiếu", entry, key)
     return raw[key]
 
 
 def _text(raw: dict, key: str, entry: str) -> str:
     v = _require(raw, key, entry)
     if not isinstance(v, str) or not v.strip():
-        raise RulebookError(f"must be non-empty text, got {v!r}", entry, key)
+        raise RulebookError(f"phải là văn bản không rỗng, đang là {v!r}", entry, key)
     return v.strip()
 
 
 def _list(raw: dict, key: str, entry: str) -> list:
     v = _require(raw, key, entry)
     if not isinstance(v, list) or not v:
-        raise RulebookError("must be a non-empty list", entry, key)
+        raise RulebookError("phải là một danh sách không rỗng", entry, key)
     return v
 
 
 def _number(v: Any, entry: str, key: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise RulebookError(f"must be a number, got {v!r}", entry, key)
+        raise RulebookError(f"phải là một số, đang là {v!r}", entry, key)
     return float(v)
 
 
 def _points(raw: dict, key: str, entry: str, allow_zero: bool = False) -> float:
     v = _number(_require(raw, key, entry), entry, key)
     if v < 0 or (v == 0 and not allow_zero):
-        raise RulebookError(f"must be a positive number of points, got {format_points(v)}", entry, key)
+        raise RulebookError(f"phải là số điểm dương, đang là {format_points(v)}", entry, key)
     return v
 
 
