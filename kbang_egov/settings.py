@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +58,6 @@ class Settings:
     smtp: MailServer = field(default_factory=lambda: MailServer("smtp"))
     imap: MailServer = field(default_factory=lambda: MailServer("imap"))
     source: str = ""  # the file it came from, for messages
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        """A copy with the given fields replaced; None leaves a field as it is (command-line overrides)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 _TOP = {"province", "year", "deadline", "return_address", "sender", "smtp", "imap"}
