@@ -129,7 +129,7 @@ def best_of(cmd: list[str], repeat: int, ok_codes: tuple[int, ...], log_path: st
 # Inputs: generated once per size, cached under --work
 
 
-GENERATOR_SOURCES = ("template.py", "samples.py", "layout.py")
+GENERATOR_SOURCES = ("forms/template.py", "forms/samples.py", "forms/layout.py")  # under kbang_egov/
 
 
 def tool_stamp(count: int) -> dict:
