@@ -187,3 +187,14 @@ def test_hostile_cells_and_sheet_names_stay_values_and_findings_stay_at_their_ce
     with zipfile.ZipFile(target) as z:  # not iter_rows: the second sheet reaches XFD1048576
         notes = [z.read(n).decode().count("<comment ") for n in z.namelist() if n.startswith("xl/comments")]
     assert sum(notes) == 2
+
+
+def test_a_sheet_past_the_cell_budget_is_copied_in_part_and_the_summary_says_so(tmp_path, inbox, rb):
+    sheets, _ = read_sheets((inbox / "kbang.xlsx").read_bytes(), "kbang.xlsx", cell_limit=1000)
+    assert [s.cut for s in sheets][:3] == [False, False, True]  # the guide, the information, the criteria
+    target = tmp_path / "fb.xlsx"
+    write_feedback(target, sheets, [], figures_for(None, rb, file="kbang.xlsx", district="Huyện Kbang",
+                                                   status=CHECKED))
+    texts = [c.value for row in openpyxl.load_workbook(target)[SUMMARY_SHEET].iter_rows() for c in row
+             if isinstance(c.value, str)]
+    assert any("Tiêu chí" in t and "một phần" in t for t in texts)
