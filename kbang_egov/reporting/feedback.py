@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..reading.guard import ROW_LIMIT
 from ..reading.reader import SheetCells
 from ..rules.findings import CONSEQUENCE, CRITERION, ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
 from ..rules.results import GROUP, DistrictResult
@@ -111,7 +112,7 @@ def write_feedback(path: str | Path, sheets: Sequence[SheetCells], findings: Ite
         summary = wb.add_worksheet(SUMMARY_SHEET)
         at_cell: dict[tuple[str, str], list[Finding]] = {}
         for f in findings:
-            if f.sheet in names and _cell_index(f.cell) is not None:
+            if f.sheet in names and _in_copy(f.cell):
                 at_cell.setdefault((f.sheet, f.cell), []).append(f)
         for sheet in sheets:
             _write_copy(wb, fmt, sheet, names[sheet.name], at_cell, figures)
@@ -175,6 +176,17 @@ def _cell_index(cell: str) -> tuple[int, int] | None:
     if not (1 <= row <= 1_048_576 and 1 <= col <= 16_384):
         return None
     return row - 1, col - 1
+
+
+# A finding far outside any return's table (data at XFD1048576, `sheet-oversized`) is listed on the summary
+# sheet and not commented at its cell: a cell there would give the feedback the used range the district
+# must remove, and cost its writer hundreds of megabytes.
+COMMENT_ROWS, COMMENT_COLUMNS = ROW_LIMIT, 1024
+
+
+def _in_copy(cell: str) -> bool:
+    at = _cell_index(cell)
+    return at is not None and at[0] < COMMENT_ROWS and at[1] < COMMENT_COLUMNS
 
 
 def _worst(found: list[Finding]) -> str:
