@@ -129,7 +129,7 @@ def best_of(cmd: list[str], repeat: int, ok_codes: tuple[int, ...], log_path: st
 # Inputs: generated once per size, cached under --work
 
 
-GENERATOR_SOURCES = ("forms/template.py", "forms/samples.py", "forms/layout.py")
+GENERATOR_SOURCES = ("forms/template.py", "forms/samples.py", "forms/layout.py")  # under kbang_egov/
 
 
 def tool_stamp(count: int) -> dict:
@@ -303,6 +303,24 @@ def _verdict(value, op: str, limit: float) -> str:
     return "PASS" if ok else "MISS"
 
 
+def run_laps(out_dir: str) -> dict[str, float]:
+    """The phases of the last run in out_dir, from its log's "timings (s):" line (discover, read_check, rank,
+    feedback, write): what the feedback workbooks add is the `feedback` phase."""
+    logs = os.path.join(out_dir, "logs")
+    try:
+        newest = max((os.path.join(logs, n) for n in os.listdir(logs) if n.endswith(".log")), key=os.path.getmtime)
+        with open(newest, encoding="utf-8") as fh:
+            line = next((ln for ln in fh if ln.startswith("timings (s): ")), "")
+    except (OSError, ValueError):
+        return {}
+    laps = {}
+    for item in line.removeprefix("timings (s): ").strip().split(", "):
+        name, _, value = item.rpartition(" ")
+        if name:
+            laps[name] = float(value)
+    return laps
+
+
 def figures_for(size: dict) -> dict:
     run, floor, naive, pandas = size["run"], size["floor"], size.get("naive"), size.get("pandas")
     run_s = run["seconds"] if run["ok"] else None
@@ -315,6 +333,7 @@ def figures_for(size: dict) -> dict:
         "run_s": run_s,
         "files_per_s": size["files"] / run_s if run_s else None,
         "run_beyond_startup": run_s - size["startup_s"] if run_s is not None else None,
+        "feedback_s": size.get("laps", {}).get("feedback"),
         "floor_s": floor_s,
         "naive_s": naive_s,
         "naive_skipped": naive is None,
@@ -408,6 +427,7 @@ def print_size(size: dict, fig: dict) -> None:
         ("  run tree peak MB (sampled)", _fmt(fig["run_tree_peak_mb"], ".0f")),
         ("  run largest process maxrss MB", _fmt(fig["run_wait4_maxrss_mb"], ".0f")),
         ("  run processes (max seen)", str(fig["run_max_procs"])),
+        ("  of which feedback workbooks s", _fmt(fig.get("feedback_s"), ".3f")),
         ("floor peak MB", _fmt(fig["floor_peak_mb"], ".0f")),
         ("naive peak MB", "skipped" if fig["naive_skipped"] else _fmt(fig["naive_peak_mb"], ".0f")),
         ("pandas-calamine peak MB", "skipped" if fig["pandas_skipped"] else _fmt(fig["pandas_peak_mb"], ".0f")),
@@ -539,6 +559,10 @@ def main(argv: list[str]) -> int:
                                os.path.join(folder, "districts.txt")], repeat, (0, 1), size["run_log"], clear_out)
         print(_fmt(size["run"]["seconds"], ".3f") + " s", flush=True)
         size["history"] = history_figures(out_dir)
+        size["laps"] = run_laps(out_dir)
+        if size["laps"]:
+            print("  run phases (s, from the run's log): "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in size["laps"].items()), flush=True)
         print("  floor ...", end=" ", flush=True)
         size["floor"] = best_of([py, os.path.abspath(__file__), "_floor", folder, floor_out, str(files), str(cols)],
                                 repeat, (0,), size["floor_log"])

@@ -130,7 +130,7 @@ def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: st
     if all_districts or (districts_file and not names):
         chosen = list(districts)
     try:
-        paths = write_templates(rb, Path(out_dir), districts, chosen)
+        paths = write_templates(rb, Path(out_dir), districts, chosen, settings=obj["settings"])
     except TemplateError as exc:
         raise FatalError(str(exc)) from exc
     for p in paths:

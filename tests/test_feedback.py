@@ -160,3 +160,44 @@ def test_xls_and_ods_returns_get_comments_at_the_same_cells(tmp_path, inbox, rb,
         assert {"self-score-mismatch", "input-unparseable"} <= set(findings.finding)
         got = comments(out / FEEDBACK_DIR / "PhanHoi_CQDT_2020_Huyen_Kbang.xlsx")
         assert set(got) == expected, path.suffix
+
+
+def test_hostile_cells_and_sheet_names_stay_values_and_a_far_finding_is_listed_not_made(tmp_path, rb):
+    from kbang_egov.reading.reader import SheetCells
+    from kbang_egov.rules.findings import make_finding
+
+    long_name = "Tiêu chí đánh giá năm 2020 (bản sửa lần 2)"  # .ods allows more than Excel's 31 characters
+    sheets = [SheetCells("Tiêu chí: 2020/21", [["=HYPERLINK(\"http://x\",\"bấm\")", "\x01ký tự lạ", "x" * 40000]]),
+              SheetCells(long_name, [[1.5, None, True]]),
+              SheetCells(SUMMARY_SHEET, [["một trang cùng tên"]])]
+    findings = [make_finding("input-missing", "f.ods", "Tiêu chí: 2020/21", "B1", what="Giá trị", score=0, how="."),
+                make_finding("sheet-oversized", "f.ods", long_name, "XFD1048576", end="XFD1048576", limit=2000),
+                make_finding("file-not-template", "f.ods", template="CQDT_2020_mau.xlsx")]
+    target = tmp_path / "fb.xlsx"
+    write_feedback(target, sheets, findings, figures_for(None, rb, file="f.ods", district="", status=CHECKED))
+    wb = openpyxl.load_workbook(target)
+    assert len(wb.sheetnames) == 4 and wb.sheetnames[0] == SUMMARY_SHEET
+    first, second, third = (wb[n] for n in wb.sheetnames[1:])
+    assert first["A1"].data_type == "s" and first["A1"].value.startswith("=HYPERLINK")  # text, never a formula
+    assert len(first["C1"].value) == 32767
+    assert first["B1"].comment is not None
+    assert second.max_row == 1 and second.max_column == 3  # the far cell is not made: listed on the summary
+    assert third["A1"].value == "một trang cùng tên"
+    links = [c.hyperlink.location for row in wb[SUMMARY_SHEET].iter_rows() for c in row if c.hyperlink]
+    assert f"'{second.title}'!XFD1048576" in links
+    import zipfile
+
+    with zipfile.ZipFile(target) as z:
+        notes = [z.read(n).decode().count("<comment ") for n in z.namelist() if n.startswith("xl/comments")]
+    assert sum(notes) == 1
+
+
+def test_a_sheet_past_the_cell_budget_is_copied_in_part_and_the_summary_says_so(tmp_path, inbox, rb):
+    sheets, _ = read_sheets((inbox / "kbang.xlsx").read_bytes(), "kbang.xlsx", cell_limit=1000)
+    assert [s.cut for s in sheets][:3] == [False, False, True]  # the guide, the information, the criteria
+    target = tmp_path / "fb.xlsx"
+    write_feedback(target, sheets, [], figures_for(None, rb, file="kbang.xlsx", district="Huyện Kbang",
+                                                   status=CHECKED))
+    texts = [c.value for row in openpyxl.load_workbook(target)[SUMMARY_SHEET].iter_rows() for c in row
+             if isinstance(c.value, str)]
+    assert any("Tiêu chí" in t and "một phần" in t for t in texts)

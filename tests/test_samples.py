@@ -13,7 +13,7 @@ import pytest
 
 from kbang_egov.forms import samples as S
 from kbang_egov.forms.layout import CRITERIA_SHEET, INFO_FIELDS, INFO_SHEET
-from kbang_egov.forms.template import Filled, template_file_name, write_template
+from kbang_egov.forms.template import LIVE_MARK, Filled, template_file_name, write_template
 from kbang_egov.rules.districts import District, load_districts
 from kbang_egov.rules.rulebook import NOT_APPLICABLE, load_rulebook
 from kbang_egov.rules.scoring import (
@@ -307,7 +307,8 @@ def test_kbang_workbook_holds_the_report(default_set: S.SampleSet):
     assert cell("KQ.III.23", "value") == pytest.approx(0.45)  # a percent cell holds the fraction
     assert (cell("SS", "self_score"), cell("TONG", "self_score")) == (54, 87.89)
     # Cached live scores, shown before any recalculation.
-    assert (cell("KQ.III.1", "live_score"), cell("KQ.III.16", "live_score")) == (0.1, "")
+    # KQ.III.16 is 0 of 0: the live score shows its marker, never a silent blank
+    assert (cell("KQ.III.1", "live_score"), cell("KQ.III.16", "live_score")) == (0.1, LIVE_MARK)
     assert (cell("SS", "live_score"), cell("TONG", "live_score")) == (54.34, 142.23)
     info = {r[0]: r[1] for r in calamine_rows(path, INFO_SHEET) if r[0]}
     assert info["Tên đơn vị"] == "Huyện Kbang"
@@ -377,7 +378,7 @@ def test_filled_template_writes_typed_cells(rb, tmp_path: Path):
     _, cols, codes = locate(rows)
     row = rows[codes["SS.I.1"]]
     assert [row[cols[n]] for n in ("numerator", "denominator", "self_score", "live_score", "evidence")] == [
-        " 31 ", 318, "0,1", "", "31/318"]
+        " 31 ", 318, "0,1", LIVE_MARK, "31/318"]  # " 31 " typed as text: the template says it cannot score it
     assert [rows[codes["SS.I.2"]][cols[n]] for n in ("value", "self_score", "live_score")] == ["CÓ", 1, 1]
     assert rows[codes["KQ.III.23"]][cols["value"]] == pytest.approx(0.65)
     assert rows[codes["SS.III.8"]][cols["value"]] == "0,85"

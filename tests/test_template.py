@@ -293,3 +293,38 @@ def test_a_list_too_long_to_choose_from_gets_no_dropdown(rb, tmp_path: Path):
     many = [District(f"Xã Số {i}") for i in range(UNIT_LIST_LIMIT + 1)]
     assert _unit_dropdown(write_template(rb, tmp_path / "a", None, many[:UNIT_LIST_LIMIT])) is not None
     assert _unit_dropdown(write_template(rb, tmp_path / "b", None, many)) is None
+
+
+def _texts(path: Path) -> list[str]:
+    wb = openpyxl.load_workbook(path)
+    return [c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+
+
+def test_the_settings_say_where_and_when_to_send_and_their_absence_says_nothing(tmp_path: Path):
+    settings = Path(__file__).resolve().parent.parent / "settings.example.toml"
+    res = CliRunner().invoke(main, ["--settings", str(settings), "template", "--out", str(tmp_path / "with"),
+                                    "--district", "Kbang"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["template", "--out", str(tmp_path / "without"), "--district", "Kbang"])
+    assert res.exit_code == 0, res.output
+    with_settings = _texts(tmp_path / "with" / "CQDT_2020_Huyen_Kbang.xlsx")
+    without = _texts(tmp_path / "without" / "CQDT_2020_Huyen_Kbang.xlsx")
+    for sheet in (INFO_SHEET, CRITERIA_SHEET, "Hướng dẫn"):
+        texts = [c.value for row in openpyxl.load_workbook(tmp_path / "with" / "CQDT_2020_Huyen_Kbang.xlsx")[sheet]
+                 .iter_rows() for c in row if isinstance(c.value, str)]
+        assert any("cqdt@stttt.gialai.gov.vn" in t and "15/12/2020" in t for t in texts), sheet
+    assert not any("cqdt@stttt.gialai.gov.vn" in t or "15/12/2020" in t or "Nộp bài" in t for t in without)
+    assert any("Gia Lai" in t for t in with_settings)
+
+
+def test_the_unit_header_caches_the_district_name_for_viewers_that_do_not_recalculate(kbang: Path, blank: Path):
+    assert calamine_rows(kbang, CRITERIA_SHEET)[1][0].startswith("Đơn vị: Huyện Kbang   |")
+    assert calamine_rows(blank, CRITERIA_SHEET)[1][0].startswith("Đơn vị: (chưa điền")
+
+
+def test_guide_rows_have_heights_for_their_wrapped_lines(kbang: Path):
+    ws = openpyxl.load_workbook(kbang)["Hướng dẫn"]
+    for row in ws.iter_rows():
+        text = row[0].value or ""
+        height = ws.row_dimensions[row[0].row].height
+        assert height is not None and height >= 15 * (len(text) // 120 + 1), (row[0].row, text[:40])

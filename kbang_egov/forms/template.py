@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..operations.atomic import write_atomically
@@ -35,9 +36,17 @@ from .layout import (
     unit_value_to_cell,
 )
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
 HEADER_ROW = 3  # 0-based: row 4 in Excel
 UNSCORED_TEXT = "Không tính điểm"
+# What the live score shows where something is typed that its formula cannot score ('co', '95%' as text,
+# '12 tháng', 65 in a percent cell, 0 of 0, ...): never a blank, which reads as "nothing to check". The batch
+# reads many of these forms, each with a finding at its cell; the template does not guess at them.
+LIVE_MARK = "Chưa tính"
+UNIT_UNSET = "(chưa điền tên đơn vị ở trang Thông tin chung)"
 _WIDTHS = {"code": 10, "name": 58, "scale": 30, "max": 9, "value": 16, "numerator": 11,
            "denominator": 11, "self_score": 12, "live_score": 11, "evidence": 30}
 
@@ -70,11 +79,12 @@ class Filled:
 
 def write_template(rulebook: Rulebook, out_dir: str | Path, district: District | None = None,
                    districts: list[District] | None = None, filled: Filled | None = None,
-                   file_name: str | None = None) -> Path:
+                   file_name: str | None = None, settings: Settings | None = None) -> Path:
     """Write one template (blank, or with `district` filled in and fixed) into out_dir; return its path.
 
     With `filled`, the input cells hold what a district typed (see Filled); `file_name` overrides the
-    default name. The file is written to a temporary name in out_dir and renamed into place, so a reader
+    default name. `settings` (the officer's province, deadline and return address) are printed on the
+    guide, the information sheet and the criteria sheet; absent ones are left out. The file is written to a temporary name in out_dir and renamed into place, so a reader
     never sees half a workbook.
     """
     if file_name is not None and (not file_name or Path(file_name).name != file_name):
@@ -87,7 +97,7 @@ def write_template(rulebook: Rulebook, out_dir: str | Path, district: District |
     target = out / (file_name or template_file_name(rulebook, district))
 
     def build(tmp: Path) -> None:
-        _build_workbook(rulebook, tmp, district, districts or [], filled)
+        _build_workbook(rulebook, tmp, district, districts or [], filled, settings)
 
     try:
         return write_atomically(target, build)
@@ -96,11 +106,11 @@ def write_template(rulebook: Rulebook, out_dir: str | Path, district: District |
 
 
 def write_templates(rulebook: Rulebook, out_dir: str | Path, districts: list[District],
-                    chosen: list[District] | None = None) -> list[Path]:
+                    chosen: list[District] | None = None, settings: Settings | None = None) -> list[Path]:
     """The blank template plus one per chosen district (all of `districts` when chosen is None)."""
-    paths = [write_template(rulebook, out_dir, None, districts)]
+    paths = [write_template(rulebook, out_dir, None, districts, settings=settings)]
     for d in chosen if chosen is not None else districts:
-        paths.append(write_template(rulebook, out_dir, d, districts))
+        paths.append(write_template(rulebook, out_dir, d, districts, settings=settings))
     return paths
 
 
@@ -108,7 +118,7 @@ def write_templates(rulebook: Rulebook, out_dir: str | Path, districts: list[Dis
 
 
 def _build_workbook(rb: Rulebook, path: Path, district: District | None, districts: list[District],
-                    filled: Filled | None = None) -> None:
+                    filled: Filled | None = None, settings: Settings | None = None) -> None:
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
@@ -129,12 +139,13 @@ def _build_workbook(rb: Rulebook, path: Path, district: District | None, distric
     # and only for a list a clerk can choose from: every return carries the list, and 10,000 names made
     # each file three times larger and four times slower to read.
     names = _write_lists(wb, lists, rb, districts, district is None and 0 < len(districts) <= UNIT_LIST_LIMIT)
-    info_name_cell = _write_info(info, fmt, rb, district, names, filled)
-    unit_name = ""
-    if filled:  # the sheet title's cached text, so a viewer that does not recalculate shows the unit
-        unit_name = str(filled.info.get("unit_name", district.name if district else "") or "")
-    _write_criteria(crit, fmt, rb, names, info_name_cell, filled, unit_name)
-    _write_guide(guide, fmt, rb)
+    sending = submission_note(settings)
+    info_name_cell = _write_info(info, fmt, rb, district, names, filled, sending)
+    # the sheet title's cached text, so a viewer that does not recalculate (LibreOffice by default, previews)
+    # shows what the formula gives: the district's name on its copy, what a clerk typed on a filled one
+    unit_name = str((filled.info.get("unit_name") if filled else None) or (district.name if district else "") or "")
+    _write_criteria(crit, fmt, rb, names, info_name_cell, filled, unit_name, sending)
+    _write_guide(guide, fmt, rb, sending)
     _write_meta(meta, rb, district, created)
 
     crit.activate()
@@ -149,6 +160,8 @@ class _Formats:
                 "border": 1}
         self.title = wb.add_format({"font_name": "Times New Roman", "bold": True, "font_size": 14})
         self.subtitle = wb.add_format({"font_name": "Times New Roman", "italic": True, "font_size": 11})
+        self.subtitle_wrap = wb.add_format({"font_name": "Times New Roman", "italic": True, "font_size": 11,
+                                            "text_wrap": True, "valign": "top"})
         self.header = wb.add_format({**base, "bold": True, "align": "center", "valign": "vcenter",
                                      "bg_color": "#D9E1F2"})
         self.text = wb.add_format(base)
@@ -220,13 +233,33 @@ def _option_labels(c: Criterion) -> tuple[str, ...]:
     return (*(o.label for o in c.options), *((NOT_APPLICABLE,) if c.not_applicable else ()))
 
 
+def submission_note(settings: Settings | None) -> str:
+    """Where and by when a return is sent, from the officer's settings, in Vietnamese; "" when the settings
+    say neither (the template then says nothing of it rather than something false)."""
+    if settings is None:
+        return ""
+    parts = []
+    if settings.return_address:
+        to = f" của {settings.sender_name}" if settings.sender_name else ""
+        parts.append(f"gửi tệp đã điền về địa chỉ thư điện tử{to} {settings.return_address}")
+    if settings.deadline:
+        parts.append(f"hạn nộp {settings.deadline.strftime('%d/%m/%Y')}")
+    if not parts:
+        return ""
+    where = f" (tỉnh {settings.province})" if settings.province else ""
+    text = "; ".join(parts)
+    return f"Nộp bài{where}: {text}."
+
+
 def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # noqa: ANN001
-                names: dict[object, str], filled: Filled | None = None) -> str:
+                names: dict[object, str], filled: Filled | None = None, sending: str = "") -> str:
     """The information sheet (sections I and II of the form). Returns the A1 address of the unit name."""
     ws.set_column(0, 0, 40)
     ws.set_column(1, 1, 60)
     ws.write_string(0, 0, rb.title.upper(), fmt.title)
     ws.write_string(1, 0, f"Phiếu tự đánh giá năm {rb.year} ({rb.id} {rb.version})", fmt.subtitle)
+    if sending:
+        ws.write_string(2, 0, sending, fmt.subtitle)
     headings = {"unit_name": "I. THÔNG TIN CHUNG", "assessor": "II. THÔNG TIN LIÊN HỆ",
                 "report_number": "III. BÁO CÁO"}
     row = 3
@@ -275,17 +308,22 @@ def _write_info(ws, fmt: _Formats, rb: Rulebook, district: District | None,  # n
 
 
 def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  # noqa: ANN001
-                    info_name_cell: str, filled: Filled | None = None, unit_name: str = "") -> None:
+                    info_name_cell: str, filled: Filled | None = None, unit_name: str = "",
+                    sending: str = "") -> None:
     for name, _ in COLUMNS:
         ws.set_column(COL[name], COL[name], _WIDTHS[name])
     last_col = len(COLUMNS) - 1
     ws.merge_range(0, 0, 0, last_col, rb.title.upper(), fmt.title)
     ws.merge_range(1, 0, 1, last_col, "", fmt.subtitle)
-    ws.write_formula(1, 0, f'="Đơn vị: "&\'{INFO_SHEET}\'!{info_name_cell}&"   |   Năm đánh giá: {rb.year}'
-                           f'   |   Bộ tiêu chí: {rb.id} {rb.version}"', fmt.subtitle,
-                     f"Đơn vị: {unit_name}   |   Năm đánh giá: {rb.year}   |   Bộ tiêu chí: {rb.id} {rb.version}")
-    ws.write_string(2, 0, "Ô màu vàng là ô nhập liệu. Cột Điểm tạm tính tự tính từ số liệu đã nhập; "
-                          "ô Điểm tự đánh giá tô đỏ khi khác điểm tạm tính.", fmt.subtitle)
+    name_ref = f"\'{INFO_SHEET}\'!{info_name_cell}"
+    ws.write_formula(1, 0, f'="Đơn vị: "&IF(TRIM({name_ref})="","{UNIT_UNSET}",{name_ref})&"   |   Năm đánh giá: '
+                           f'{rb.year}   |   Bộ tiêu chí: {rb.id} {rb.version}"', fmt.subtitle,
+                     f"Đơn vị: {unit_name.strip() and unit_name or UNIT_UNSET}   |   Năm đánh giá: {rb.year}   |   "
+                     f"Bộ tiêu chí: {rb.id} {rb.version}")
+    ws.set_row(2, 30)  # two lines: the wrapped instruction and, from the settings, where to send the return
+    ws.merge_range(2, 0, 2, last_col, "Ô màu vàng là ô nhập liệu. Cột Điểm tạm tính tự tính từ số liệu đã nhập (ghi "
+                          f"'{LIVE_MARK}' khi số liệu nhập chưa đúng dạng); ô Điểm tự đánh giá tô đỏ khi khác điểm "
+                          "tạm tính." + (f" {sending}" if sending else ""), fmt.subtitle_wrap)
     for name, title in COLUMNS:
         ws.write_string(HEADER_ROW, COL[name], title, fmt.header)
     ws.set_row(HEADER_ROW, 32)
@@ -339,8 +377,12 @@ def _write_criteria(ws, fmt: _Formats, rb: Rulebook, names: dict[object, str],  
     first_data = HEADER_ROW + 2
     ws.conditional_format(HEADER_ROW + 1, COL["self_score"], last_row, COL["self_score"], {
         "type": "formula", "format": fmt.mismatch,
-        "criteria": f"=AND(ISNUMBER(${self_col}{first_data}),ISNUMBER(${live}{first_data}),"
-                    f"ABS(${self_col}{first_data}-${live}{first_data})>0.005)",
+        "criteria": f"=OR(AND(ISNUMBER(${self_col}{first_data}),ISNUMBER(${live}{first_data}),"
+                    f"ABS(${self_col}{first_data}-${live}{first_data})>0.005),"
+                    f'AND(ISNUMBER(${self_col}{first_data}),${live}{first_data}="{LIVE_MARK}"))',
+    })
+    ws.conditional_format(HEADER_ROW + 1, COL["live_score"], last_row, COL["live_score"], {
+        "type": "cell", "criteria": "==", "value": f'"{LIVE_MARK}"', "format": fmt.mismatch,
     })
     ws.freeze_panes(HEADER_ROW + 1, 2)
     ws.autofilter(HEADER_ROW, 0, last_row, last_col)
@@ -403,7 +445,7 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
             "input_message": f"Điểm đơn vị tự chấm, từ 0 đến {format_points(c.max)}, làm tròn 2 chữ số thập phân.",
             "error_title": "Điểm không hợp lệ", "error_message": f"Điểm phải từ 0 đến {format_points(c.max)}.",
         })
-        cached = _live_value(c, typed) if filled else ""
+        cached = _live_value(c, typed, filled.evidence.get(c.code)) if filled else ""
         ws.write_formula(row, COL["live_score"], live_score_formula(c, ref), fmt.live, cached)
     else:
         ws.write_blank(row, COL["self_score"], None, fmt.grey)
@@ -430,26 +472,29 @@ def _write_input(ws, row: int, col: int, value: object, cell_format) -> None:  #
         ws.write_number(row, col, value, cell_format)
 
 
-def _live_value(c: Criterion, typed: dict[str, object]) -> object:
+def _live_value(c: Criterion, typed: dict[str, object], evidence: object = None) -> object:
     """What the live-score formula shows for these cells, cached so a viewer that does not recalculate shows it.
 
     The formula reads numbers only from numeric cells: text typed there ("0,85", " 31 ", "65%") shows blank.
     """
     value, num, den = typed.get("value"), typed.get("numerator"), typed.get("denominator")
-    if is_not_applicable(value) and c.not_applicable:
+    cells = (value, num, den, evidence) if c.kind == "ratio" else (value,)
+    if all(x is None or (isinstance(x, str) and not x.strip()) for x in cells):
+        return ""
+    if is_not_applicable(value) and c.not_applicable and not (c.kind == "ratio" and _is_number(den) and den > 0):
         return NOT_APPLICABLE
     if c.kind == "ratio":
         if not (_is_number(num) and _is_number(den)):
-            return ""
+            return LIVE_MARK
         given = CriterionInput(numerator=num, denominator=den)
     elif c.kind == "tiers":
         if not _is_number(value):
-            return ""
+            return LIVE_MARK
         given = CriterionInput(value=value)
     else:
         given = CriterionInput(value=value)
     score = score_criterion(c, given)
-    return score.points if score.status == OK else ""
+    return score.points if score.status == OK else LIVE_MARK
 
 
 def _cached_sum(values: list[object], filled: Filled | None) -> object:
@@ -521,15 +566,28 @@ def _tier_validation(ws, row: int, c: Criterion, cell: str) -> None:  # noqa: AN
 
 
 def live_score_formula(c: Criterion, ref: dict[str, str]) -> str:
-    """Excel formula of the points the criterion earns from its inputs; must agree with scoring."""
-    v, n, d = ref["value"], ref["numerator"], ref["denominator"]
+    """Excel formula of the points the criterion earns from its inputs; must agree with scoring. Blank while
+    nothing is typed; LIVE_MARK where something typed cannot be scored by the formula."""
+    v, n, d, e = ref["value"], ref["numerator"], ref["denominator"], ref["evidence"]
+    # A ratio's evidence counts as typed: the batch may read "12/14" there when both figures are blank.
+    typed = f'TRIM({v}&{n}&{d}&{e})=""' if c.kind == "ratio" else f'TRIM({v}&"")=""'
+    return f'=IF({typed},"",{_live_body(c, v, n, d)})'
+
+
+def _live_body(c: Criterion, v: str, n: str, d: str) -> str:
+    """The live score's formula once something is typed: LIVE_MARK where it cannot score."""
+    mark = f'"{LIVE_MARK}"'
     # "Không áp dụng" shows as such only where the rulebook accepts it; elsewhere the row earns nothing.
-    na = f'IF(TRIM({v})="{NOT_APPLICABLE}","{NOT_APPLICABLE}",' if c.not_applicable else ""
+    # A ratio's denominator above 0 typed beside it says the criterion applies: refused, as the batch does.
+    na_test = f'TRIM({v})="{NOT_APPLICABLE}"'
+    if c.kind == "ratio":
+        na_test = f"AND({na_test},NOT(AND(ISNUMBER({d}),{d}>0)))"
+    na = f'IF({na_test},"{NOT_APPLICABLE}",' if c.not_applicable else ""
     if c.kind == "ratio":
         body = (f'IF(AND(ISNUMBER({n}),ISNUMBER({d})),IF(AND({n}>=0,{d}>0),'
-                f'ROUND(MIN({n}/{d},1)*{_num(c.max)},2),""),"")')
+                f'ROUND(MIN({n}/{d},1)*{_num(c.max)},2),{mark}),{mark})')
     elif c.kind in ("yesno", "choice"):
-        body = '""'
+        body = mark
         for opt in reversed(c.options):
             label = opt.label.replace('"', '""')
             body = f'IF(TRIM({v})="{label}",{_num(opt.points)},{body})'
@@ -542,11 +600,11 @@ def live_score_formula(c: Criterion, ref: dict[str, str]) -> str:
             checks.append(f"{x}<={_num(spec.max)}")
         if spec.integer:
             checks.append(f"INT({x})={x}")
-        body = '""'
+        body = mark
         for tier in reversed(c.tiers):
             body = f"IF({_tier_condition(tier, x)},{_num(tier.points)},{body})"
-        body = f'IF(ISNUMBER({v}),IF(AND({",".join(checks)}),{body},""),"")'
-    return f"={na}{body}{')' if na else ''}"
+        body = f'IF(ISNUMBER({v}),IF(AND({",".join(checks)}),{body},{mark}),{mark})'
+    return f"{na}{body}{')' if na else ''}"
 
 
 def _tier_condition(t: Tier, x: str) -> str:
@@ -557,19 +615,20 @@ def _tier_condition(t: Tier, x: str) -> str:
     return parts[0] if len(parts) == 1 else f"AND({','.join(parts)})"
 
 
-def _write_guide(ws, fmt: _Formats, rb: Rulebook) -> None:  # noqa: ANN001
+def _write_guide(ws, fmt: _Formats, rb: Rulebook, sending: str = "") -> None:  # noqa: ANN001
     ws.set_column(0, 0, 110)
     n_scored = len(rb.scored_criteria)
     lines = [
         (f"HƯỚNG DẪN ĐIỀN PHIẾU TỰ ĐÁNH GIÁ MỨC ĐỘ CHÍNH QUYỀN ĐIỆN TỬ CẤP HUYỆN NĂM {rb.year}", fmt.title),
         (f"Bộ tiêu chí: {rb.title} ({rb.id}, phiên bản {rb.version}). Nguồn: {rb.source}.", fmt.plain),
-        ("", fmt.plain),
+        (sending, fmt.plain),
         ("1. Sheet 'Thông tin chung': điền tên đơn vị, địa chỉ, người thực hiện đánh giá, số và ngày báo cáo. "
          "Tên đơn vị đã in sẵn trên phiếu gửi riêng cho từng đơn vị: không sửa.", fmt.plain),
         (f"2. Sheet 'Tiêu chí': {n_scored} tiêu chí, mỗi tiêu chí một dòng có mã (cột 'Mã', ví dụ SS.I.1). "
          "Chỉ nhập vào các ô màu vàng.", fmt.plain),
         ("   - Tiêu chí tỷ lệ (Điểm = Tỷ lệ% x Điểm tối đa): nhập số liệu gốc vào 'Tử số' và 'Mẫu số' "
-         "(ví dụ 31 và 318), không nhập tỷ lệ %. Điểm tối đa không vượt quá điểm tối đa của tiêu chí.", fmt.plain),
+         "(ví dụ 31 và 318), không nhập tỷ lệ %. Tỷ lệ trên 100% được tính 100%: điểm không vượt quá điểm tối "
+         "đa của tiêu chí.", fmt.plain),
         ("   - Tiêu chí Có/Không và tiêu chí lựa chọn: chọn trong danh sách ở cột 'Giá trị' "
          "(Có / Không, Đầy đủ / Không đầy đủ / Không đăng tải, ...).", fmt.plain),
         ("   - Tiêu chí theo mức: nhập con số vào cột 'Giá trị' (số bài viết, số tháng, số quý, số văn bản, "
@@ -578,7 +637,10 @@ def _write_guide(ws, fmt: _Formats, rb: Rulebook) -> None:  # noqa: ANN001
         ("3. Cột 'Điểm tự đánh giá': ghi điểm đơn vị tự chấm cho từng tiêu chí, và tổng điểm ở các dòng nhóm "
          "(SS.I, SS.II, ...), phần (SS, KQ) và tổng cộng (TONG), như trong báo cáo.", fmt.plain),
         ("4. Cột 'Điểm tạm tính' tự tính điểm từ số liệu đã nhập, theo đúng quy tắc Sở dùng để chấm. "
-         "Ô 'Điểm tự đánh giá' chuyển màu đỏ khi khác điểm tạm tính: kiểm tra lại số liệu hoặc điểm.", fmt.plain),
+         f"Khi số liệu nhập chưa đúng dạng (chữ thay cho số, '95%' gõ như chữ, '12 tháng', mẫu số bằng 0, ...) "
+         f"cột này ghi '{LIVE_MARK}': sửa lại ô nhập liệu. "
+         "Ô 'Điểm tự đánh giá' chuyển màu đỏ khi khác điểm tạm tính hoặc khi điểm tạm tính chưa tính được: "
+         "kiểm tra lại số liệu hoặc điểm.", fmt.plain),
         ("5. Cột 'Tài liệu kiểm chứng': ghi số, ngày văn bản, đường dẫn hoặc số liệu trích dẫn.", fmt.plain),
         ("6. Không đổi tên sheet, không xoá dòng hay cột, không sửa mã. Lưu tệp dạng .xlsx và gửi lại "
          "qua thư điện tử. Điểm chính thức do Sở tính lại từ số liệu; mọi sai lệch sẽ được báo lại.", fmt.plain),
@@ -589,8 +651,24 @@ def _write_guide(ws, fmt: _Formats, rb: Rulebook) -> None:  # noqa: ANN001
     ]
     for i, (text, f) in enumerate(lines):
         ws.write_string(i, 0, text, f)
+        # LibreOffice does not grow a wrapped row on open: each row gets the height of its lines
+        ws.set_row(i, (22 if f is fmt.title else 15.75) * _guide_lines(text, GUIDE_LINE_CHARS))
     ws.protect()
     _print_setup(ws, rows=None, landscape=False)
+
+
+GUIDE_LINE_CHARS = 105  # characters of 11-point Times New Roman in the guide's 110-wide column, with margin
+
+
+def _guide_lines(text: str, width: int) -> int:
+    """Lines a wrapped paragraph takes, breaking at spaces as a spreadsheet does."""
+    lines, length = 1, 0
+    for word in text.split(" "):
+        if length and length + 1 + len(word) > width:
+            lines, length = lines + 1, len(word)
+        else:
+            length += (1 if length else 0) + len(word)
+    return lines
 
 
 def _not_applicable_guide(rb: Rulebook) -> str:

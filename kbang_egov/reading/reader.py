@@ -181,11 +181,18 @@ class SheetCells:
     name: str
     rows: list[list]  # from A1, at most ROW_LIMIT rows
     hidden: bool = False
+    cut: bool = False  # rows beyond the cell budget were left out
 
 
-def read_sheets(data: bytes, file: str) -> tuple[list[SheetCells], Finding | None]:
+# Cells read for a copy of a whole workbook (the feedback): a return holds about 2,000; a sheet 16,384 columns
+# wide must not make a worker build millions of empty cells.
+SHEETS_CELL_LIMIT = 200_000
+
+
+def read_sheets(data: bytes, file: str, cell_limit: int = SHEETS_CELL_LIMIT) -> tuple[list[SheetCells], Finding | None]:
     """Every sheet of a workbook's bytes, screened as read_submission screens them; the finding that
-    rejects the bytes instead (then no sheets). Nothing is scored here."""
+    rejects the bytes instead (then no sheets). At most ROW_LIMIT rows a sheet and cell_limit cells in all,
+    sheet by sheet in order: a sheet past the budget keeps the rows that fit (`cut`). Nothing is scored."""
     suffix = "." + file.rsplit(".", 1)[-1].lower() if "." in file else ""
     if suffix in LOOKALIKE_SUFFIXES:
         return [], make_finding("file-type-unsupported", file, kind=LOOKALIKE_SUFFIXES[suffix])
@@ -195,8 +202,16 @@ def read_sheets(data: bytes, file: str) -> tuple[list[SheetCells], Finding | Non
     try:
         wb = open_workbook(screened.data)
         hidden = {m.name: str(m.visible).rsplit(".", 1)[-1] != "Visible" for m in wb.sheets_metadata}
-        return [SheetCells(name, _rows(wb, name, ROW_LIMIT), hidden.get(name, False))
-                for name in _sheet_names(wb)], None
+        out, left = [], cell_limit
+        for name in _sheet_names(wb):
+            sheet = _sheet(wb, name)
+            end = sheet.end  # the last cell, 0-based: the grid runs from A1 to it
+            height, width = (end[0] + 1, end[1] + 1) if end is not None else (0, 1)
+            rows = min(ROW_LIMIT, height, left // width)
+            grid = sheet.to_python(skip_empty_area=False, nrows=rows) if rows else []
+            left -= rows * width
+            out.append(SheetCells(name, grid, hidden.get(name, False), cut=rows < min(ROW_LIMIT, height)))
+        return out, None
     except ReadError as exc:
         return [], make_finding(exc.code, file, reason=str(exc))
     except (KeyboardInterrupt, SystemExit, MemoryError):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..reading.guard import ROW_LIMIT
 from ..reading.reader import SheetCells
 from ..rules.findings import CONSEQUENCE, CRITERION, ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
 from ..rules.results import GROUP, DistrictResult
@@ -103,18 +104,20 @@ def write_feedback(path: str | Path, sheets: Sequence[SheetCells], findings: Ite
     path = Path(path)
     findings = list(findings)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False, "nan_inf_to_errors": True})
+                                         "strings_to_numbers": False, "nan_inf_to_errors": True,
+                                         "in_memory": True})  # no temporary file per part: a third of the time
     try:
         fmt = _Formats(wb)
         names = _sheet_names([s.name for s in sheets], reserved=SUMMARY_SHEET)
         summary = wb.add_worksheet(SUMMARY_SHEET)
         at_cell: dict[tuple[str, str], list[Finding]] = {}
         for f in findings:
-            if f.sheet in names and _cell_index(f.cell) is not None:
+            if f.sheet in names and _in_copy(f.cell):
                 at_cell.setdefault((f.sheet, f.cell), []).append(f)
         for sheet in sheets:
             _write_copy(wb, fmt, sheet, names[sheet.name], at_cell, figures)
-        _write_summary(wb, summary, fmt, findings, figures, names)
+        cut = [names[s.name] for s in sheets if s.cut]
+        _write_summary(wb, summary, fmt, findings, figures, names, cut)
         summary.activate()
     finally:
         wb.close()
@@ -173,6 +176,17 @@ def _cell_index(cell: str) -> tuple[int, int] | None:
     if not (1 <= row <= 1_048_576 and 1 <= col <= 16_384):
         return None
     return row - 1, col - 1
+
+
+# A finding far outside any return's table (data at XFD1048576, `sheet-oversized`) is listed on the summary
+# sheet and not commented at its cell: a cell there would give the feedback the used range the district
+# must remove, and cost its writer hundreds of megabytes.
+COMMENT_ROWS, COMMENT_COLUMNS = ROW_LIMIT, 1024
+
+
+def _in_copy(cell: str) -> bool:
+    at = _cell_index(cell)
+    return at is not None and at[0] < COMMENT_ROWS and at[1] < COMMENT_COLUMNS
 
 
 def _worst(found: list[Finding]) -> str:
@@ -253,9 +267,9 @@ def _points(x: float | None) -> str:
 
 
 def _write_summary(wb, ws, fmt: _Formats, findings: list[Finding], fig: Figures,  # noqa: ANN001
-                   names: dict[str, str]) -> None:
+                   names: dict[str, str], cut: Sequence[str] = ()) -> None:
     ws.set_column(0, 0, 12)
-    ws.set_column(1, 1, 46)
+    ws.set_column(1, 1, 60)
     ws.set_column(2, 8, 13)
     ws.set_landscape()
     ws.set_paper(9)  # A4
@@ -281,6 +295,10 @@ def _write_summary(wb, ws, fmt: _Formats, findings: list[Finding], fig: Figures,
     verdict = ("Không có lỗi cần sửa." if not errors else
                f"Có {errors} lỗi cần sửa; sửa trong tệp mẫu đã điền (không sửa trong tệp phản hồi này) rồi gửi lại.")
     ws.write_string(row, 0, f"{verdict} Cảnh báo cần xem: {warnings}.")
+    if cut:
+        row += 1
+        ws.write_string(row, 0, "Tệp quá lớn nên các trang sau chỉ được chép một phần vào bản phản hồi này: "
+                                f"{', '.join(cut)}. Xem đầy đủ trong tệp gốc.")
     row += 2
     if fig.lines:
         row = _write_scores(wb, ws, fmt, fig, row)
@@ -298,29 +316,29 @@ def _write_summary(wb, ws, fmt: _Formats, findings: list[Finding], fig: Figures,
         row += 1
     ws.write_string(row, 0, f"Các sai lệch ({len(findings)})", fmt.bold)
     row += 1
-    titles = ("STT", "Mức độ", "Mã lỗi", "Tiêu chí", "Trang", "Ô", "Nội dung")
+    # The message in the wide column B, as the scores' names above: the other columns stay narrow for both.
+    titles = ("STT", "Nội dung", "Mức độ", "Mã lỗi", "Tiêu chí", "Trang", "Ô")
     for j, title in enumerate(titles):
         ws.write_string(row, j, title, fmt.head)
-    ws.set_column(6, 6, 90)
     row += 1
     if not findings:
         ws.write_string(row, 0, "Không có sai lệch nào.")
     for n, f in enumerate(findings, 1):
         ws.write_number(row, 0, n, fmt.cell)
-        ws.write_string(row, 1, SEVERITY_VI.get(f.severity, f.severity), fmt.cell)
-        ws.write_string(row, 2, f.code, fmt.cell)
-        ws.write_string(row, 3, f.subject, fmt.cell)
-        ws.write_string(row, 4, f.sheet, fmt.cell)
+        ws.write_string(row, 2, SEVERITY_VI.get(f.severity, f.severity), fmt.cell)
+        ws.write_string(row, 3, f.code, fmt.cell)
+        ws.write_string(row, 4, f.subject, fmt.cell)
+        ws.write_string(row, 5, f.sheet, fmt.cell)
         target = names.get(f.sheet)
         if target is not None:
             where = f.cell if _cell_index(f.cell) is not None else "A1"
             sheet_ref = target.replace("'", "''")
-            ws.write_url(row, 5, f"internal:'{sheet_ref}'!{where}", fmt.link, string=f.cell or "(trang)",
+            ws.write_url(row, 6, f"internal:'{sheet_ref}'!{where}", fmt.link, string=f.cell or "(trang)",
                          tip="Đến ô này")
         else:
-            ws.write_string(row, 5, f.cell, fmt.cell)
-        ws.write_string(row, 6, f.message[:CELL_TEXT_LIMIT], fmt.cell)
-        ws.set_row(row, 15 * min(_lines(f.message, 95), 20))
+            ws.write_string(row, 6, f.cell, fmt.cell)
+        ws.write_string(row, 1, f.message[:CELL_TEXT_LIMIT], fmt.cell)
+        ws.set_row(row, 15 * min(_lines(f.message, 62), 27))
         row += 1
     ws.freeze_panes(0, 0)
 
@@ -339,7 +357,7 @@ def _write_scores(wb, ws, fmt: _Formats, fig: Figures, row: int) -> int:  # noqa
     for line in fig.lines:
         ws.write_string(row, 0, line.code, fmt.cell)
         ws.write_string(row, 1, line.name, fmt.cell)
-        ws.set_row(row, 15 * _lines(line.name, 44))
+        ws.set_row(row, 15 * _lines(line.name, 58))
         ws.write_number(row, 2, line.max, fmt.num)
         ws.write_number(row, 3, line.applicable_max, fmt.num)
         ws.write_number(row, 4, round(line.official, 2), fmt.num)

@@ -291,7 +291,18 @@ def _how_tiers(c: Criterion) -> str:
     assert spec is not None
     if spec.unit == PERCENT_UNIT:
         return "Nhập tỷ lệ phần trăm, ví dụ 65%."
-    return f"Nhập số {spec.unit}, ví dụ 4."
+    return f"Nhập số {spec.unit} (chỉ con số, không kèm chữ), ví dụ {_example_figure(c)}."
+
+
+def _example_figure(c: Criterion) -> str:
+    """A figure of the criterion's own scale for a message's example: the bound of its best tier (12 months,
+    500 million đồng), never a number that means nothing in that unit."""
+    top = max(c.tiers, key=lambda t: t.points)
+    step = 1 if c.value is not None and c.value.integer else 0.5
+    bound = top.ge if top.ge is not None else (top.gt + step if top.gt is not None else top.le)
+    if bound is None or bound <= 0:
+        bound = c.value.max if c.value is not None and c.value.max else 1
+    return format_points_vi(bound)
 
 
 # calamine reads a formula saved without its result (openpyxl, some web exports) as an empty cell.
