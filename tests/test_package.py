@@ -102,3 +102,9 @@ def test_tests_use_public_names_only():
                     and isinstance(node.value, ast.Name) and node.value.id in ours):
                 offenders.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
     assert not offenders, offenders
+
+
+def test_the_readme_layout_names_every_module():
+    layout = (ROOT / "README.md").read_text(encoding="utf-8").split("## Layout", 1)[1].split("\n## ", 1)[0]
+    missing = [str(p.relative_to(PACKAGE)) for p in _modules() if p.name != "__init__.py" and p.name not in layout]
+    assert not missing, f"README's layout section does not name {missing}"
