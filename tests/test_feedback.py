@@ -70,7 +70,8 @@ def test_run_writes_a_feedback_per_return_with_comments_at_the_cells_findings_cs
                                                                                       districts):
     out = tmp_path / "out"
     run_batch(inbox, out, rb, districts, workers=1)
-    rows = list(csv.DictReader(open(out / FEEDBACK_DIR / FEEDBACK_CSV, encoding="utf-8")))
+    assert (out / FEEDBACK_DIR / FEEDBACK_CSV).read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads it as UTF-8
+    rows = list(csv.DictReader(open(out / FEEDBACK_DIR / FEEDBACK_CSV, encoding="utf-8-sig")))
     assert tuple(rows[0]) == CSV_COLUMNS
     by_file = {r["source_file"]: r for r in rows}
     assert {f: (r["district"], r["feedback_file"], r["status"]) for f, r in by_file.items()} == {

@@ -172,7 +172,7 @@ def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path,
         if row["feedback_file"] in reasons:
             row["feedback_file"] = ""
     if csv_name is not None:
-        with open(folder / csv_name, "w", encoding="utf-8", newline="") as fh:
+        with open(folder / csv_name, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.DictWriter(fh, CSV_COLUMNS)
             w.writeheader()
             w.writerows(rows)
