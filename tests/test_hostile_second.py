@@ -181,7 +181,7 @@ def test_returns_saved_in_one_second_are_ordered_by_their_nanoseconds(rb, distri
 def test_look_alike_types_are_reported_not_skipped(rb, districts, tmp_path, suffix):
     p = tmp_path / f"bao_cao{suffix}"
     p.write_bytes(KBANG.read_bytes())
-    from kbang_egov.operations.pipeline import discover_files
+    from kbang_egov.reading.inbox import discover_files
 
     assert discover_files(tmp_path)[0] == [p]
     o = process_file(p, p.name, rb, districts)

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 import hostile2
-from kbang_egov.operations.pipeline import discover_files
 from kbang_egov.reading import inbox
-from kbang_egov.reading.inbox import InputError, read_input, walk
+from kbang_egov.reading.inbox import InputError, discover_files, read_input, walk
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="FIFOs, sockets, /proc and /dev are Linux's")
 

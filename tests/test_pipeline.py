@@ -13,11 +13,11 @@ import pytest
 from kbang_egov.forms.layout import CRITERIA_SHEET, INFO_SHEET
 from kbang_egov.operations.pipeline import (
     bundled_samples_dir,
-    discover_files,
     process_file,
     run_batch,
     settle_duplicates,
 )
+from kbang_egov.reading.inbox import discover_files
 from kbang_egov.rules.districts import District
 from kbang_egov.rules.results import REJECTED, SCORED, SUPERSEDED
 

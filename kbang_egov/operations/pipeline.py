@@ -20,8 +20,8 @@ from typing import NamedTuple
 from .. import __version__
 from ..forms.layout import INFO_SHEET
 from ..reading.guard import far_cell
-from ..reading.inbox import InputError, read_input, walk
-from ..reading.reader import LOOKALIKE_SUFFIXES, SUFFIXES, read_submission
+from ..reading.inbox import InputError, discover_files, read_input
+from ..reading.reader import read_submission
 from ..reporting.ranking import rank_districts
 from ..reporting.runlog import HISTORY_DIR, LOGS_DIR, keep_history, write_log
 from ..rules.checks import (
@@ -37,10 +37,6 @@ from ..rules.findings import Finding, make_finding
 from ..rules.results import (
     REJECTED,
     SCORED,
-    SKIP_HIDDEN,
-    SKIP_LOCK,
-    SKIP_OTHER,
-    SKIP_OUTPUT,
     SUPERSEDED,
     Comparison,
     CriterionFrame,
@@ -65,42 +61,6 @@ Progress = Callable[[int, int, str], None]  # (files done, files in all, file ju
 def bundled_samples_dir() -> Path:
     """The sample submissions shipped with the package (written by `batch.py sample`)."""
     return Path(str(resources.files("kbang_egov") / "data" / "samples"))
-
-
-def discover_files(input_dir: Path, exclude: Path | None = None
-                   ) -> tuple[list[Path], dict[str, int], list[tuple[Path, str]]]:
-    """Workbooks under input_dir in path order, counts of what was skipped and why, and the folders that
-    could not be listed (with the reason), whose files would have been read.
-
-    Office lock files (~$name.xlsx, .~lock.name#) and hidden files or folders are never submissions; nor
-    is anything under `exclude` (the output folder, when it sits inside the input folder). Anything else
-    with a workbook's name is given to the readers, whatever it is (a FIFO, a link, a look-alike type such
-    as .xlsb): what it is becomes its finding there. Only names are looked at here, never bytes.
-    """
-    found: list[Path] = []
-    skipped = {SKIP_LOCK: 0, SKIP_HIDDEN: 0, SKIP_OTHER: 0, SKIP_OUTPUT: 0}
-    root = input_dir.resolve()
-    out = exclude.resolve() if exclude is not None else None
-    walked = walk(root)
-    for parts in walked.entries:
-        path = root.joinpath(*parts)
-        if out is not None and path.is_relative_to(out):
-            skipped[SKIP_OUTPUT] += 1
-        elif parts[-1].startswith(("~$", ".~lock.")):
-            skipped[SKIP_LOCK] += 1
-        elif any(part.startswith(".") for part in parts):
-            skipped[SKIP_HIDDEN] += 1
-        elif path.suffix.lower() not in SUFFIXES and path.suffix.lower() not in LOOKALIKE_SUFFIXES:
-            skipped[SKIP_OTHER] += 1
-        else:
-            found.append(path)
-    unreadable = []
-    for parts, reason in walked.unreadable:
-        path = root.joinpath(*parts)
-        if (out is None or not path.is_relative_to(out)) and not any(part.startswith(".") for part in parts) \
-                and parts != ("lost+found",):  # a file system's own folder, root's alone
-            unreadable.append((path, reason))
-    return found, skipped, unreadable
 
 
 @dataclass

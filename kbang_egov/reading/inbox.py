@@ -3,7 +3,8 @@ rather than skipped, and a submission's bytes read only from a regular file and 
 of them. Whatever lands in an inbox may be hostile: a FIFO blocks whoever opens it for reading, a device
 never ends, a sparse file claims 30 GB, a tree nests past PATH_MAX.
 
-The parent process only walks (names, no bytes); read_input runs in the workers (pipeline.read_files).
+The parent process only walks and picks the workbooks by name (discover_files: no bytes); read_input runs
+in the workers (pipeline.read_files).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+
+from ..rules.results import SKIP_HIDDEN, SKIP_LOCK, SKIP_OTHER, SKIP_OUTPUT
+from .reader import LOOKALIKE_SUFFIXES, SUFFIXES
 
 # Generous for a return: the filled template is under 1 MB, and the guard lets its parts inflate to 256 MB.
 FILE_LIMIT = 128 * 2**20  # bytes of one input file
@@ -184,3 +188,39 @@ def _not_regular(st: os.stat_result) -> str:
 
 def _megabytes(n: int) -> str:
     return f"{n / 2**20:.0f} MB"
+
+
+def discover_files(input_dir: Path, exclude: Path | None = None
+                   ) -> tuple[list[Path], dict[str, int], list[tuple[Path, str]]]:
+    """Workbooks under input_dir in path order, counts of what was skipped and why, and the folders that
+    could not be listed (with the reason), whose files would have been read.
+
+    Office lock files (~$name.xlsx, .~lock.name#) and hidden files or folders are never submissions; nor
+    is anything under `exclude` (the output folder, when it sits inside the input folder). Anything else
+    with a workbook's name is given to the readers, whatever it is (a FIFO, a link, a look-alike type such
+    as .xlsb): what it is becomes its finding there. Only names are looked at here, never bytes.
+    """
+    found: list[Path] = []
+    skipped = {SKIP_LOCK: 0, SKIP_HIDDEN: 0, SKIP_OTHER: 0, SKIP_OUTPUT: 0}
+    root = input_dir.resolve()
+    out = exclude.resolve() if exclude is not None else None
+    walked = walk(root)
+    for parts in walked.entries:
+        path = root.joinpath(*parts)
+        if out is not None and path.is_relative_to(out):
+            skipped[SKIP_OUTPUT] += 1
+        elif parts[-1].startswith(("~$", ".~lock.")):
+            skipped[SKIP_LOCK] += 1
+        elif any(part.startswith(".") for part in parts):
+            skipped[SKIP_HIDDEN] += 1
+        elif path.suffix.lower() not in SUFFIXES and path.suffix.lower() not in LOOKALIKE_SUFFIXES:
+            skipped[SKIP_OTHER] += 1
+        else:
+            found.append(path)
+    unreadable = []
+    for parts, reason in walked.unreadable:
+        path = root.joinpath(*parts)
+        if (out is None or not path.is_relative_to(out)) and not any(part.startswith(".") for part in parts) \
+                and parts != ("lost+found",):  # a file system's own folder, root's alone
+            unreadable.append((path, reason))
+    return found, skipped, unreadable
