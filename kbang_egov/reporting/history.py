@@ -292,12 +292,9 @@ class DistrictStep:
 
 def list_runs(out: Path, current_run_id: str | None = None) -> list[RunRow]:
     """The published runs of DIR, oldest first (a pending run counts only when the manifest names it)."""
-    path = Path(out) / HISTORY_DB
-    if not path.is_file():
-        return []
     where, args = _published(current_run_id)
-    with _read_only(path) as conn:
-        if not _has_runs(conn):
+    with _runs_of(out) as conn:
+        if conn is None:
             return []
         rows = conn.execute(
             "SELECT run_id, started, finished, rulebook_id || ' ' || rulebook_version, files_read, "
@@ -308,12 +305,9 @@ def list_runs(out: Path, current_run_id: str | None = None) -> list[RunRow]:
 
 def district_path(out: Path, district: str, current_run_id: str | None = None) -> list[DistrictStep]:
     """One district across the published runs of DIR, oldest first: total, parts and rank each night."""
-    path = Path(out) / HISTORY_DB
-    if not path.is_file():
-        return []
     where, args = _published(current_run_id)
-    with _read_only(path) as conn:
-        if not _has_runs(conn):
+    with _runs_of(out) as conn:
+        if conn is None:
             return []
         runs = conn.execute(f"SELECT run_id, finished FROM runs WHERE {where} ORDER BY seq", args).fetchall()  # noqa: S608
         ranks = {r[0]: r[1:] for r in conn.execute(
@@ -327,6 +321,17 @@ def district_path(out: Path, district: str, current_run_id: str | None = None) -
         rank, total, status, errors = ranks.get(run_id, (None, None, None, None))
         steps.append(DistrictStep(run_id, finished, rank, total, parts.get(run_id, {}), status, errors))
     return steps
+
+
+@contextlib.contextmanager
+def _runs_of(out: Path) -> Iterator[sqlite3.Connection | None]:
+    """DIR's history opened read-only, or None when no run has written one yet."""
+    path = Path(out) / HISTORY_DB
+    if not path.is_file():
+        yield None
+        return
+    with _read_only(path) as conn:
+        yield conn if _has_runs(conn) else None
 
 
 @contextlib.contextmanager

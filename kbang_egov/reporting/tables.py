@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..rules.results import COMPLETE, NOT_APPLICABLE, SCORED, SOURCES, STATUSES, FileRecord, RunResult
-from ..rules.rulebook import Part, Rulebook
+from ..rules.rulebook import Part, Rulebook, format_points_vi
 from ..rules.scoring import DENOMINATOR_ZERO, OK
 
 SCORES_COLUMNS = ("district", "code", "self_score", "score", "max", "gap", "source", "status", "detail",
@@ -321,8 +321,8 @@ def overview_facts(run: RunResult, default_year: int | None = None, view: Overvi
          view.deadline is not None),
         ("Nộp muộn", (late + _more(len(view.late)) or "Không") if view.deadline else "chưa biết: chưa đặt hạn nộp",
          view.deadline is not None),
-        ("Cao nhất", _listed([f"{n} ({s:.2f} điểm)" for n, s in view.best]), True),
-        ("Thấp nhất", _listed([f"{n} ({s:.2f} điểm)" for n, s in view.weakest]), True),
+        ("Cao nhất", _listed([f"{n} ({format_points_vi(s)} điểm)" for n, s in view.best]), True),
+        ("Thấp nhất", _listed([f"{n} ({format_points_vi(s)} điểm)" for n, s in view.weakest]), True),
         ("So sánh hạng với", run.comparison.label if run.comparison else NO_COMPARISON_VI, True),
     ]
 
