@@ -219,7 +219,7 @@ def write_samples(rulebook: Rulebook, out_dir: str | Path, districts: list[Distr
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TemplateError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
+        raise TemplateError(f"không tạo được thư mục {out}: {exc.strerror or exc}; chọn thư mục khác bằng --out") from exc
     districts_file = _write_district_list(out, listed) if synthetic else None
     jobs = _jobs(listed)
     if workers is None:
@@ -306,7 +306,7 @@ def _write_district_list(out: Path, districts: list[District]) -> Path:
     try:
         return write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as exc:
-        raise TemplateError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise TemplateError(f"không ghi được {target}: {exc.strerror or exc}; tệp có đang mở trong Excel không?") from exc
 
 
 # --- the generator ----------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def write_template(rulebook: Rulebook, out_dir: str | Path, district: District |
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TemplateError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
+        raise TemplateError(f"không tạo được thư mục {out}: {exc.strerror or exc}; chọn thư mục khác bằng --out") from exc
     target = out / (file_name or template_file_name(rulebook, district))
 
     def build(tmp: Path) -> None:
@@ -102,7 +102,7 @@ def write_template(rulebook: Rulebook, out_dir: str | Path, district: District |
     try:
         return write_atomically(target, build)
     except OSError as exc:
-        raise TemplateError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise TemplateError(f"không ghi được {target}: {exc.strerror or exc}; tệp có đang mở trong Excel không?") from exc
 
 
 def write_templates(rulebook: Rulebook, out_dir: str | Path, districts: list[District],
