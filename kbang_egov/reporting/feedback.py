@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..forms.layout import column_index
 from ..reading.guard import ROW_LIMIT
 from ..reading.reader import SheetCells
 from ..rules.findings import CONSEQUENCE, CRITERION, ERROR, REGISTRY, SEVERITY_VI, WARNING, Finding
@@ -169,10 +170,7 @@ def _cell_index(cell: str) -> tuple[int, int] | None:
     m = _A1.fullmatch(cell or "")
     if m is None:
         return None
-    col = 0
-    for ch in m.group(1):
-        col = col * 26 + ord(ch) - 64
-    row = int(m.group(2))
+    col, row = column_index(m.group(1)), int(m.group(2))
     if not (1 <= row <= 1_048_576 and 1 <= col <= 16_384):
         return None
     return row - 1, col - 1
