@@ -77,10 +77,11 @@ _TERMINATION = (signal.SIGTERM,)
 
 
 @contextlib.contextmanager
-def _termination_deferred() -> Iterator[None]:
-    """SIGTERM held back while a worker is forked: its handler (the CLI's, which raises SystemExit) would
-    otherwise run inside the fork's hooks or a finalizer, where the exception is printed and swallowed. The
-    signal is delivered as soon as the fork is done, in this frame."""
+def termination_deferred() -> Iterator[None]:
+    """SIGTERM held back for a few lines that must not be cut in the middle: forking a worker (the CLI's
+    handler, which raises SystemExit, would otherwise run inside the fork's hooks or a finalizer, where the
+    exception is printed and swallowed), taking and releasing the run's lock. The signal is delivered as
+    soon as the block is done, in this frame."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
@@ -107,7 +108,7 @@ class _Worker:
         inherited = [self.conn, *(w.conn for w in others)] if ctx.get_start_method() == "fork" else []
         self.proc = ctx.Process(target=_serve, daemon=True,
                                 args=(child, func, memory_limit, self.stderr_path, os.getpid(), inherited))
-        with _termination_deferred():
+        with termination_deferred():
             self.proc.start()
         child.close()
         self.queue: deque[int] = deque()  # items sent and not yet answered, the one being worked on first
@@ -276,7 +277,7 @@ def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path
         os.close(devnull)
     except OSError:
         pass
-    _unblock_termination()  # blocked while the parent forked this worker (_termination_deferred)
+    _unblock_termination()  # blocked while the parent forked this worker (termination_deferred)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ["RUST_BACKTRACE"] = "0"  # a native abort's one-line reason, not pages of frames
     try:

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .isolation import termination_deferred
+
 LOCK_NAME = ".kbang_egov.lock"
 _WINDOWS_LOCK_OFFSET = 2**30  # msvcrt locks a byte range: one far past the holder text, which stays readable
 
@@ -54,7 +56,15 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        self.acquire()
+        # A SIGTERM (systemd's stop) is held back while the lock is taken and delivered right after, here:
+        # the lock is then released before the run stops, so the file never keeps the name of a run that
+        # ended. A run stopped before it took the lock leaves the file as it was.
+        try:
+            with termination_deferred():
+                self.acquire()
+        except BaseException:
+            self.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -94,14 +104,15 @@ class RunLock:
 
     def release(self) -> None:
         """Empty the file (nobody holds the lock now) and close it, which releases the lock."""
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            os.ftruncate(fd, 0)
-        except OSError:
-            pass  # the next run would report a takeover: harmless
-        os.close(fd)
+        with termination_deferred():  # a SIGTERM now would leave this run's name in the file
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass  # the next run would report a takeover: harmless
+            os.close(fd)
 
 
 if sys.platform == "win32":  # not exercised by the tests, which run on Linux
