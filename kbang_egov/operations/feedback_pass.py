@@ -31,7 +31,7 @@ from ..rules.findings import Finding, make_finding
 from ..rules.results import GROUP, DistrictResult
 from ..rules.rulebook import Rulebook
 from ..text import ascii_slug
-from .isolation import DEFAULT_TIMEOUT, Failure, run_isolated
+from .isolation import DEFAULT_TIMEOUT, Failure, InlinePool, IsolatedPool, default_workers
 
 FEEDBACK_DIR = "feedback"
 FEEDBACK_CSV = "feedback.csv"
@@ -147,13 +147,22 @@ def write_job(job: FeedbackJob) -> str:
 def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path, *, workers: int | None = None,
                     timeout: float = DEFAULT_TIMEOUT,
                     progress: Callable[[int, int, str], None] | None = None,
-                    csv_name: str | None = FEEDBACK_CSV) -> list[Finding]:
-    """Write every job's workbook in isolated workers (workers=0: in this process) and feedback.csv; a job
-    that fails leaves no workbook and becomes a `feedback-failed` finding, its row's feedback_file blank.
+                    csv_name: str | None = FEEDBACK_CSV, pool: IsolatedPool | InlinePool | None = None,
+                    ) -> list[Finding]:
+    """Write every job's workbook in isolated workers and feedback.csv; a job that fails leaves no workbook
+    and becomes a `feedback-failed` finding, its row's feedback_file blank. The workers are the run's `pool`
+    (its "feedback" task is feedback_task), else a pool of their own: new interpreters (spawned, so that each
+    holds only what it imports, not this process's tables), or this process when workers is 0.
     csv_name=None writes no feedback.csv (validate)."""
     folder.mkdir(parents=True, exist_ok=True)
-    done_jobs = (enumerate(map(_safe_job, jobs)) if workers == 0
-               else run_isolated(_safe_job, list(jobs), workers=workers, timeout=timeout, fresh=True))
+    if pool is None and jobs:
+        own = (InlinePool({"feedback": feedback_task}) if workers == 0 else
+               IsolatedPool({"feedback": feedback_task}, max(1, min(workers or default_workers(), len(jobs))),
+                            fresh=True))
+        with own:
+            return write_feedbacks(jobs, rows, folder, timeout=timeout, progress=progress, csv_name=csv_name,
+                                   pool=own)
+    done_jobs = pool.map("feedback", list(jobs), timeout) if jobs else iter(())
     failed: list[Finding] = []
     reasons: dict[str, str] = {}
     for done, (k, got) in enumerate(done_jobs, 1):
@@ -179,7 +188,7 @@ def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path,
     return failed
 
 
-def _safe_job(job: FeedbackJob) -> str:
+def feedback_task(job: FeedbackJob) -> str:
     """write_job, an exception turned into its reason (the worker goes on with the next job)."""
     try:
         return write_job(job)

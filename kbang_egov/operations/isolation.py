@@ -1,4 +1,4 @@
-"""Running one function per item in worker processes, so that nothing one item does can take the run down.
+"""Running a task per item in worker processes, so that nothing one item does can take the run down.
 
 python-calamine is native code: a hostile workbook can make it abort the process (a Rust allocation of
 hundreds of gigabytes), raise pyo3's PanicException, loop, or eat memory. Each item runs in a worker; a
@@ -19,7 +19,7 @@ import tempfile
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,28 +49,140 @@ def default_workers() -> int:
 def run_isolated(func: Callable[[Any], Any], items: Sequence[Any], *, workers: int | None = None,
                  timeout: float = DEFAULT_TIMEOUT, memory_limit: int = DEFAULT_MEMORY_LIMIT,
                  fresh: bool = False) -> Iterator[tuple[int, Any]]:
-    """Yield (index, func(item)) or (index, Failure) for every item, in completion order.
-
-    `func` must be picklable where processes are spawned (a module-level function or a partial of one);
-    with fork (Linux) it is inherited. A worker handles items one at a time, in the order they were sent
-    (it holds the next one in its pipe), so a failure is pinned to the item that caused it and the items
-    queued behind it go to the worker that replaces it.
-
-    fresh=True starts workers as new interpreters (spawn) instead of forks: for a pass that runs after this
-    process has grown (the feedback pass, after ranking), so that each worker holds only what it imports.
-    """
+    """Yield (index, func(item)) or (index, Failure) for every item, in completion order, from a pool of its
+    own (IsolatedPool, which says how items are shared out and what a failure is)."""
     if not items:
         return
     n = max(1, min(workers or default_workers(), len(items)))
-    with _Pool(func, n, memory_limit, fresh) as pool:
+    with IsolatedPool({"run": func}, n, memory_limit=memory_limit, fresh=fresh) as pool:
+        yield from pool.map("run", items, timeout)
+
+
+class IsolatedPool:
+    """Worker processes that run named tasks on items, one item at a time each, for several passes of a run
+    (`with IsolatedPool({"read": f, "write": g}, 2) as pool: pool.map("read", items)`).
+
+    The tasks are given when the workers start: forked workers inherit them (a partial holding the rulebook
+    costs nothing per item), spawned ones receive them once. Workers forked early, before the run holds its
+    results, stay small for the later passes. fresh=True spawns new interpreters instead of forking (where
+    fork is missing it is always so): each worker then holds only what it imports."""
+
+    def __init__(self, tasks: Mapping[str, Callable[[Any], Any]], workers: int | None = None, *,
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT, fresh: bool = False) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() and not fresh else "spawn"
+        self.ctx = multiprocessing.get_context(method)
+        self.tasks, self.memory_limit = dict(tasks), memory_limit
+        self.workers: list[_Worker] = []
+        try:
+            for _ in range(max(1, workers or default_workers())):
+                self.workers.append(_Worker(self.ctx, self.tasks, memory_limit, self.workers))
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+
+    def __enter__(self) -> IsolatedPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for w in self.workers:
+            w.stop(kill=exc[0] is not None)
+
+    def map(self, task: str, items: Sequence[Any], timeout: float = DEFAULT_TIMEOUT) -> Iterator[tuple[int, Any]]:
+        """Yield (index, result) or (index, Failure) for every item, in completion order.
+
+        A worker handles items one at a time, in the order they were sent (it holds the next one in its
+        pipe), so a failure is pinned to the item that caused it: a worker that dies, overruns `timeout` or
+        its memory limit is killed and replaced, and the items queued behind it go to its replacement."""
         todo = iter(range(len(items)))
         for depth in (1, QUEUE_DEPTH):  # one item each first, so that a short list is shared out evenly
-            for w in pool.workers:
-                pool.assign(w, todo, items, depth)
-        while pool.busy():
-            for w, outcome in pool.wait(timeout, items):
+            for w in self.workers:
+                self._assign(w, todo, task, items, depth)
+        while any(w.queue for w in self.workers):
+            for w, outcome in self._wait(timeout, task, items):
                 yield outcome
-                pool.assign(w, todo, items)
+                self._assign(w, todo, task, items)
+
+    def _assign(self, w: _Worker, todo: Iterator[int], task: str, items: Sequence[Any],
+                depth: int = QUEUE_DEPTH) -> None:
+        """Top the worker's queue up to `depth` items: the next item is already in its pipe when it answers
+        one, so it never waits for this process to read the answer."""
+        while len(w.queue) < depth:
+            i = next(todo, None)
+            if i is None:
+                return
+            self._send(w, i, task, items)
+
+    def _send(self, w: _Worker, i: int, task: str, items: Sequence[Any]) -> None:
+        w.queue.append(i)
+        if len(w.queue) == 1:
+            _begin(w)
+        try:
+            w.conn.send((i, task, items[i]))
+        except OSError:
+            pass  # the worker is dead: _wait() sees its sentinel and reports the item
+
+    def _replace(self, w: _Worker, task: str, items: Sequence[Any]) -> _Worker:
+        """A fresh worker in w's place, given the items w had queued behind the one that failed."""
+        w.stop(kill=True)
+        fresh = _Worker(self.ctx, self.tasks, self.memory_limit, [o for o in self.workers if o is not w])
+        self.workers[self.workers.index(w)] = fresh
+        for i in w.queue:
+            self._send(fresh, i, task, items)
+        return fresh
+
+    def _wait(self, timeout: float, task: str, items: Sequence[Any]) -> list[tuple[_Worker, tuple[int, Any]]]:
+        """Block until some worker answers, dies or overruns; return (worker to reuse, (index, outcome))."""
+        active = [w for w in self.workers if w.queue]
+        now = time.monotonic()
+        deadline = min(w.started + timeout for w in active)
+        waitables: list[Any] = [w.conn for w in active] + [w.proc.sentinel for w in active]
+        ready = multiprocessing.connection.wait(waitables, timeout=max(0.0, deadline - now))
+        done: list[tuple[_Worker, tuple[int, Any]]] = []
+        for w in active:
+            if w.conn in ready:
+                try:
+                    got_i, outcome = w.conn.recv()
+                except (EOFError, OSError):
+                    pass  # died while answering: reported as a crash below
+                else:
+                    w.queue.popleft()  # answers come in the order the items were sent
+                    if w.queue:
+                        _begin(w)
+                    done.append((w, (got_i, outcome)))
+                    continue
+            if w.conn in ready or w.proc.sentinel in ready:
+                w.proc.join(5)
+                detail = _exit_detail(w.proc.exitcode, w.last_words())
+                i = w.queue.popleft()  # the item it was working on; the ones behind it go to the new worker
+                done.append((self._replace(w, task, items), (i, Failure(CRASHED, detail))))
+            elif time.monotonic() - w.started >= timeout:
+                i = w.queue.popleft()
+                done.append((self._replace(w, task, items), (i, Failure(TIMEOUT, f"{timeout:g} s"))))
+        return done
+
+
+class InlinePool:
+    """IsolatedPool's interface in this process, without its protection (workers=0: for profiling)."""
+
+    def __init__(self, tasks: Mapping[str, Callable[[Any], Any]]) -> None:
+        self.tasks = dict(tasks)
+
+    def __enter__(self) -> InlinePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def map(self, task: str, items: Sequence[Any], timeout: float = DEFAULT_TIMEOUT) -> Iterator[tuple[int, Any]]:
+        return enumerate(map(self.tasks[task], items))
+
+
+def open_pool(tasks: Mapping[str, Callable[[Any], Any]], workers: int | None, jobs: int) -> IsolatedPool | InlinePool:
+    """The pool for a run of `jobs` items: an IsolatedPool of `workers` processes (default one per CPU, never
+    more than jobs), or an InlinePool when workers is 0."""
+    if workers == 0:
+        return InlinePool(tasks)
+    return IsolatedPool(tasks, max(1, min(workers or default_workers(), jobs)))
 
 
 _TERMINATION = (signal.SIGTERM,)
@@ -98,7 +210,7 @@ def _unblock_termination() -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, func: Callable[[Any], Any], memory_limit: int,
+    def __init__(self, ctx: Any, tasks: dict[str, Callable[[Any], Any]], memory_limit: int,
                  others: Sequence[_Worker] = ()) -> None:
         fd, self.stderr_path = tempfile.mkstemp(prefix="kbang-egov-worker-", suffix=".log")
         os.close(fd)
@@ -107,7 +219,7 @@ class _Worker:
         # closes them, so that the pipes close (EOF) when this process dies. A spawned one inherits nothing.
         inherited = [self.conn, *(w.conn for w in others)] if ctx.get_start_method() == "fork" else []
         self.proc = ctx.Process(target=_serve, daemon=True,
-                                args=(child, func, memory_limit, self.stderr_path, os.getpid(), inherited))
+                                args=(child, tasks, memory_limit, self.stderr_path, os.getpid(), inherited))
         with termination_deferred():
             self.proc.start()
         child.close()
@@ -145,83 +257,6 @@ class _Worker:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln[:1].isspace()]
         useful = [ln for ln in lines if "backtrace" not in ln.lower() and not ln[:1].isdigit()]
         return useful[0][:200] if useful else ""
-
-
-class _Pool:
-    def __init__(self, func: Callable[[Any], Any], n: int, memory_limit: int, fresh: bool = False) -> None:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() and not fresh else "spawn"
-        self.ctx = multiprocessing.get_context(method)
-        self.func, self.memory_limit = func, memory_limit
-        self.workers: list[_Worker] = []
-        for _ in range(n):
-            self.workers.append(_Worker(self.ctx, func, memory_limit, self.workers))
-
-    def __enter__(self) -> _Pool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for w in self.workers:
-            w.stop(kill=exc[0] is not None)
-
-    def busy(self) -> bool:
-        return any(w.queue for w in self.workers)
-
-    def assign(self, w: _Worker, todo: Iterator[int], items: Sequence[Any], depth: int = QUEUE_DEPTH) -> None:
-        """Top the worker's queue up to `depth` items: the next item is already in its pipe when it answers
-        one, so it never waits for this process to read the answer."""
-        while len(w.queue) < depth:
-            i = next(todo, None)
-            if i is None:
-                return
-            self._send(w, i, items)
-
-    def _send(self, w: _Worker, i: int, items: Sequence[Any]) -> None:
-        w.queue.append(i)
-        if len(w.queue) == 1:
-            _begin(w)
-        try:
-            w.conn.send((i, items[i]))
-        except OSError:
-            pass  # the worker is dead: wait() sees its sentinel and reports the item
-
-    def _replace(self, w: _Worker, items: Sequence[Any]) -> _Worker:
-        """A fresh worker in w's place, given the items w had queued behind the one that failed."""
-        w.stop(kill=True)
-        fresh = _Worker(self.ctx, self.func, self.memory_limit, [o for o in self.workers if o is not w])
-        self.workers[self.workers.index(w)] = fresh
-        for i in w.queue:
-            self._send(fresh, i, items)
-        return fresh
-
-    def wait(self, timeout: float, items: Sequence[Any]) -> list[tuple[_Worker, tuple[int, Any]]]:
-        """Block until some worker answers, dies or overruns; return (worker to reuse, (index, outcome))."""
-        active = [w for w in self.workers if w.queue]
-        now = time.monotonic()
-        deadline = min(w.started + timeout for w in active)
-        waitables: list[Any] = [w.conn for w in active] + [w.proc.sentinel for w in active]
-        ready = multiprocessing.connection.wait(waitables, timeout=max(0.0, deadline - now))
-        done: list[tuple[_Worker, tuple[int, Any]]] = []
-        for w in active:
-            if w.conn in ready:
-                try:
-                    got_i, outcome = w.conn.recv()
-                except (EOFError, OSError):
-                    pass  # died while answering: reported as a crash below
-                else:
-                    w.queue.popleft()  # answers come in the order the items were sent
-                    if w.queue:
-                        _begin(w)
-                    done.append((w, (got_i, outcome)))
-                    continue
-            if w.conn in ready or w.proc.sentinel in ready:
-                w.proc.join(5)
-                detail = _exit_detail(w.proc.exitcode, w.last_words())
-                i = w.queue.popleft()  # the item it was working on; the ones behind it go to the new worker
-                done.append((self._replace(w, items), (i, Failure(CRASHED, detail))))
-            elif time.monotonic() - w.started >= timeout:
-                i = w.queue.popleft()
-                done.append((self._replace(w, items), (i, Failure(TIMEOUT, f"{timeout:g} s"))))
-        return done
 
 
 def _begin(w: _Worker) -> None:
@@ -263,10 +298,10 @@ def _die_with_parent(parent_pid: int) -> bool:
     return os.getppid() == parent_pid  # the parent died before the call: no signal will come
 
 
-def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path: str, parent_pid: int,
+def _serve(conn: Any, tasks: dict[str, Callable[[Any], Any]], memory_limit: int, stderr_path: str, parent_pid: int,
            inherited: Sequence[Any] = ()) -> None:
-    """A worker's loop: take (index, item), answer (index, result or Failure), until told to stop or the
-    parent is gone (its end of the pipe closes: recv() raises EOFError)."""
+    """A worker's loop: take (index, task, item), answer (index, result or Failure), until told to stop or
+    the parent is gone (its end of the pipe closes: recv() raises EOFError)."""
     if not _die_with_parent(parent_pid):
         return
     for c in inherited:
@@ -301,9 +336,9 @@ def _serve(conn: Any, func: Callable[[Any], Any], memory_limit: int, stderr_path
             return
         if task is None:
             return
-        i, item = task
+        i, name, item = task
         try:
-            result: Any = func(item)
+            result: Any = tasks[name](item)
         except MemoryError:
             result = Failure(ERROR, "MemoryError: vượt giới hạn bộ nhớ của tiến trình đọc")
         except BaseException as exc:  # noqa: BLE001 - whatever one item raises is that item's failure

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePath
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import __version__
 from ..forms.layout import INFO_SHEET
@@ -49,8 +49,8 @@ from ..rules.rulebook import Rulebook
 from ..settings import Settings
 from ..text import path_label, printable
 from .atomic import STAMP_FORMAT, remove_temp_files
-from .feedback_pass import FEEDBACK_DIR, plan_feedback, write_feedbacks
-from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, run_isolated
+from .feedback_pass import FEEDBACK_DIR, feedback_task, plan_feedback, write_feedbacks
+from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, InlinePool, IsolatedPool, open_pool
 from .publish import RUNS_DIR, check_layout, new_run_id, publish, read_manifest, seal_run_folder, start_run_folder
 from .runlock import RunLock
 
@@ -157,24 +157,35 @@ def not_submitted_notes(outcomes: list[FileOutcome], ranked: set[str]) -> dict[s
     return notes
 
 
+def run_tasks(rulebook: Rulebook, districts: list[District], trust_self_scores: bool = False,
+              ) -> dict[str, Callable[[Any], Any]]:
+    """The tasks a run's workers do: read and check a return, look at one whose reading failed, write a
+    feedback workbook. Given to the pool when its workers start (operations/isolation.py)."""
+    return {"read": functools.partial(_process_item, rulebook=rulebook, districts=DistrictIndex(districts),
+                                      trust_self_scores=trust_self_scores),
+            "look": _look_at_failed, "feedback": feedback_task}
+
+
 def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: list[District],
                trust_self_scores: bool = False, progress: Progress | None = None, workers: int | None = None,
-               file_timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
+               file_timeout: float = DEFAULT_TIMEOUT, pool: IsolatedPool | InlinePool | None = None,
+               ) -> list[FileOutcome]:
     """process_file for every path, each in a worker process (in parallel, one at a time per worker): a file
     that crashes its reader or overruns file_timeout becomes a finding and the others go on. workers=0
-    reads in this process, without that protection (for profiling).
+    reads in this process, without that protection (for profiling). `pool` (opened with run_tasks) is the
+    run's, kept for its later passes; without it the files are read in a pool of their own.
 
     This process never reads a file's bytes: what a failed file's record needs (its hash, size and time,
     the far cell that may have crashed the reader) is looked up by a worker too, within the same limits."""
+    if pool is None:
+        with open_pool(run_tasks(rulebook, districts, trust_self_scores), workers, len(paths)) as own:
+            return read_files(paths, root, rulebook, districts, trust_self_scores, progress, workers,
+                              file_timeout, own)
     items = [(str(p), path_label(p.relative_to(root))) for p in paths]
-    func = functools.partial(_process_item, rulebook=rulebook, districts=DistrictIndex(districts),
-                             trust_self_scores=trust_self_scores)
     outcomes: list[FileOutcome | None] = [None] * len(items)
     failed: dict[int, Failure] = {}
-    results = (enumerate(map(func, items)) if workers == 0
-               else run_isolated(func, items, workers=workers, timeout=file_timeout))
     frames: dict[CriterionFrame, CriterionFrame] = {}
-    for done, (i, got) in enumerate(results, 1):
+    for done, (i, got) in enumerate(pool.map("read", items, file_timeout), 1):
         if isinstance(got, FileOutcome):
             if got.result is not None:
                 # A run's results name the same criteria: they share one copy of the codes, groups, parts and
@@ -189,9 +200,7 @@ def read_files(paths: list[Path], root: Path, rulebook: Rulebook, districts: lis
     if failed:
         order = sorted(failed)
         asked = [(items[i][0], items[i][1], failed[i].kind) for i in order]
-        looked = (enumerate(map(_look_at_failed, asked)) if workers == 0
-                  else run_isolated(_look_at_failed, asked, workers=workers, timeout=file_timeout))
-        for k, got in looked:
+        for k, got in pool.map("look", asked, file_timeout):
             i = order[k]
             outcomes[i] = _failed(items[i][1], failed[i], got if isinstance(got, _Looked) else None, file_timeout)
     return [o for o in outcomes if o is not None]
@@ -324,8 +333,11 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         if dropped:
             run.notices.append(f"history.sqlite: đã xóa dữ liệu của {len(dropped)} lần chạy bị dừng trước khi công bố "
                                f"({', '.join(dropped)})")
+        # One pool for the run's passes, forked now while this process is small: the feedback pass after the
+        # ranking reuses its workers instead of starting new ones.
+        pool = stack.enter_context(open_pool(run_tasks(rulebook, districts, trust_self_scores), workers, len(paths)))
         outcomes = read_files(paths, root.resolve(), rulebook, districts, trust_self_scores, progress, workers,
-                              file_timeout)
+                              file_timeout, pool)
         outcomes += [_unreadable_folder(folder.relative_to(root.resolve()), reason) for folder, reason in unreadable]
         clock.lap("read_check")
         settle_duplicates(outcomes)
@@ -341,7 +353,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             staging = start_run_folder(out, run_id)
             jobs, rows = plan_feedback(outcomes, rulebook, staging / FEEDBACK_DIR, root.resolve(), run.districts,
                                        run_id)
-            run.findings += write_feedbacks(jobs, rows, staging / FEEDBACK_DIR, workers=workers, timeout=file_timeout)
+            run.findings += write_feedbacks(jobs, rows, staging / FEEDBACK_DIR, timeout=file_timeout, pool=pool)
             clock.lap("feedback")
             tables = run_tables(run, rulebook)
             names = [p.name for p in write_outputs(run, rulebook, staging, tables)]

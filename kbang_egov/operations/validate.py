@@ -17,8 +17,8 @@ from ..rules.findings import ERROR, WARNING, Finding
 from ..rules.results import SCORED
 from ..rules.rulebook import Rulebook, format_points_vi
 from .feedback_pass import plan_feedback, write_feedbacks
-from .isolation import DEFAULT_TIMEOUT
-from .pipeline import FileOutcome, read_files
+from .isolation import DEFAULT_TIMEOUT, InlinePool, IsolatedPool, open_pool
+from .pipeline import FileOutcome, read_files, run_tasks
 
 # A return's verdict: nothing to fix, only warnings to look at, errors to correct, or not scored at all.
 OK, TO_LOOK, TO_FIX, NOT_SCORED = "ok", "warnings", "errors", "not-scored"
@@ -79,28 +79,37 @@ def validate_files(paths: Sequence[Path], rulebook: Rulebook, districts: list[Di
     paths = [Path(p) for p in paths]
     root = Path(os.path.commonpath([p.resolve().parent for p in paths]))
     targets = _feedback_targets(paths, feedback) if feedback is not None else None
-    outcomes = read_files([p.resolve() for p in paths], root, rulebook, districts, workers=workers,
-                          file_timeout=timeout)
-    done = [_validated(o, rulebook) for o in outcomes]
-    if targets is not None:
-        folder, named = targets
-        jobs, rows = plan_feedback(outcomes, rulebook, folder, root, [], status_scored=CHECKED)
-        if named is not None:  # one return, its copy at the path given
-            jobs = [dataclasses.replace(job, target=str(named)) for job in jobs]
-        inputs = {os.path.realpath(p) for p in paths}
-        clash = [job.target for job in jobs if os.path.realpath(job.target) in inputs]
-        if clash:
-            raise FeedbackPathError(f"{clash[0]} is one of the returns; give the annotated copies another folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        failed = write_feedbacks(jobs, rows, folder, workers=workers, timeout=timeout, csv_name=None)
-        by_file = {f.file: f for f in failed}
-        written = {job.file: job.target for job in jobs}
-        for v in done:
-            if v.file in by_file:
-                v.findings.append(by_file[v.file])
-                v.status = _status(v.findings, scored=v.total is not None)
-            else:
-                v.feedback = written.get(v.file, "")
+    with open_pool(run_tasks(rulebook, districts), workers, len(paths)) as pool:  # one pool for both passes
+        outcomes = read_files([p.resolve() for p in paths], root, rulebook, districts, file_timeout=timeout,
+                              pool=pool)
+        done = [_validated(o, rulebook) for o in outcomes]
+        if targets is not None:
+            _write_feedbacks(done, outcomes, targets, paths, rulebook, root, timeout, pool)
+    return done
+
+
+def _write_feedbacks(done: list[Validated], outcomes: list[FileOutcome], targets: tuple[Path, Path | None],
+                     paths: list[Path], rulebook: Rulebook, root: Path, timeout: float,
+                     pool: IsolatedPool | InlinePool) -> None:
+    """Each return's annotated copy at its target; a copy that fails becomes its file's finding."""
+    folder, named = targets
+    jobs, rows = plan_feedback(outcomes, rulebook, folder, root, [], status_scored=CHECKED)
+    if named is not None:  # one return, its copy at the path given
+        jobs = [dataclasses.replace(job, target=str(named)) for job in jobs]
+    inputs = {os.path.realpath(p) for p in paths}
+    clash = [job.target for job in jobs if os.path.realpath(job.target) in inputs]
+    if clash:
+        raise FeedbackPathError(f"{clash[0]} is one of the returns; give the annotated copies another folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = write_feedbacks(jobs, rows, folder, timeout=timeout, csv_name=None, pool=pool)
+    by_file = {f.file: f for f in failed}
+    written = {job.file: job.target for job in jobs}
+    for v in done:
+        if v.file in by_file:
+            v.findings.append(by_file[v.file])
+            v.status = _status(v.findings, scored=v.total is not None)
+        else:
+            v.feedback = written.get(v.file, "")
     return done
 
 
