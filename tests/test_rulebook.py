@@ -28,12 +28,6 @@ def rb():
     return load_rulebook()
 
 
-@pytest.fixture()
-def raw() -> dict:
-    """The bundled rulebook file as plain parsed data, fresh for each test."""
-    return yaml.safe_load(default_rulebook_path().read_text(encoding="utf-8"))
-
-
 def _collapse(text: str) -> str:
     return " ".join(text.split())
 
