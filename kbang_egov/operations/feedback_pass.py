@@ -130,15 +130,21 @@ def content_key(job: FeedbackJob, rulebook_hash: str) -> str:
     Not the run's label: the header names the run that wrote the workbook ("Kết quả này có từ lần chấm"),
     which stays true of a copy. Not the workbook's own file name (PhanHoi_..._2.xlsx), which it does not show:
     a copy is made under the job's name."""
-    figures = dataclasses.asdict(job.figures)
-    figures.pop("run_label")
-    findings = [{f.name: getattr(finding, f.name) for f in dataclasses.fields(finding) if f.name != "params"}
-                for finding in job.findings]  # params only fill the message, which is there
+    figures = _fields(job.figures, leave="run_label")
+    findings = [_fields(f, leave="params") for f in job.findings]  # params only fill the message, which is there
     content = {"tool": _tool_identity(), "rulebook": rulebook_hash, "return": job.sha256, "file": job.file,
                "cells_copied": bool(job.path), "findings": findings, "figures": figures}
     # ASCII escapes: a file name in bytes that are not UTF-8 (surrogate escapes) serialises too.
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_fields)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _fields(value: object, leave: str = "") -> dict | str:
+    """A dataclass's fields by name, but `leave` (shallow: json serialises what they hold; dataclasses.asdict
+    would deep-copy every value first, most of the key's time); anything else as its text."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.name != leave}
+    return str(value)
 
 
 @functools.cache
