@@ -340,3 +340,19 @@ def test_a_previous_feedback_folder_not_as_written_means_every_workbook_is_writt
     assert (again.feedback_written, again.feedback_reused) == (3, 0)
     assert {header_run(out, name) for name in feedback_rows(out)} == {again.run_id}
 
+
+
+def test_without_links_the_feedback_moved_into_the_folder_is_reused_too(tmp_path, inbox, rb, districts, monkeypatch):
+    import errno
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("kbang_egov.operations.publish.os.symlink", no_links)
+    out = tmp_path / "out"
+    first = run_batch(inbox, out, rb, districts, workers=0)
+    assert not (out / FEEDBACK_DIR).is_symlink()
+    before = workbook_bytes(out)
+    second = run_batch(inbox, out, rb, districts, workers=0)
+    assert (second.feedback_written, second.feedback_reused) == (0, 3)
+    assert workbook_bytes(out) == before and header_run(out, KBANG_FB) == first.run_id
