@@ -303,16 +303,27 @@ def _verdict(value, op: str, limit: float) -> str:
     return "PASS" if ok else "MISS"
 
 
-def run_laps(out_dir: str) -> dict[str, float]:
-    """The phases of the last run in out_dir, from its log's "timings (s):" line (discover, read_check, rank,
-    feedback, write): what the feedback workbooks add is the `feedback` phase."""
+def _last_log_line(out_dir: str, prefix: str) -> str:
+    """The line starting with prefix in the last run's log in out_dir, or ""."""
     logs = os.path.join(out_dir, "logs")
     try:
         newest = max((os.path.join(logs, n) for n in os.listdir(logs) if n.endswith(".log")), key=os.path.getmtime)
         with open(newest, encoding="utf-8") as fh:
-            line = next((ln for ln in fh if ln.startswith("timings (s): ")), "")
+            return next((ln for ln in fh if ln.startswith(prefix)), "")
     except (OSError, ValueError):
-        return {}
+        return ""
+
+
+def feedback_counts(out_dir: str) -> str:
+    """What the last run's log says of its feedback workbooks: how many written, how many reused."""
+    prefix = "feedback workbooks: "
+    return _last_log_line(out_dir, prefix).removeprefix(prefix).strip() or "-"
+
+
+def run_laps(out_dir: str) -> dict[str, float]:
+    """The phases of the last run in out_dir, from its log's "timings (s):" line (discover, read_check, rank,
+    feedback, write): what the feedback workbooks add is the `feedback` phase."""
+    line = _last_log_line(out_dir, "timings (s): ")
     laps = {}
     for item in line.removeprefix("timings (s): ").strip().split(", "):
         name, _, value = item.rpartition(" ")
@@ -334,6 +345,8 @@ def figures_for(size: dict) -> dict:
         "files_per_s": size["files"] / run_s if run_s else None,
         "run_beyond_startup": run_s - size["startup_s"] if run_s is not None else None,
         "feedback_s": size.get("laps", {}).get("feedback"),
+        "rerun_s": size["rerun"]["seconds"] if size.get("rerun") and size["rerun"]["ok"] else None,
+        "rerun_feedback_s": size.get("rerun_laps", {}).get("feedback"),
         "floor_s": floor_s,
         "naive_s": naive_s,
         "naive_skipped": naive is None,
@@ -428,6 +441,9 @@ def print_size(size: dict, fig: dict) -> None:
         ("  run largest process maxrss MB", _fmt(fig["run_wait4_maxrss_mb"], ".0f")),
         ("  run processes (max seen)", str(fig["run_max_procs"])),
         ("  of which feedback workbooks s", _fmt(fig.get("feedback_s"), ".3f")),
+        ("second run, same inputs and --out s", _fmt(fig.get("rerun_s"), ".3f")),
+        ("  of which feedback workbooks s (reused)", _fmt(fig.get("rerun_feedback_s"), ".3f")),
+        ("  feedback workbooks", size.get("rerun_feedback", "-")),
         ("floor peak MB", _fmt(fig["floor_peak_mb"], ".0f")),
         ("naive peak MB", "skipped" if fig["naive_skipped"] else _fmt(fig["naive_peak_mb"], ".0f")),
         ("pandas-calamine peak MB", "skipped" if fig["pandas_skipped"] else _fmt(fig["pandas_peak_mb"], ".0f")),
@@ -444,7 +460,7 @@ def print_size(size: dict, fig: dict) -> None:
     for label, shown, verdict in target_lines([fig]):
         if "not in --sizes" not in shown:
             print(f"  target {label}: {shown} {verdict}")
-    for what in ("run", "floor", "naive", "pandas"):
+    for what in ("run", "rerun", "floor", "naive", "pandas"):
         m = size.get(what)
         if m and not m["ok"]:
             print(f"  {what.upper()} FAILED: exit codes {m['exits']}; log: {size.get(what + '_log', '-')}")
@@ -548,6 +564,7 @@ def main(argv: list[str]) -> int:
         floor_out = os.path.join(work, f"floor{n}.xlsx")
         size = {"n": n, "files": files, "input_mb": size_bytes / MB, "repeat": repeat, "generation": gen,
                 "startup_s": startup["seconds"], "run_log": os.path.join(work, f"run{n}.log"),
+                "rerun_log": os.path.join(work, f"rerun{n}.log"),
                 "floor_log": os.path.join(work, f"floor{n}.log"), "naive_log": os.path.join(work, f"naive{n}.log"),
                 "pandas_log": os.path.join(work, f"pandas{n}.log")}
 
@@ -563,6 +580,16 @@ def main(argv: list[str]) -> int:
         if size["laps"]:
             print("  run phases (s, from the run's log): "
                   + ", ".join(f"{k} {v:.3f}" for k, v in size["laps"].items()), flush=True)
+        # The nightly case: the same returns again into the same --out, whose feedback workbooks are copied
+        # from the run before instead of written (their content keys are the same).
+        print("  second run (same inputs, same --out) ...", end=" ", flush=True)
+        size["rerun"] = best_of([py, "batch.py", "run", folder, "--out", out_dir, "--districts",
+                                 os.path.join(folder, "districts.txt")], 1, (0, 1), size["rerun_log"])
+        print(_fmt(size["rerun"]["seconds"], ".3f") + " s", flush=True)
+        size["rerun_laps"], size["rerun_feedback"] = run_laps(out_dir), feedback_counts(out_dir)
+        if size["rerun_laps"]:
+            print("  second run phases (s): " + ", ".join(f"{k} {v:.3f}" for k, v in size["rerun_laps"].items())
+                  + f"; feedback workbooks {size['rerun_feedback']}", flush=True)
         print("  floor ...", end=" ", flush=True)
         size["floor"] = best_of([py, os.path.abspath(__file__), "_floor", folder, floor_out, str(files), str(cols)],
                                 repeat, (0,), size["floor_log"])
@@ -584,7 +611,7 @@ def main(argv: list[str]) -> int:
 
     print_summary(figs, args.markdown)
     failed = [s["n"] for s in sizes_out
-              if not all(s[k]["ok"] for k in ("run", "floor", "naive", "pandas") if s.get(k))]
+              if not all(s[k]["ok"] for k in ("run", "rerun", "floor", "naive", "pandas") if s.get(k))]
     if failed:
         print(f"\nFAILURES at N={', '.join(map(str, failed))}: see the logs above.")
     if args.json_path:

@@ -44,6 +44,7 @@ _PUBLIC = {
     "run_batch": "operations.pipeline", "FolderClash": "operations.pipeline", "NoReturnsFound": "operations.pipeline",
     "LockHeld": "operations.runlock",
     "validate_files": "operations.validate", "write_feedback": "reporting.feedback",
+    "content_key": "operations.feedback_pass", "reuse_previous": "operations.feedback_pass",
     # mail
     "Contacts": "mail.contacts", "ContactsError": "mail.contacts", "load_contacts": "mail.contacts",
     "send_templates": "mail.outgoing", "send_feedback": "mail.outgoing", "Outgoing": "mail.outgoing",

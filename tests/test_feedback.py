@@ -202,3 +202,157 @@ def test_a_sheet_past_the_cell_budget_is_copied_in_part_and_the_summary_says_so(
     texts = [c.value for row in openpyxl.load_workbook(target)[SUMMARY_SHEET].iter_rows() for c in row
              if isinstance(c.value, str)]
     assert any("Tiêu chí" in t and "một phần" in t for t in texts)
+
+
+# --- reuse: a workbook whose content did not change is copied from the previous published run ----------------
+
+KBANG_FB, IAPA_FB, BROKEN_FB = ("PhanHoi_CQDT_2020_Huyen_Kbang.xlsx", "PhanHoi_CQDT_2020_Huyen_Ia_Pa.xlsx",
+                                "PhanHoi_tep_broken.xlsx")
+
+
+def feedback_rows(out: Path) -> dict[str, dict]:
+    """feedback.csv's rows by workbook name."""
+    with open(out / FEEDBACK_DIR / FEEDBACK_CSV, encoding="utf-8-sig") as fh:
+        return {r["feedback_file"]: r for r in csv.DictReader(fh) if r["feedback_file"]}
+
+
+def workbook_bytes(out: Path) -> dict[str, bytes]:
+    return {name: (out / FEEDBACK_DIR / name).read_bytes() for name in feedback_rows(out)}
+
+
+def header_run(out: Path, name: str) -> str:
+    """The run id the workbook's header names (summary sheet, A3)."""
+    return openpyxl.load_workbook(out / FEEDBACK_DIR / name)[SUMMARY_SHEET]["A3"].value.rsplit(": ", 1)[-1]
+
+
+def test_a_second_run_reuses_every_workbook_and_a_changed_return_gets_a_new_one(tmp_path, inbox, rb, districts):
+    import hashlib
+
+    out = tmp_path / "out"
+    first = run_batch(inbox, out, rb, districts, workers=0)
+    rows1, bytes1 = feedback_rows(out), workbook_bytes(out)
+    assert set(rows1) == {KBANG_FB, IAPA_FB, BROKEN_FB}
+    assert (first.feedback_written, first.feedback_reused) == (3, 0)
+    for name, row in rows1.items():
+        assert len(row["content_key"]) == 64 and row["feedback_sha256"] == hashlib.sha256(bytes1[name]).hexdigest()
+
+    second = run_batch(inbox, out, rb, districts, workers=0)
+    assert second.run_id != first.run_id
+    assert (second.feedback_written, second.feedback_reused) == (0, 3)
+    assert workbook_bytes(out) == bytes1
+    assert {n: (r["content_key"], r["feedback_sha256"]) for n, r in feedback_rows(out).items()} == \
+        {n: (r["content_key"], r["feedback_sha256"]) for n, r in rows1.items()}
+    assert header_run(out, KBANG_FB) == first.run_id  # the run that wrote it: true of the copy
+
+    # Kbang sends its return again with another wrong self-score: its findings change, not its points.
+    slips = with_slips(rb)
+    write_template(rb, inbox, match_district("Kbang", districts), districts, file_name="kbang.xlsx",
+                   filled=Filled(slips.values, {**slips.self_scores, "SS.I.2": 0.25}, slips.declared))
+    third = run_batch(inbox, out, rb, districts, workers=0)
+    rows3, bytes3 = feedback_rows(out), workbook_bytes(out)
+    assert (third.feedback_written, third.feedback_reused) == (1, 2)
+    assert rows3[KBANG_FB]["content_key"] != rows1[KBANG_FB]["content_key"] and bytes3[KBANG_FB] != bytes1[KBANG_FB]
+    assert rows3[KBANG_FB]["feedback_sha256"] == hashlib.sha256(bytes3[KBANG_FB]).hexdigest()
+    assert header_run(out, KBANG_FB) == third.run_id
+    assert {n: bytes3[n] for n in (IAPA_FB, BROKEN_FB)} == {n: bytes1[n] for n in (IAPA_FB, BROKEN_FB)}
+    assert header_run(out, IAPA_FB) == first.run_id
+    log = Path(third.log).read_text(encoding="utf-8")
+    assert "feedback workbooks: 1 written, 2 reused" in log
+
+
+def test_a_previous_workbook_changed_or_made_a_link_is_written_again(tmp_path, inbox, rb, districts):
+    out = tmp_path / "out"
+    run_batch(inbox, out, rb, districts, workers=0)
+    before = workbook_bytes(out)
+    published = (out / FEEDBACK_DIR).resolve()
+    tampered = bytearray(before[KBANG_FB])
+    tampered[len(tampered) // 2] ^= 0xFF  # same size, one byte another
+    (published / KBANG_FB).write_bytes(bytes(tampered))
+    elsewhere = tmp_path / "elsewhere.xlsx"
+    elsewhere.write_bytes(before[IAPA_FB])  # the very bytes recorded, but through a link out of the folder
+    (published / IAPA_FB).unlink()
+    (published / IAPA_FB).symlink_to(elsewhere)
+    again = run_batch(inbox, out, rb, districts, workers=0)
+    assert (again.feedback_written, again.feedback_reused) == (2, 1)
+    after = workbook_bytes(out)
+    assert after[BROKEN_FB] == before[BROKEN_FB]
+    for name in (KBANG_FB, IAPA_FB):
+        assert after[name] != before[name] and header_run(out, name) == again.run_id
+        assert not (out / FEEDBACK_DIR / name).is_symlink()
+    assert openpyxl.load_workbook(out / FEEDBACK_DIR / KBANG_FB).sheetnames[0] == SUMMARY_SHEET
+
+
+def test_a_rank_change_writes_the_workbooks_whose_figures_changed(tmp_path, inbox, rb, districts):
+    out = tmp_path / "out"
+    run_batch(inbox, out, rb, districts, workers=0)
+    rows1, bytes1 = feedback_rows(out), workbook_bytes(out)
+    write_template(rb, inbox, match_district("Chư Sê", districts), districts, filled=full_marks(rb),
+                   file_name="chuse.xlsx")  # a new district, better than Kbang
+    run = run_batch(inbox, out, rb, districts, workers=0)
+    rows2, bytes2 = feedback_rows(out), workbook_bytes(out)
+    ranks = {d.district: d.rank for d in run.districts}
+    assert ranks["Huyện Kbang"] == 3
+    ws = openpyxl.load_workbook(out / FEEDBACK_DIR / KBANG_FB)[SUMMARY_SHEET]
+    assert "3/3" in ws["A4"].value
+    for name in (KBANG_FB, IAPA_FB):  # rank or ranked count and medians changed
+        assert rows2[name]["content_key"] != rows1[name]["content_key"] and bytes2[name] != bytes1[name]
+    assert bytes2[BROKEN_FB] == bytes1[BROKEN_FB]  # not ranked: nothing it shows changed
+    assert (run.feedback_written, run.feedback_reused) == (3, 1)
+
+
+def forge(out: Path, name: str, data: bytes) -> None:
+    """Put data in the published feedback folder and make the published manifest vouch for it, as if a run
+    had written it (what only a run, or someone who rewrites the manifest, can do)."""
+    import hashlib
+    import json
+
+    (out / FEEDBACK_DIR / name).write_bytes(data)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"][f"{FEEDBACK_DIR}/{name}"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("previous", ["csv-missing", "csv-garbled", "csv-not-vouched", "columns-missing",
+                                      "sha-not-recorded", "no-manifest", "manifest-garbled"])
+def test_a_previous_feedback_folder_not_as_written_means_every_workbook_is_written(tmp_path, inbox, rb, districts,
+                                                                                  previous):
+    out = tmp_path / "out"
+    run_batch(inbox, out, rb, districts, workers=0)
+    table = out / FEEDBACK_DIR / FEEDBACK_CSV
+    text = table.read_text(encoding="utf-8-sig")
+    if previous == "csv-missing":
+        table.unlink()
+    elif previous == "csv-garbled":
+        forge(out, FEEDBACK_CSV, b"\xff\xfe\x00garbage\x00\n\"unclosed,")
+    elif previous == "csv-not-vouched":  # edited by hand: the manifest's hash no longer matches
+        table.write_text(text.replace("ranked", "ranked "), encoding="utf-8-sig")
+    elif previous == "columns-missing":
+        kept = pd.read_csv(table, dtype=str, keep_default_na=False).drop(columns=["content_key"])
+        forge(out, FEEDBACK_CSV, kept.to_csv(index=False).encode("utf-8-sig"))
+    elif previous == "sha-not-recorded":
+        kept = pd.read_csv(table, dtype=str, keep_default_na=False).assign(feedback_sha256="")
+        forge(out, FEEDBACK_CSV, kept.to_csv(index=False).encode("utf-8-sig"))
+    elif previous == "no-manifest":
+        (out / "manifest.json").resolve().unlink()
+    else:
+        (out / "manifest.json").resolve().write_text("{\"files\": [1, 2", encoding="utf-8")
+    again = run_batch(inbox, out, rb, districts, workers=0)
+    assert (again.feedback_written, again.feedback_reused) == (3, 0)
+    assert {header_run(out, name) for name in feedback_rows(out)} == {again.run_id}
+
+
+
+def test_without_links_the_feedback_moved_into_the_folder_is_reused_too(tmp_path, inbox, rb, districts, monkeypatch):
+    import errno
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("kbang_egov.operations.publish.os.symlink", no_links)
+    out = tmp_path / "out"
+    first = run_batch(inbox, out, rb, districts, workers=0)
+    assert not (out / FEEDBACK_DIR).is_symlink()
+    before = workbook_bytes(out)
+    second = run_batch(inbox, out, rb, districts, workers=0)
+    assert (second.feedback_written, second.feedback_reused) == (0, 3)
+    assert workbook_bytes(out) == before and header_run(out, KBANG_FB) == first.run_id

@@ -180,8 +180,8 @@ def send_feedback(out_dir: Path, contacts: Contacts, settings: Settings, ledger:
                 or path.resolve().parent != table.parent.resolve():
             done.append(Sent(district.name, SKIPPED, "", f"không có tệp phản hồi {printable(name, 80)}"))
             continue
-        # One feedback per return: tonight's workbook differs from last night's (its run id and time) even
-        # when the district sent nothing new, so what was answered is the return, not the attachment.
+        # One feedback per return: tonight's workbook can differ from last night's (its rank or the medians
+        # moved) when the district sent nothing new, so what was answered is the return, not the attachment.
         answers = row["source_sha256"].strip().lower() or hashlib.sha256(path.read_bytes()).hexdigest()
         if not resend and out.outbox is None and ledger.was_sent(FEEDBACK, district.name, answers):
             done.append(Sent(district.name, SKIPPED, "", "đã gửi phản hồi cho bài nộp này (dùng --resend để gửi "

@@ -4,16 +4,26 @@ The parent never reads a return's bytes (a hostile file can crash the reader): e
 return through the inbox, the guard and the reader, checks it is the file that was scored (its SHA-256), and
 writes DIR/feedback/PhanHoi_<template stem>.xlsx. A feedback that fails is a finding on that file
 (`feedback-failed`), never a failed run. DIR/feedback/feedback.csv lists what was written, for the mail.
+
+A workbook whose content key (content_key: everything it shows or is built from) is the one of a workbook the
+previous published run wrote is copied from there instead of written again (reuse_previous): a nightly run
+over returns that did not change writes no workbook.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
+import hashlib
+import json
+import os
 import re
+import stat
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from ..reading.inbox import InputError, read_input
 from ..reading.reader import read_sheets
@@ -35,7 +45,8 @@ from .isolation import DEFAULT_TIMEOUT, Failure, InlinePool, IsolatedPool, defau
 
 FEEDBACK_DIR = "feedback"
 FEEDBACK_CSV = "feedback.csv"
-CSV_COLUMNS = ("district", "feedback_file", "source_file", "source_sha256", "status")
+CSV_COLUMNS = ("district", "feedback_file", "source_file", "source_sha256", "status", "content_key",
+               "feedback_sha256")
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,7 @@ def plan_feedback(outcomes: Sequence, rulebook: Rulebook, folder: Path, inbox: P
         else:
             status = NOT_SCORED
         row = {"district": district, "feedback_file": "", "source_file": rec.file, "source_sha256": rec.sha256,
-               "status": status}
+               "status": status, "content_key": "", "feedback_sha256": ""}
         if status == SUPERSEDED:
             planned[i] = (None, row)
             continue
@@ -104,9 +115,147 @@ def plan_feedback(outcomes: Sequence, rulebook: Rulebook, folder: Path, inbox: P
         reread = o.result is not None  # a file not scored gets a short feedback: why, and what to do
         jobs.append(FeedbackJob(str(inbox / rec.file) if reread else "", rec.file, rec.sha256,
                                 str(folder / name), tuple(o.findings), figures))
+        row["content_key"] = content_key(jobs[-1], rulebook.hash)
         planned[i] = (jobs[-1], row)
     rows = [planned[i][1] for i in sorted(planned)]
     return jobs, rows
+
+
+def content_key(job: FeedbackJob, rulebook_hash: str) -> str:
+    """SHA-256 of everything the job's workbook shows or is built from, serialised canonically: the tool (its
+    version and its code) and the libraries that read the return and write the workbook, the rulebook, the
+    return (its SHA-256, the name it was received under, whether its cells are copied), every finding and every
+    figure (district, status, rank among how many, scores, medians, criteria taken out, reason).
+
+    Not the run's label: the header names the run that wrote the workbook ("Kết quả này có từ lần chấm"),
+    which stays true of a copy. Not the workbook's own file name (PhanHoi_..._2.xlsx), which it does not show:
+    a copy is made under the job's name."""
+    figures = _fields(job.figures, leave="run_label")
+    findings = [_fields(f, leave="params") for f in job.findings]  # params only fill the message, which is there
+    content = {"tool": _tool_identity(), "rulebook": rulebook_hash, "return": job.sha256, "file": job.file,
+               "cells_copied": bool(job.path), "findings": findings, "figures": figures}
+    # ASCII escapes: a file name in bytes that are not UTF-8 (surrogate escapes) serialises too.
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_fields)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _fields(value: object, leave: str = "") -> dict | str:
+    """A dataclass's fields by name, but `leave` (shallow: json serialises what they hold; dataclasses.asdict
+    would deep-copy every value first, most of the key's time); anything else as its text."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.name != leave}
+    return str(value)
+
+
+@functools.cache
+def _tool_identity() -> dict[str, str]:
+    """The tool's version and a hash of its code (a change between releases must not reuse a workbook the old
+    code wrote), and the versions of the libraries that read returns and write workbooks."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    package = Path(__file__).resolve().parent.parent
+    code = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        code.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    identity = {"kbang_egov": __version__, "code": code.hexdigest()}
+    for dist in ("xlsxwriter", "python-calamine"):
+        try:
+            identity[dist] = version(dist)
+        except PackageNotFoundError:
+            identity[dist] = ""
+    return identity
+
+
+def reuse_previous(jobs: Sequence[FeedbackJob], rows: list[dict], previous: Path,
+                   manifest: Mapping | None) -> list[FeedbackJob]:
+    """Copy to each job's target the workbook of the same content key from the previous published run's
+    feedback folder `previous` (DIR/feedback), whose manifest is `manifest` (publish.read_manifest); returns
+    the jobs still to write, and fills the copied rows' feedback_sha256.
+
+    A workbook is copied only when that folder's feedback.csv is the one the manifest lists, gives the job's
+    content key, and the file it names is a regular file there (no link) whose bytes still hash to what both
+    feedback.csv and the manifest recorded. Anything else (no previous run, a missing or garbled csv, other
+    columns, a file changed since) means the job is written: never a failed run."""
+    found = _previous_workbooks(previous, manifest)
+    if not found:
+        return list(jobs)
+    by_name = {row["feedback_file"]: row for row in rows if row.get("feedback_file")}
+    todo = []
+    for job in jobs:
+        row = by_name.get(Path(job.target).name)
+        recorded = found.get(row.get("content_key", "")) if row is not None else None
+        data = _read_recorded(previous / recorded[0], *recorded[1:]) if recorded is not None else None
+        if data is None:
+            todo.append(job)
+            continue
+        Path(job.target).parent.mkdir(parents=True, exist_ok=True)
+        Path(job.target).write_bytes(data)  # the bytes that were hashed, not the file again
+        row["feedback_sha256"] = recorded[1]
+    return todo
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _previous_workbooks(previous: Path, manifest: Mapping | None) -> dict[str, tuple[str, str, int]]:
+    """content key -> (file name, SHA-256, bytes) of the workbooks the previous run's feedback.csv lists and
+    its manifest vouches for; {} when either is missing or not as this tool writes them."""
+    listed = manifest.get("files") if isinstance(manifest, Mapping) else None
+    if not isinstance(listed, Mapping):
+        return {}
+
+    def vouched(name: str) -> tuple[str, int] | None:
+        entry = listed.get(f"{FEEDBACK_DIR}/{name}")
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("bytes"), int):
+            return None
+        sha = entry.get("sha256")
+        return (sha, entry["bytes"]) if isinstance(sha, str) and _SHA256.fullmatch(sha) else None
+
+    table = vouched(FEEDBACK_CSV)
+    data = _read_recorded(previous / FEEDBACK_CSV, *table) if table is not None else None
+    if data is None:
+        return {}
+    try:
+        reader = csv.DictReader(data.decode("utf-8-sig").splitlines())
+        if not {"feedback_file", "content_key", "feedback_sha256"} <= set(reader.fieldnames or ()):
+            return {}
+        rows = list(reader)
+    except (UnicodeDecodeError, csv.Error):
+        return {}
+    found: dict[str, tuple[str, str, int]] = {}
+    for row in rows:
+        name, key, sha = (row.get(k) or "" for k in ("feedback_file", "content_key", "feedback_sha256"))
+        if not (name and PurePath(name).name == name and name not in (".", "..") and _SHA256.fullmatch(key)):
+            continue
+        got = vouched(name)
+        if got is not None and got[0] == sha:
+            found.setdefault(key, (name, *got))
+    return found
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _read_recorded(path: Path, sha256: str, size: int) -> bytes | None:
+    """The bytes of path when it is a regular file (not a link, nor a pipe) of `size` bytes hashing to
+    sha256, else None."""
+    try:
+        if path.is_symlink():
+            return None
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+                return None
+            data = fh.read(size + 1)
+    except OSError:
+        return None
+    return data if len(data) == size and hashlib.sha256(data).hexdigest() == sha256 else None
 
 
 def _template_name(rulebook: Rulebook, district) -> str:  # noqa: ANN001 - District
@@ -181,6 +330,9 @@ def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path,
         if row["feedback_file"] in reasons:
             row["feedback_file"] = ""
     if csv_name is not None:
+        for row in rows:  # what the next run checks a workbook against before it copies it
+            if row["feedback_file"] and not row.get("feedback_sha256"):
+                row["feedback_sha256"] = hashlib.sha256((folder / row["feedback_file"]).read_bytes()).hexdigest()
         with open(folder / csv_name, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.DictWriter(fh, CSV_COLUMNS)
             w.writeheader()

@@ -49,7 +49,7 @@ from ..rules.rulebook import Rulebook
 from ..settings import Settings
 from ..text import path_label, printable
 from .atomic import STAMP_FORMAT, remove_temp_files
-from .feedback_pass import FEEDBACK_DIR, feedback_task, plan_feedback, write_feedbacks
+from .feedback_pass import FEEDBACK_DIR, feedback_task, plan_feedback, reuse_previous, write_feedbacks
 from .isolation import CRASHED, DEFAULT_TIMEOUT, TIMEOUT, Failure, InlinePool, IsolatedPool, open_pool
 from .publish import RUNS_DIR, check_layout, new_run_id, publish, read_manifest, seal_run_folder, start_run_folder
 from .runlock import RunLock
@@ -353,7 +353,10 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             staging = start_run_folder(out, run_id)
             jobs, rows = plan_feedback(outcomes, rulebook, staging / FEEDBACK_DIR, root.resolve(), run.districts,
                                        run_id)
-            run.findings += write_feedbacks(jobs, rows, staging / FEEDBACK_DIR, timeout=file_timeout, pool=pool)
+            todo = reuse_previous(jobs, rows, out / FEEDBACK_DIR, read_manifest(out))
+            failed = write_feedbacks(todo, rows, staging / FEEDBACK_DIR, timeout=file_timeout, pool=pool)
+            run.findings += failed
+            run.feedback_written, run.feedback_reused = len(todo) - len(failed), len(jobs) - len(todo)
             clock.lap("feedback")
             tables = run_tables(run, rulebook)
             names = [p.name for p in write_outputs(run, rulebook, staging, tables)]

@@ -64,7 +64,9 @@ class Figures:
     not_applicable: tuple[tuple[str, str, float], ...] = ()  # (code, name, max) taken out
     reason: str = ""  # why a file was not scored, or was superseded
     year: int = 0
-    run_label: str = ""  # the run's id or time, for the header
+    # The id of the run that writes the workbook, for the header: a later run whose figures are the same copies
+    # the workbook as it is (feedback_pass.reuse_previous), so the header says since when the result stands.
+    run_label: str = ""
     self_scores: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # code -> (official, own)
 
 
@@ -275,7 +277,7 @@ def _write_summary(wb, ws, fmt: _Formats, findings: list[Finding], fig: Figures,
     ws.write_string(0, 0, f"Kết quả thẩm định Bộ tiêu chí Chính quyền điện tử{f' năm {fig.year}' if fig.year else ''}",
                     fmt.title)
     ws.write_string(1, 0, f"Đơn vị: {fig.district or '(chưa xác định)'}", fmt.bold)
-    ws.write_string(2, 0, f"Tệp đã nhận: {fig.file}" + (f"   |   Lần chấm: {fig.run_label}" if fig.run_label else ""))
+    ws.write_string(2, 0, f"Tệp đã nhận: {fig.file}" + (f"   |   Kết quả này có từ lần chấm: {fig.run_label}" if fig.run_label else ""))
     row = 3
     if fig.status == SUPERSEDED:
         ws.write_string(row, 0, f"Tệp này không được chấm: {fig.reason}", fmt.bold)

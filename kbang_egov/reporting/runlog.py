@@ -80,6 +80,8 @@ def log_text(run: RunResult, exit_code: int) -> str:
     ]
     lines += [f"  {code:<34}{n:>7}" for code, n in run.codes().items()]
     lines.append("timings (s): " + ", ".join(f"{k} {v:.3f}" for k, v in run.timings.items()))
+    lines.append(f"feedback workbooks: {run.feedback_written} written, {run.feedback_reused} reused unchanged from "
+                 "the previous run")
     slow = sorted(files, key=lambda f: f.seconds, reverse=True)[:SLOWEST_SHOWN]
     if slow:
         lines.append("slowest files: " + ", ".join(f"{f.file} {f.seconds:.3f}" for f in slow))

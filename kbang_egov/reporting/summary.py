@@ -54,6 +54,7 @@ def summary_dict(run: RunResult, exit_code: int, seconds: float) -> dict:
                      for f in run.files if f.status in (REJECTED, SUPERSEDED)],
         "not_submitted": run.not_submitted,
         "not_submitted_notes": run.not_submitted_notes,
+        "feedback": {"written": run.feedback_written, "reused": run.feedback_reused},
         "outputs": run.outputs,
         "history": run.history,
         "log": run.log,
@@ -110,6 +111,9 @@ def summary_text(run: RunResult, seconds: float) -> str:
         lines.append(f"Không chấm: {f.file}: {', '.join(f.codes)}")
     if len(rejected) + len(superseded) > MAX_ROWS:
         lines.append(f"  ... còn {len(rejected) + len(superseded) - MAX_ROWS} tệp nữa trong ranking.xlsx (Tệp lỗi)")
+    if run.feedback_written or run.feedback_reused:
+        lines.append(f"Bản phản hồi: {run.feedback_written} bản ghi mới, {run.feedback_reused} bản giữ nguyên từ lần "
+                     "chạy trước (bài nộp và kết quả không đổi)")
     if run.outputs:
         lines.append("Đã ghi: " + ", ".join(run.outputs))
     if run.log:

@@ -280,6 +280,8 @@ class RunResult:
     province: str = ""  # from the officer's settings, for the overview ("" when not set)
     year: int | None = None
     deadline: dt.date | None = None
+    feedback_written: int = 0  # feedback workbooks written by this run
+    feedback_reused: int = 0  # copied unchanged from the previous run's (their content key is the same)
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
