@@ -53,7 +53,7 @@ def full_marks(rb) -> dict[str, dict]:
         else:
             top = max(c.tiers, key=lambda t: t.points)
             v = top.ge if top.ge is not None else (top.gt + 1 if top.gt is not None else c.value.max)
-            out[c.code] = {"value": v / 100 if c.value.unit == "%" else float(v)}
+            out[c.code] = {"value": f"{v:g}%" if c.value.unit == "%" else float(v)}  # "70%": no reading to warn of
         out[c.code]["self_score"] = float(c.max)
     return out
 
@@ -152,12 +152,16 @@ CASES = [
     ("KQ.I.13", {"value": -1.0, "self_score": 0.0}, 0.0, [("value-out-of-range", "value")]),
     ("KQ.I.14", {"value": "nhiều", "self_score": 1.0}, 0.0, [("input-unparseable", "value")]),
     ("SS.III.8", {"value": "990", "self_score": 1.0}, 1.0, []),
-    ("KQ.III.23", {"value": 0.65, "self_score": 0.5}, 0.5, []),  # a percent cell holds the fraction
+    # a percent cell holds the fraction: read so, never silently (the reader cannot see the cell's format)
+    ("KQ.III.23", {"value": 0.65, "self_score": 0.5}, 0.5, [("percent-fraction", "value")]),
     ("KQ.III.23", {"value": "65%", "self_score": 0.5}, 0.5, []),
     ("KQ.III.23", {"value": "65 %", "self_score": 0.5}, 0.5, []),
-    ("KQ.III.23", {"value": "0,7", "self_score": 1.0}, 1.0, []),
+    ("KQ.III.23", {"value": "0,7", "self_score": 1.0}, 1.0, [("percent-fraction", "value")]),
     ("KQ.III.23", {"value": 45.0, "self_score": 0.0}, 0.0, [("percent-assumed", "value")]),
-    ("KQ.III.23", {"value": 1.0, "self_score": 1.0}, 1.0, []),  # 100%
+    ("KQ.III.23", {"value": 1.0, "self_score": 1.0}, 1.0, [("percent-fraction", "value")]),  # 1 is 100%, said so
+    ("KQ.III.23", {"value": 0.0, "self_score": 0.0}, 0.0, []),  # 0 is 0% either way
+    ("KQ.III.23", {"value": "1%", "self_score": 0.0}, 0.0, []),
+    ("KQ.III.23", {"value": 0.005, "self_score": 0.0}, 0.0, [("percent-fraction", "value")]),
     ("KQ.III.23", {"value": 250.0, "self_score": 1.0}, 0.0, [("value-out-of-range", "value")]),
 ]
 
@@ -168,6 +172,19 @@ def test_criterion(rb, code, given, points, expected):
     result, found, sub = run_one(rb, code, given)
     assert result.score == points
     assert found == [(f, sub.cell(code, col)) for f, col in expected]
+
+
+@pytest.mark.parametrize(("typed", "figure", "score"), [(0.95, 95.0, 1.0), (1.0, 100.0, 1.0), (0.5, 50.0, 0.5),
+                                                      ("0,694", 69.4, 0.5), (0.6940000000000001, 69.4, 0.5)])
+def test_a_bare_fraction_in_a_percent_criterion_is_read_as_a_percent_cell_and_said_so(rb, typed, figure, score):
+    """1 typed in KQ.III.23 is 100% (what a percent cell holds for 100%): scored so, with a warning at the cell
+    that carries how it was read."""
+    result, _, sub = run_one(rb, "KQ.III.23", {"value": typed, "self_score": score})
+    checked = check_submission(sub, rb)
+    f = next(f for f in checked.findings if f.subject == "KQ.III.23")
+    assert (f.code, f.severity, f.cell, f.params["percent"]) == ("percent-fraction", "warning",
+                                                                 sub.cell("KQ.III.23", "value"), figure)
+    assert result.score == score
 
 
 def test_cell_addresses_follow_the_rows(rb):
@@ -462,7 +479,7 @@ def test_filled_criteria_counts_what_was_typed(rb):
 def test_bundled_samples(rb):
     subs = [read_submission(p.read_bytes(), p.name, rb) for p in SAMPLES]
     checked = [check_submission(s, rb, "Huyện X") for s in subs]
-    assert sum(len(c.findings) for c in checked) == 55  # the planted slips and Kbang's own totals
+    assert sum(len(c.findings) for c in checked) == 70  # the planted slips, Kbang's own totals, 15 percent cells
 
 
 def _random_cell(rng: random.Random, c) -> dict:

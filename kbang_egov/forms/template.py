@@ -43,7 +43,7 @@ COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
 HEADER_ROW = 3  # 0-based: row 4 in Excel
 UNSCORED_TEXT = "Không tính điểm"
 # What the live score shows where something is typed that its formula cannot score ('co', '95%' as text,
-# '12 tháng', 65 in a percent cell, 0 of 0, ...): never a blank, which reads as "nothing to check". The batch
+# '12 tháng', 150 in a percent cell, 0 of 0, ...): never a blank, which reads as "nothing to check". The batch
 # reads many of these forms, each with a finding at its cell; the template does not guess at them.
 LIVE_MARK = "Chưa tính"
 UNIT_UNSET = "(chưa điền tên đơn vị ở trang Thông tin chung)"
@@ -601,7 +601,9 @@ def _live_body(c: Criterion, v: str, n: str, d: str) -> str:
     else:
         spec = c.value
         assert spec is not None
-        x = f"ROUND({v}*100,6)" if spec.unit == PERCENT_UNIT else v  # layout.cell_to_unit_value, in Excel
+        # checks._percent_figure, in Excel: a percent cell's fraction (0.65, 1 for 100%) is the figure x 100; a
+        # bare number above 1 is the figure typed without its sign (65), as the batch reads it
+        x = f"IF({v}>1,{v},ROUND({v}*100,6))" if spec.unit == PERCENT_UNIT else v
         checks = [f"{x}>={_num(spec.min)}"]
         if spec.max is not None:
             checks.append(f"{x}<={_num(spec.max)}")

@@ -175,6 +175,10 @@ _TYPES = (
     FindingType("evidence-missing", WARNING, CRITERION, "Thiếu tài liệu kiểm chứng",
                 "Tiêu chí được {score} điểm nhưng cột Tài liệu kiểm chứng để trống. Ghi số, ngày và trích yếu "
                 "văn bản hoặc đường dẫn chứng minh số liệu (ví dụ 'Quyết định số 123/QĐ-UBND ngày 15/3/2020')."),
+    FindingType("percent-fraction", WARNING, CRITERION, "Tỷ lệ đọc từ số thập phân",
+                "Ô chứa số {text} không kèm dấu %; {text} được hiểu là {percent}% (Excel lưu {percent}% gõ vào ô "
+                "định dạng phần trăm của mẫu thành {text}). Nếu tỷ lệ đúng là {percent}%, không cần sửa; nếu "
+                "không, gõ lại tỷ lệ kèm dấu % (ví dụ {percent}% hoặc {text}%) vào ô phần trăm của mẫu."),
     FindingType("percent-assumed", WARNING, CRITERION, "Tỷ lệ nhập thiếu dấu %",
                 "Ô chứa số {text} không có dấu %; đã hiểu là {text}%. Nhập kèm dấu %, ví dụ {text}%."),
     # --- group, part and grand total ----------------------------------------------------------------
