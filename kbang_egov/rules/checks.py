@@ -299,15 +299,17 @@ def _inputs(ctx: _Ctx) -> Check[tuple[CriterionInput, bool]]:
 def _percent_figure(ctx: _Ctx, p: Parsed) -> Check[float]:
     """A percent tier's figure (65 for 65%): a percent-formatted cell holds 0.65, "65%" is typed as text;
     a bare number above 1 can only be the figure typed without its sign. The reader cannot see a cell's
-    number format, so a bare number in (0, 1] is read as a percent cell's fraction, never silently: 1 typed
-    in a plain cell would otherwise be 100% without a word. The template's live score reads both the same
-    way (template.live_score_formula)."""
+    number format, so a bare number in (0, 1] is read as a percent cell's fraction, never silently where the
+    reading decides the points: 1 typed in a plain cell would otherwise be 100% (not 1%) without a word.
+    Where both readings score the same (0.3 is 30% or 0.3%: 0 points either way) nothing is said. The
+    template's live score reads both the same way (template.live_score_formula)."""
     assert p.value is not None
     if p.percent:
         return p.value
     if p.value <= 1:
         figure = cell_to_unit_value(ctx.c.value, p.value)
-        if p.value > 0:
+        if p.value > 0 and score_criterion(ctx.c, CriterionInput(value=figure)).points != \
+                score_criterion(ctx.c, CriterionInput(value=p.value)).points:
             yield ctx.finding("percent-fraction", "value", text=p.value, percent=figure)  # 0,694 as Excel shows it
         return figure
     if p.value <= 100:
