@@ -64,7 +64,9 @@ def test_kbang_totals(batch):
     assert (r["readiness"], r["results"], r["total"]) == (54.34, 87.89, 142.23)
     assert (r["plain_total"], r["declared_total"], r["gap"]) == (142.23, 87.89, -54.34)
     assert (r["not_applicable"], r["max_removed"]) == (0, 0)  # KQ.III.16's 0 of 0 stays in the maximum
-    assert (r["status"], r["errors"], r["warnings"]) == ("to-correct", 2, 1)  # its two addition slips
+    # its two addition slips; 0 of 0 dossiers at KQ.III.16 (its 45%, 0.45 in the percent cell, scores 0 read
+    # either way: nothing to say)
+    assert (r["status"], r["errors"], r["warnings"]) == ("to-correct", 2, 1)
     assert (r["SS.I"], r["SS.II"], r["SS.III"]) == (32.01, 13.33, 9)
     assert (r["KQ.I"], r["KQ.II"], r["KQ.III"], r["KQ.IV"]) == (37, 36.88, 11.01, 3)
 
@@ -151,7 +153,10 @@ def test_every_planted_slip_is_found(batch, rb):
 def test_clean_districts_have_no_findings(batch):
     clean = [s.district.name for s in batch["written"].samples if not s.slips and s.district.name != "Huyện Kbang"]
     assert len(clean) >= 4
-    assert not set(batch["findings"]["district"]) & set(clean)
+    f = batch["findings"]
+    # a percent cell's fraction is read as a percent with a warning: the reader cannot see the cell's format
+    said = f[f["district"].isin(clean)]
+    assert set(zip(said["finding"], said["code"], strict=True)) <= {("percent-fraction", "KQ.III.23")}
 
 
 def test_ranking_csv_is_ranked_with_shared_ranks(batch):

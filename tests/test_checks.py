@@ -53,7 +53,7 @@ def full_marks(rb) -> dict[str, dict]:
         else:
             top = max(c.tiers, key=lambda t: t.points)
             v = top.ge if top.ge is not None else (top.gt + 1 if top.gt is not None else c.value.max)
-            out[c.code] = {"value": v / 100 if c.value.unit == "%" else float(v)}
+            out[c.code] = {"value": f"{v:g}%" if c.value.unit == "%" else float(v)}  # "70%": no reading to warn of
         out[c.code]["self_score"] = float(c.max)
     return out
 
@@ -152,12 +152,17 @@ CASES = [
     ("KQ.I.13", {"value": -1.0, "self_score": 0.0}, 0.0, [("value-out-of-range", "value")]),
     ("KQ.I.14", {"value": "nhiều", "self_score": 1.0}, 0.0, [("input-unparseable", "value")]),
     ("SS.III.8", {"value": "990", "self_score": 1.0}, 1.0, []),
-    ("KQ.III.23", {"value": 0.65, "self_score": 0.5}, 0.5, []),  # a percent cell holds the fraction
+    # a percent cell holds the fraction: read so, never silently (the reader cannot see the cell's format)
+    ("KQ.III.23", {"value": 0.65, "self_score": 0.5}, 0.5, [("percent-fraction", "value")]),
     ("KQ.III.23", {"value": "65%", "self_score": 0.5}, 0.5, []),
     ("KQ.III.23", {"value": "65 %", "self_score": 0.5}, 0.5, []),
-    ("KQ.III.23", {"value": "0,7", "self_score": 1.0}, 1.0, []),
+    ("KQ.III.23", {"value": "0,7", "self_score": 1.0}, 1.0, [("percent-fraction", "value")]),
     ("KQ.III.23", {"value": 45.0, "self_score": 0.0}, 0.0, [("percent-assumed", "value")]),
-    ("KQ.III.23", {"value": 1.0, "self_score": 1.0}, 1.0, []),  # 100%
+    ("KQ.III.23", {"value": 1.0, "self_score": 1.0}, 1.0, [("percent-fraction", "value")]),  # 1 is 100%, said so
+    ("KQ.III.23", {"value": 0.0, "self_score": 0.0}, 0.0, []),  # 0 is 0% either way
+    ("KQ.III.23", {"value": "1%", "self_score": 0.0}, 0.0, []),
+    ("KQ.III.23", {"value": 0.005, "self_score": 0.0}, 0.0, []),  # 0.5% or 0.005%: 0 points either way
+    ("KQ.III.23", {"value": 0.3, "self_score": 0.0}, 0.0, []),  # 30% or 0.3%: the same 0 points, nothing to say
     ("KQ.III.23", {"value": 250.0, "self_score": 1.0}, 0.0, [("value-out-of-range", "value")]),
 ]
 
@@ -168,6 +173,19 @@ def test_criterion(rb, code, given, points, expected):
     result, found, sub = run_one(rb, code, given)
     assert result.score == points
     assert found == [(f, sub.cell(code, col)) for f, col in expected]
+
+
+@pytest.mark.parametrize(("typed", "figure", "score"), [(0.95, 95.0, 1.0), (1.0, 100.0, 1.0), (0.5, 50.0, 0.5),
+                                                      ("0,694", 69.4, 0.5), (0.6940000000000001, 69.4, 0.5)])
+def test_a_bare_fraction_in_a_percent_criterion_is_read_as_a_percent_cell_and_said_so(rb, typed, figure, score):
+    """1 typed in KQ.III.23 is 100% (what a percent cell holds for 100%): scored so, with a warning at the cell
+    that carries how it was read."""
+    result, _, sub = run_one(rb, "KQ.III.23", {"value": typed, "self_score": score})
+    checked = check_submission(sub, rb)
+    f = next(f for f in checked.findings if f.subject == "KQ.III.23")
+    assert (f.code, f.severity, f.cell, f.params["percent"]) == ("percent-fraction", "warning",
+                                                                 sub.cell("KQ.III.23", "value"), figure)
+    assert result.score == score
 
 
 def test_cell_addresses_follow_the_rows(rb):
@@ -181,7 +199,7 @@ def test_not_applicable_removes_the_criterion_and_rescales_the_part(rb):
     """KQ.III.16 accepts "Không áp dụng" (no dossier filed for the level-4 services): out of the maximum, the
     part rescaled, a warning at the cell saying so."""
     cells = full_marks(rb)
-    cells["KQ.III.16"] = {"value": "Không áp dụng", "self_score": None}
+    cells["KQ.III.16"] = {"value": "Không áp dụng", "denominator": 0.0, "self_score": None}
     cells["KQ.III.15"] = {"numerator": 1.0, "denominator": 2.0, "self_score": 0.5}
     sub = make_submission(rb, cells, {**declared_full(rb), "KQ.III": 24.5, "KQ": 108.5, "TONG": 168.5})
     checked = check_submission(sub, rb)
@@ -199,7 +217,7 @@ def test_not_applicable_removes_the_criterion_and_rescales_the_part(rb):
 
 @pytest.mark.parametrize("text", ["Không áp dụng", " KHÔNG ÁP DỤNG ", unicodedata.normalize("NFD", "Không áp dụng")])
 def test_not_applicable_in_a_ratio_row_that_accepts_it(rb, text):
-    result, found, sub = run_one(rb, "KQ.III.10", {"value": text, "self_score": None})
+    result, found, sub = run_one(rb, "KQ.III.10", {"value": text, "denominator": 0.0, "self_score": None})
     assert result.source == NOT_APPLICABLE
     assert found == [("not-applicable-accepted", sub.cell("KQ.III.10", "value"))]
 
@@ -224,27 +242,65 @@ def test_not_applicable_refused_is_an_error_and_zero_inside_the_maximum(rb, code
     assert (rb.criterion(code).not_applicable_note or "mọi huyện") in message
 
 
-def test_not_applicable_beside_a_denominator_is_refused(rb):
-    """A denominator above 0 typed beside 'Không áp dụng' says the criterion applies."""
-    result, found, sub = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "numerator": 0.0,
-                                                   "denominator": 4.0, "self_score": 0.0})
-    assert (result.score, result.source) == (0.0, ZERO)
-    assert found == [("not-applicable-refused", sub.cell("KQ.III.16", "value"))]
+@pytest.mark.parametrize(("typed", "at", "points"), [
+    ({"numerator": 0.0, "denominator": 4.0}, "denominator", 0.0),  # a weak ratio under the mark: scored
+    ({"numerator": 3.0, "denominator": 4.0}, "denominator", 0.75),
+    ({"numerator": None, "denominator": 4.0}, "denominator", 0.0),
+    ({"numerator": 2.0, "denominator": 0.0}, "numerator", 0.0),  # a count over nothing proves nothing
+    ({"numerator": "5", "denominator": "0"}, "numerator", 0.0),  # typed as text, read as numbers
+])
+def test_not_applicable_beside_a_figure_that_says_it_applies_scores_the_figures(rb, typed, at, points):
+    """A figure beside 'Không áp dụng' that says the criterion applies: an error at that figure, the figures
+    scored as they stand, no rescaling."""
+    result, found, sub = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", **typed, "self_score": points})
+    assert (result.score, result.applicable, result.source != NOT_APPLICABLE) == (points, True, True)
+    assert found[0] == ("not-applicable-contradicted", sub.cell("KQ.III.16", at))
+    assert "not-applicable-accepted" not in [f for f, _ in found]
+
+
+@pytest.mark.parametrize("typed", [{}, {"numerator": 0.0}, {"numerator": 3.0}, {"evidence": "Không phát sinh"}])
+def test_not_applicable_without_a_denominator_is_an_error_and_stays_in_the_maximum(rb, typed):
+    """'Không áp dụng' with no denominator written: no proof. An error at the answer saying to write the
+    denominator 0; the criterion keeps its maximum and scores 0, and the part is not rescaled."""
+    cells = full_marks(rb)
+    cells["KQ.III.16"] = {"value": "Không áp dụng", "numerator": None, "denominator": None, **typed,
+                          "self_score": 0.0}
+    sub = make_submission(rb, cells, {**declared_full(rb), "KQ.III": 24.0, "KQ": 109.0, "TONG": 169.0})
+    checked = check_submission(sub, rb)
+    r = next(r for r in checked.criteria if r.code == "KQ.III.16")
+    assert (r.score, r.applicable, r.status, r.source) == (0.0, True, "missing", ZERO)
+    assert [(f.code, f.severity, f.cell) for f in checked.findings if f.subject == "KQ.III.16"] == [
+        ("not-applicable-unproven", "error", sub.cell("KQ.III.16", "value"))]
+    kq = checked.subtotals["KQ"]
+    assert (kq.achieved, kq.applicable_max, kq.scaled) == (109.0, 110.0, 109.0)
+    # the self-score is not trusted in its place either: the answer is what is missing
+    trusted = check_submission(make_submission(rb, {**cells, "KQ.III.16": {**cells["KQ.III.16"], "self_score": 1.0}}),
+                               rb, trust_self_scores=True)
+    assert next(r for r in trusted.criteria if r.code == "KQ.III.16").score == 0.0
+
+
+def test_not_applicable_in_a_figure_cell_is_proven_by_the_other_figure(rb):
+    """'Không áp dụng' typed in the numerator cell, the denominator 0 beside it: the answer and its proof."""
+    result, found, sub = run_one(rb, "KQ.III.16", {"numerator": "Không áp dụng", "denominator": 0.0,
+                                                   "self_score": 0.0})
+    assert (result.source, found) == (NOT_APPLICABLE, [("not-applicable-accepted", sub.cell("KQ.III.16", "numerator"))])
+    result, found, sub = run_one(rb, "KQ.III.16", {"denominator": "Không áp dụng", "self_score": 0.0})
+    assert (result.source, found) == (ZERO, [("not-applicable-unproven", sub.cell("KQ.III.16", "denominator"))])
 
 
 def test_points_claimed_on_a_criterion_taken_out_are_a_mismatch(rb):
-    result, found, sub = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "self_score": 1.0})
+    result, found, sub = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "denominator": 0.0, "self_score": 1.0})
     assert result.source == NOT_APPLICABLE
     assert found == [("not-applicable-accepted", sub.cell("KQ.III.16", "value")),
                      ("self-score-mismatch", sub.cell("KQ.III.16", "self_score"))]
-    result, found, _ = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "self_score": 0.0})
+    result, found, _ = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", "denominator": 0.0, "self_score": 0.0})
     assert [f for f, _ in found] == ["not-applicable-accepted"]
 
 
 @pytest.mark.parametrize(("code", "expected"), [("KQ.III.16", ["option-accentless", "not-applicable-accepted"]),
                                                 ("SS.I.2", ["option-accentless", "not-applicable-refused"])])
 def test_not_applicable_typed_without_diacritics(rb, code, expected):
-    result, found, sub = run_one(rb, code, {"value": "khong ap dung", "self_score": None})
+    result, found, sub = run_one(rb, code, {"value": "khong ap dung", "denominator": 0.0, "self_score": None})
     assert found == [(f, sub.cell(code, "value")) for f in expected]
 
 
@@ -424,7 +480,7 @@ def test_filled_criteria_counts_what_was_typed(rb):
 def test_bundled_samples(rb):
     subs = [read_submission(p.read_bytes(), p.name, rb) for p in SAMPLES]
     checked = [check_submission(s, rb, "Huyện X") for s in subs]
-    assert sum(len(c.findings) for c in checked) == 55  # the planted slips and Kbang's own totals
+    assert sum(len(c.findings) for c in checked) == 67  # the planted slips, Kbang's own totals, 12 percent cells of 50% or more
 
 
 def _random_cell(rng: random.Random, c) -> dict:

@@ -20,7 +20,9 @@ from workbooks import convert_all, make_profile
 
 
 def full_marks(rb) -> Filled:
-    """A return with every point earned and every self-score and subtotal right: no finding at all."""
+    """A return with every point earned and every self-score and subtotal right: no finding at all. A percent
+    is typed as text with its sign ("70%"): a percent cell's 0.7 is read as 70% with a warning, as the reader
+    cannot see the cell's format (percent-fraction, tested in test_checks and test_validate)."""
     values, own = {}, {}
     for c in rb.scored_criteria:
         if c.kind == "ratio":
@@ -29,8 +31,8 @@ def full_marks(rb) -> Filled:
             values[c.code] = {"value": max(c.options, key=lambda o: o.points).label}
         else:
             top = max(c.tiers, key=lambda t: t.points)
-            values[c.code] = {"value": top.ge if top.ge is not None else (top.gt + 1 if top.gt is not None
-                                                                          else c.value.max)}
+            v = top.ge if top.ge is not None else (top.gt + 1 if top.gt is not None else c.value.max)
+            values[c.code] = {"value": f"{v:g}%" if c.value.unit == "%" else v}
         own[c.code] = c.max
     declared = {g.code: g.max for g in rb.groups} | {p.code: p.max for p in rb.parts} | {rb.total_code: rb.total_max}
     return Filled(values=values, self_scores=own, declared=declared)

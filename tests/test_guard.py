@@ -4,6 +4,7 @@ its look at the cells calamine would read."""
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -33,8 +34,8 @@ def test_members_read_as_zipfile_reads_them():
     for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
         data = _zip({"xl/worksheets/sheet1.xml": body, "empty.xml": b""}, method)
         zf = zipfile.ZipFile(io.BytesIO(data))
-        assert guard.read_member(zf, data, "xl/worksheets/sheet1.xml") == body
-        assert guard.read_member(zf, data, "empty.xml") == b""
+        assert guard.read_member(zf, "xl/worksheets/sheet1.xml") == body
+        assert guard.read_member(zf, "empty.xml") == b""
 
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
@@ -42,14 +43,14 @@ def test_no_other_compression_method_is_inflated(method):
     """zipfile inflates a bzip2 or LZMA member past the size it declares: the guard refuses to."""
     data = _zip({"xl/workbook.xml": b" " * 1000}, method)
     with pytest.raises(ValueError, match="compression method"):
-        guard.read_member(zipfile.ZipFile(io.BytesIO(data)), data, "xl/workbook.xml")
+        guard.read_member(zipfile.ZipFile(io.BytesIO(data)), "xl/workbook.xml")
 
 
 def test_a_member_is_never_inflated_past_the_limit(monkeypatch):
     monkeypatch.setattr(guard, "MEMBER_LIMIT", 2**20)
     data = _zip({"xl/workbook.xml": b" " * (8 * 2**20)}, zipfile.ZIP_DEFLATED)
     zf = zipfile.ZipFile(io.BytesIO(data))
-    assert len(guard.read_member(zf, data, "xl/workbook.xml")) == 2**20
+    assert len(guard.read_member(zf, "xl/workbook.xml")) == 2**20
 
 
 # --- what calamine would read of a sheet: its cells up to the end of sheetData -----------------------------
@@ -60,7 +61,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "kbang_egov" / "data" / "sampl
 def _edit_sheet(data: bytes, sheet: str, edit) -> bytes:
     """The workbook's bytes with one sheet's XML passed through edit (bytes -> bytes)."""
     zf = zipfile.ZipFile(io.BytesIO(data))
-    member = next(m for m, name in guard.sheet_members(zf, data).items() if name == sheet)
+    member = next(m for m, name in guard.sheet_members(zf).items() if name == sheet)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zw:
         for info in zf.infolist():
@@ -81,7 +82,7 @@ def test_a_cell_whose_own_reference_is_far_is_cut_and_located(rb):
     rejected, trimmed, far = guard.screen(data, "f.xlsx", ".xlsx")
     assert rejected is None and far == {CRITERIA_SHEET: "J1048576"}
     assert b"J1048576" not in zipfile.ZipFile(io.BytesIO(trimmed)).read(
-        next(m for m, n in guard.sheet_members(zipfile.ZipFile(io.BytesIO(trimmed)), trimmed).items()
+        next(m for m, n in guard.sheet_members(zipfile.ZipFile(io.BytesIO(trimmed))).items()
              if n == CRITERIA_SHEET))
     sub = read_submission(data, "f.xlsx", rb)
     assert [(f.code, f.sheet, f.cell) for f in sub.findings] == [("sheet-oversized", CRITERIA_SHEET, "J1048576")]
@@ -135,14 +136,14 @@ def test_a_sheet_is_inflated_up_to_the_end_of_its_cells(monkeypatch, end):
     info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml")
     for step in (5, 7, 64, 1 << 16):
         monkeypatch.setattr(guard, "HEAD_STEP", step)
-        assert guard.sheet_head(data, info) == body[:body.index(end) + len(end)]
+        assert guard.sheet_head(zipfile.ZipFile(io.BytesIO(data)), info) == body[:body.index(end) + len(end)]
 
 
 def test_a_sheet_without_an_end_of_cells_is_read_whole():
     body = b'<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row>' + b" " * 5000
     data = _zip({"xl/worksheets/sheet1.xml": body}, zipfile.ZIP_DEFLATED)
     info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml")
-    assert guard.sheet_head(data, info) == body
+    assert guard.sheet_head(zipfile.ZipFile(io.BytesIO(data)), info) == body
 
 
 def test_what_follows_the_cells_is_not_scanned():
@@ -171,3 +172,37 @@ def test_a_far_cell_hidden_from_the_guard_is_still_reported(rb):
     assert guard.screen(data, "h.xlsx", ".xlsx")[1:] == (data, {})  # not cut: the guard did not see it
     sub = read_submission(data, "h.xlsx", rb)
     assert [(f.code, f.sheet, f.cell) for f in sub.findings] == [("sheet-oversized", CRITERIA_SHEET, "J6000")]
+
+
+# --- members read through zipfile: its checks hold -------------------------------------------------------
+
+
+def _flip_checksum(data: bytes, member: str) -> bytes:
+    """The archive with one member's CRC-32 changed in its central directory entry and its local header."""
+    from hostile2 import _central_entries
+
+    out = bytearray(data)
+    for central, local, name in list(_central_entries(data)):
+        if name == member:
+            crc = struct.unpack_from("<I", out, central + 16)[0] ^ 1
+            struct.pack_into("<I", out, central + 16, crc)
+            struct.pack_into("<I", out, local + 14, crc)
+    return bytes(out)
+
+
+def test_a_member_whose_checksum_fails_is_not_read_as_sound():
+    data = _flip_checksum(_zip({"xl/workbook.xml": b"<workbook/>" * 100}, zipfile.ZIP_DEFLATED), "xl/workbook.xml")
+    with pytest.raises(zipfile.BadZipFile, match="CRC"):
+        guard.read_member(zipfile.ZipFile(io.BytesIO(data)), "xl/workbook.xml")
+
+
+@pytest.mark.parametrize("damaged", ["xl/workbook.xml", "docProps/app.xml"])
+def test_far_cells_beside_a_damaged_member_are_never_read_uncut(damaged):
+    """A far cell to cut, and a member the guard must read whole to find the sheets or to rebuild the archive
+    whose checksum fails: the file is refused (file-truncated), never handed to the reader with the cell."""
+    data = _edit_sheet(SAMPLE.read_bytes(), CRITERIA_SHEET,
+                       lambda xml: _after_first_cell(xml, b'<c r="XFD1048576"><v>1</v></c>'))
+    assert guard.screen(data, "f.xlsx", ".xlsx").far == {CRITERIA_SHEET: "XFD1048576"}
+    rejected, given, far = guard.screen(_flip_checksum(data, damaged), "f.xlsx", ".xlsx")
+    assert (rejected.code, rejected.file, far) == ("file-truncated", "f.xlsx", {})
+    assert rejected.rejects

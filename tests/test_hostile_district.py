@@ -61,20 +61,42 @@ def _na(codes) -> dict:
 
 def test_marking_the_27_weakest_criteria_not_applicable_lifts_nothing(rb, districts, kbang, tmp_path):
     """The issue's first attack (142.23 to 167.52, first of all): now every refused one is an error at its
-    cell and scores 0 inside the maximum; only a criterion that truly may not apply leaves the maximum."""
+    cell and scores 0 inside the maximum; one that the rulebook accepts but whose denominator is not written
+    as 0 is an error too and leaves nothing: no criterion leaves the maximum without its proof."""
     weakest = _weakest(rb, kbang, 27)
     path = _return(rb, tmp_path, kbang, _na(weakest), {code: 0 for code in weakest})
     o = process_file(path, path.name, rb, districts)
     d = o.result
     refused = {f.subject: f.cell for f in o.findings if f.code == "not-applicable-refused"}
-    accepted = {f.subject for f in o.findings if f.code == "not-applicable-accepted"}
-    assert accepted == {c for c in weakest if rb.criterion(c).not_applicable}
-    assert set(refused) == set(weakest) - accepted and len(refused) >= 25
-    assert all(cell.startswith("E") for cell in refused.values())  # the Giá trị cell holding it
-    assert d.not_applicable == len(accepted) and d.max_removed == len(accepted)
-    assert accepted == {"KQ.III.16"}  # its 0 of 0 dossiers: the one that may not apply
-    assert d.total.scaled == 142.14 < KBANG_TOTAL  # partial points lost on the refused ones (was 167.52)
-    assert d.errors >= len(refused) and d.status == "to-correct"
+    unproven = {f.subject: f.cell for f in o.findings if f.code == "not-applicable-unproven"}
+    assert set(unproven) == {c for c in weakest if rb.criterion(c).not_applicable}
+    assert set(refused) == set(weakest) - set(unproven) and len(refused) >= 25
+    assert all(cell.startswith("E") for cell in (*refused.values(), *unproven.values()))  # the Giá trị cell
+    assert not any(f.code == "not-applicable-accepted" for f in o.findings)
+    assert d.not_applicable == 0 and d.max_removed == 0 and d.total.applicable_max == 170
+    assert set(unproven) == {"KQ.III.16"}  # its 0 of 0 dossiers: the one that may not apply, unproven here
+    assert d.total.scaled == d.total.achieved == 141.34 < KBANG_TOTAL  # was 167.52, then 142.14 with KQ.III.16 out
+    assert d.errors >= len(refused) + len(unproven) and d.status == "to-correct"
+
+
+def test_a_weak_ratio_that_accepts_it_cannot_be_taken_out_on_the_word_alone(rb, districts, kbang, tmp_path):
+    """The review's attack: a district does badly on a ratio where the rulebook accepts 'Không áp dụng'
+    (1 of 40 level-3 dossiers online), clears the figures and picks 'Không áp dụng'. No proof: an error at
+    the answer, 0 points inside the maximum, and the total is no better than the honest one. Left with its
+    figures beside the answer, the figures are scored."""
+    weak = {"KQ.III.15": {"numerator": 1, "denominator": 40}}
+    honest = process_file(p := _return(rb, tmp_path, kbang, weak, name="honest.xlsx"), p.name, rb, districts)
+    for typed, code, column in (({"value": NOT_APPLICABLE}, "not-applicable-unproven", "value"),
+                                ({"value": NOT_APPLICABLE, "numerator": 1, "denominator": 40},
+                                 "not-applicable-contradicted", "denominator")):
+        path = _return(rb, tmp_path, kbang, {"KQ.III.15": typed}, {"KQ.III.15": 0}, name=f"{code}.xlsx")
+        o = process_file(path, path.name, rb, districts)
+        found = [(f.code, f.cell) for f in o.findings if f.subject == "KQ.III.15"]
+        row = next(r.row for r in o.result.criteria if r.code == "KQ.III.15")
+        assert found[0] == (code, f"{'EFG'['value numerator denominator'.split().index(column)]}{row}")
+        assert (o.result.not_applicable, o.result.total.applicable_max) == (0, 170)
+        assert o.result.total.scaled <= honest.result.total.scaled
+        assert o.result.status == "to-correct"
 
 
 def test_ten_plainly_applicable_criteria_taken_out_are_ten_errors(rb, districts, kbang, tmp_path):
@@ -88,10 +110,12 @@ def test_ten_plainly_applicable_criteria_taken_out_are_ten_errors(rb, districts,
 
 
 def test_every_criterion_that_accepts_it_taken_out_is_shown(rb, districts, kbang, tmp_path):
-    """Where the rulebook accepts it, a district may take a criterion out; each one is a warning at its cell
-    with its ground, and the ranking shows how many and how much maximum: the officer checks them."""
+    """Where the rulebook accepts it, a district may take a criterion out with its proof (the denominator 0);
+    each one is a warning at its cell with its ground, and the ranking shows how many and how much maximum:
+    the officer checks them against the evidence."""
     accepting = [c.code for c in rb.scored_criteria if c.not_applicable]
-    path = _return(rb, tmp_path, kbang, _na(accepting), {code: None for code in accepting})
+    proven = {code: {"value": NOT_APPLICABLE, "denominator": 0} for code in accepting}
+    path = _return(rb, tmp_path, kbang, proven, {code: None for code in accepting})
     o = process_file(path, path.name, rb, districts)
     warned = {f.subject: f.message for f in o.findings if f.code == "not-applicable-accepted"}
     assert sorted(warned) == sorted(accepting)
@@ -103,13 +127,16 @@ def test_every_criterion_that_accepts_it_taken_out_is_shown(rb, districts, kbang
     assert o.result.total.scaled > plain  # rescaled, and visibly so beside the plain sum
 
 
-def test_not_applicable_beside_real_figures_is_refused(rb, districts, kbang, tmp_path):
-    """Figures showing a weak ratio, with 'Không áp dụng' typed over them: the denominator says it applies."""
-    path = _return(rb, tmp_path, kbang, {"KQ.III.15": {"value": NOT_APPLICABLE, "numerator": 1, "denominator": 40}})
+def test_not_applicable_beside_real_figures_is_scored_from_the_figures(rb, districts, kbang, tmp_path):
+    """Figures showing a weak ratio, with 'Không áp dụng' typed over them: the denominator says it applies,
+    so the figures are scored (1 of 40: 0.03) inside the maximum, with an error at the denominator."""
+    path = _return(rb, tmp_path, kbang, {"KQ.III.15": {"value": NOT_APPLICABLE, "numerator": 1, "denominator": 40}},
+                   {"KQ.III.15": 0.03})
     o = process_file(path, path.name, rb, districts)
-    assert [(f.code, f.subject) for f in o.findings if f.subject == "KQ.III.15"] == [
-        ("not-applicable-refused", "KQ.III.15")]
-    assert o.result.not_applicable == 0
+    r = next(r for r in o.result.criteria if r.code == "KQ.III.15")
+    assert [(f.code, f.cell) for f in o.findings if f.subject == "KQ.III.15"] == [
+        ("not-applicable-contradicted", f"G{r.row}")]
+    assert (r.score, o.result.not_applicable) == (0.03, 0)
 
 
 @pytest.mark.parametrize(("typed", "code"), [("co", "option-accentless"), ("CO", "option-accentless"),

@@ -85,6 +85,8 @@ def test_live_scores_equal_python_scoring(rb, templates, profile, tmp_path):
     # The seed's own evidence and the decisions on bounds, as LibreOffice computes them.
     live = {code: rows[codes[code]][cols["live_score"]] for code in ("SS.I.1", "SS.I.13", "SS.III.8",
                                                                     "KQ.III.23", "KQ.I.8", "KQ.I.2",
-                                                                    "KQ.III.16")}
+                                                                    "KQ.III.16", "KQ.III.15", "KQ.III.10",
+                                                                    "SS.II.12", "SS.II.13")}
     assert live == {"SS.I.1": 0.1, "SS.I.13": 0.13, "SS.III.8": 1.0, "KQ.III.23": 1.0, "KQ.I.8": 1.0,
-                    "KQ.I.2": LIVE_MARK, "KQ.III.16": NOT_APPLICABLE}
+                    "KQ.I.2": LIVE_MARK, "KQ.III.16": NOT_APPLICABLE, "KQ.III.15": LIVE_MARK, "KQ.III.10": 0.75,
+                    "SS.II.12": NOT_APPLICABLE, "SS.II.13": LIVE_MARK}

@@ -432,6 +432,10 @@ BROKEN = [
     ("not-applicable-blank-note", _na_blank_note, "tiêu chí KQ.III.16", "not_applicable.note"),
     ("not-applicable-unknown-field", _na_unknown_field, "tiêu chí KQ.III.16", "not_applicable.ground"),
     ("not-applicable-on-unscored", _na_on_unscored, "tiêu chí KQ.I.32b", "not_applicable.accepted"),
+    # no figure of a yes/no, choice or tiers answer can prove "nothing arose": ratios only
+    *((f"not-applicable-on-{code}", lambda d, code=code: _crit(d, code).update(
+        not_applicable={"accepted": True, "note": "Lý do."}), f"tiêu chí {code}", "not_applicable.accepted")
+      for code in ("SS.I.2", "KQ.I.1", "KQ.I.8")),
     ("evidence-required-text", lambda d: d.update(evidence_required="yes"), "bộ tiêu chí", "evidence_required"),
     ("evidence-required-criterion-text", lambda d: _crit(d, "SS.I.1").update(evidence_required=1),
      "tiêu chí SS.I.1", "evidence_required"),

@@ -198,7 +198,7 @@ def _assert_slips_hold(rb, sample: S.Sample) -> None:
         if (S.DENOMINATOR_ZERO, c.code) in slips:
             assert typed["denominator"] == 0 and score.status == DENOMINATOR_ZERO, c.code
         if (S.NOT_APPLICABLE_CHOSEN, c.code) in slips:
-            assert typed == {"value": NOT_APPLICABLE} and self_score is None and c.not_applicable, c.code
+            assert typed == {"value": NOT_APPLICABLE, "denominator": 0} and self_score is None and c.not_applicable, c.code
             assert score.status == "not-applicable", c.code
         if (S.DECIMAL_COMMA, c.code) in slips:
             cell = self_score if isinstance(self_score, str) else typed.get("value")

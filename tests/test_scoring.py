@@ -11,14 +11,18 @@ import pytest
 from kbang_egov.forms.layout import cell_to_unit_value, unit_value_to_cell
 from kbang_egov.rules.rulebook import Option, ValueSpec, load_rulebook
 from kbang_egov.rules.scoring import (
+    CONTRADICTED,
     DENOMINATOR_ZERO,
     INVALID,
     MISSING,
     NOT_APPLICABLE_REFUSED,
     NOT_APPLICABLE_STATUS,
     OK,
+    PROVEN,
+    UNPROVEN,
     CriterionInput,
     accentless_label,
+    not_applicable_proof,
     round_points,
     score_criterion,
 )
@@ -181,13 +185,52 @@ NA_GIVEN = [
 NA_IDS = ["exact", "upper", "spaces", "nfd", "flag", "flag-overrides-figures"]
 
 
-@pytest.mark.parametrize("code", NA_CODES)
-@pytest.mark.parametrize("given", NA_GIVEN, ids=NA_IDS)
-def test_not_applicable_where_the_rule_accepts_it(rb, code, given):
+NA_MARKS = [dict(value="Không áp dụng"), dict(value="KHÔNG ÁP DỤNG"), dict(value="  không   áp dụng "),
+            dict(value=unicodedata.normalize("NFD", "Không áp dụng")), dict(not_applicable=True)]
+
+
+@pytest.mark.parametrize("mark", NA_MARKS, ids=NA_IDS[:5])
+@pytest.mark.parametrize(("num", "den"), [(None, 0), (0, 0), (0.0, 0.0)])
+def test_not_applicable_proven_by_a_denominator_of_zero_leaves_the_maximum(rb, mark, num, den):
+    """KQ.III.16 accepts "Không áp dụng": proven by its denominator written as 0 (no dossier in the year)."""
+    s = score_criterion(rb.criterion("KQ.III.16"), CriterionInput(**mark, numerator=num, denominator=den))
+    assert (s.status, s.points) == (NOT_APPLICABLE_STATUS, None)
+
+
+@pytest.mark.parametrize("mark", NA_MARKS, ids=NA_IDS[:5])
+@pytest.mark.parametrize(("num", "den", "status", "points"), [
+    (None, None, MISSING, None),  # no proof: stays in the maximum, 0 points
+    (3, None, MISSING, None),  # a count without its denominator
+    (None, 4, MISSING, None),  # a denominator above 0 says it applies; the numerator is missing
+    (1, 4, OK, 0.25),  # the figures say it applies: scored as they stand
+    (4, 4, OK, 1.0),
+    (5, 0, DENOMINATOR_ZERO, None),  # a count over nothing proves nothing
+    (-1, 0, INVALID, None),
+    (0, -2, INVALID, None),
+])
+def test_not_applicable_without_its_proof_scores_the_figures(rb, mark, num, den, status, points):
+    c = rb.criterion("KQ.III.16")
+    s = score_criterion(c, CriterionInput(**mark, numerator=num, denominator=den))
+    assert (s.status, s.points) == (status, points)
+    assert s == score_criterion(c, CriterionInput(numerator=num, denominator=den))  # as if unmarked
+
+
+@pytest.mark.parametrize(("num", "den", "proof"), [
+    (None, 0, PROVEN), (0, 0, PROVEN), (None, None, UNPROVEN), (7, None, UNPROVEN),
+    (0, 3, CONTRADICTED), (2, 0, CONTRADICTED), (None, 0.5, CONTRADICTED)])
+def test_not_applicable_proof(rb, num, den, proof):
+    assert not_applicable_proof(rb.criterion("KQ.III.16"), CriterionInput(value="Không áp dụng", numerator=num,
+                                                                         denominator=den)) == proof
+
+
+@pytest.mark.parametrize("code", ["SS.I.2", "KQ.I.1", "KQ.I.8"])  # yesno, choice, tiers
+def test_no_figure_proves_not_applicable_outside_a_ratio(rb, code):
+    """The rulebook accepts "Không áp dụng" on ratios only; were another kind to accept it, nothing typed there
+    proves it, and the answer is scored as missing (no rescaling)."""
     c = dataclasses.replace(rb.criterion(code), not_applicable=True, not_applicable_note="Lý do.")
-    s = score_criterion(c, given)
-    assert s.status == NOT_APPLICABLE_STATUS
-    assert s.points is None
+    given = CriterionInput(value="Không áp dụng", numerator=0, denominator=0)
+    assert not_applicable_proof(c, given) == UNPROVEN
+    assert score_criterion(c, given).status == MISSING
 
 
 @pytest.mark.parametrize("code", NA_CODES)
@@ -197,9 +240,11 @@ def test_not_applicable_where_the_rule_refuses_it_earns_nothing(rb, code, given)
     assert (s.status, s.points, s.detail) == (INVALID, None, NOT_APPLICABLE_REFUSED)
 
 
-def test_kbang_no_dossier_criterion_accepts_not_applicable(rb):
-    s = score_criterion(rb.criterion("KQ.III.16"), CriterionInput(value="Không áp dụng"))
+def test_kbang_no_dossier_criterion_accepts_not_applicable_with_its_zero(rb):
+    s = score_criterion(rb.criterion("KQ.III.16"), CriterionInput(value="Không áp dụng", denominator=0))
     assert s.status == NOT_APPLICABLE_STATUS
+    s = score_criterion(rb.criterion("KQ.III.16"), CriterionInput(value="Không áp dụng"))
+    assert (s.status, s.points) == (MISSING, None)
 
 
 def test_kinds_covered_by_not_applicable(rb):

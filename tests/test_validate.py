@@ -44,6 +44,23 @@ def test_a_clean_return_exits_0_with_its_verdict(returns):
     assert res.output.startswith("iapa.xlsx: ĐẠT")
 
 
+def test_a_percent_cells_fraction_is_read_as_a_percent_and_said_so(tmp_path, rb, districts):
+    """70% typed into the template's percent cell is stored as 0.7; the reader cannot see the format, so it
+    reads 70% and says so at the cell: a warning, the return still scores full marks and may be sent."""
+    import dataclasses
+
+    filled = full_marks(rb)
+    filled = dataclasses.replace(filled, values={**filled.values, "KQ.III.23": {"value": 70}})  # the cell: 0.7
+    path = write_template(rb, tmp_path, match_district("Ia Pa", districts), districts, filled=filled,
+                          file_name="iapa.xlsx")
+    o = process_file(path, path.name, rb, districts)
+    assert [(f.code, f.severity, f.params["percent"]) for f in o.findings] == [("percent-fraction", "warning", 70.0)]
+    assert o.result.total.scaled == 170
+    res = _invoke(str(path))
+    assert res.exit_code == 1 and "KQ.III.23 percent-fraction" in res.output
+    assert res.output.strip().splitlines()[-1].startswith("iapa.xlsx: NÊN XEM LẠI")
+
+
 def test_findings_exit_1_and_are_printed_with_sheet_and_cell(returns, rb, districts):
     before = _sha(returns)
     res = _invoke(str(returns / "kbang.xlsx"))

@@ -72,7 +72,11 @@ def example_inputs(rb: Rulebook) -> dict[str, dict]:
     out["KQ.III.23"] = {"value": 70}           # exactly 70%: the top tier
     out["KQ.I.8"] = {"value": 13}              # more than 12 articles still scores 1
     out["KQ.I.2"] = {"value": "Không áp dụng"}     # refused there: no points, a blank live score
-    out["KQ.III.16"] = {"value": "Không áp dụng"}  # accepted there: shown as such
+    out["KQ.III.16"] = {"value": "Không áp dụng", "denominator": 0}  # accepted there, proven: shown as such
+    out["KQ.III.15"] = {"value": "Không áp dụng"}  # accepted there, without its proof: 0 points, 'Chưa tính'
+    out["KQ.III.10"] = {"value": "Không áp dụng", "numerator": 3, "denominator": 4}  # contradicted: 3/4 scored
+    out["SS.II.12"] = {"value": "Không áp dụng", "numerator": 0, "denominator": 0}  # proven, with a numerator 0
+    out["SS.II.13"] = {"value": "Không áp dụng", "numerator": 2, "denominator": 0}  # a count over nothing
     out["SS.I.1"] = {"numerator": 31, "denominator": 318, "value": None}
     out["SS.I.13"] = {"numerator": 1, "denominator": 8}
     return out

@@ -676,7 +676,7 @@ def _not_applicable(d: _Draft) -> None:
         c = d.pick(where=lambda c: c.not_applicable)  # only where the rulebook accepts it
         if c is None:
             return
-        d.values[c.code] = {"value": NOT_APPLICABLE}
+        d.values[c.code] = {"value": NOT_APPLICABLE, "denominator": 0}  # its proof: nothing to count
         d.self_scores[c.code] = None
         d.evidence.pop(c.code, None)
         d.slip(NOT_APPLICABLE_CHOSEN, c.code, NOT_APPLICABLE)

@@ -43,7 +43,7 @@ COL = {name: i for i, (name, _) in enumerate(COLUMNS)}
 HEADER_ROW = 3  # 0-based: row 4 in Excel
 UNSCORED_TEXT = "Không tính điểm"
 # What the live score shows where something is typed that its formula cannot score ('co', '95%' as text,
-# '12 tháng', 65 in a percent cell, 0 of 0, ...): never a blank, which reads as "nothing to check". The batch
+# '12 tháng', 150 in a percent cell, 0 of 0, ...): never a blank, which reads as "nothing to check". The batch
 # reads many of these forms, each with a finding at its cell; the template does not guess at them.
 LIVE_MARK = "Chưa tính"
 UNIT_UNSET = "(chưa điền tên đơn vị ở trang Thông tin chung)"
@@ -425,7 +425,7 @@ def _write_criterion_row(ws, fmt: _Formats, row: int, c: Criterion, names: dict[
             })
         if c.not_applicable:
             _list_validation(ws, row, COL["value"], names["KAD"], c.code,
-                             f"Để trống. Chọn '{NOT_APPLICABLE}' khi: {c.not_applicable_note}")
+                             f"Để trống. Chọn '{NOT_APPLICABLE}' (và ghi mẫu số 0) khi: {c.not_applicable_note}")
     else:
         ws.write_blank(row, COL["numerator"], None, fmt.grey)
         ws.write_blank(row, COL["denominator"], None, fmt.grey)
@@ -481,7 +481,7 @@ def _live_value(c: Criterion, typed: dict[str, object], evidence: object = None)
     cells = (value, num, den, evidence) if c.kind == "ratio" else (value,)
     if all(x is None or (isinstance(x, str) and not x.strip()) for x in cells):
         return ""
-    if is_not_applicable(value) and c.not_applicable and not (c.kind == "ratio" and _is_number(den) and den > 0):
+    if is_not_applicable(value) and c.not_applicable and _proves_not_applicable(num, den):
         return NOT_APPLICABLE
     if c.kind == "ratio":
         if not (_is_number(num) and _is_number(den)):
@@ -495,6 +495,13 @@ def _live_value(c: Criterion, typed: dict[str, object], evidence: object = None)
         given = CriterionInput(value=value)
     score = score_criterion(c, given)
     return score.points if score.status == OK else LIVE_MARK
+
+
+def _proves_not_applicable(num: object, den: object) -> bool:
+    """The live formula's test of scoring.not_applicable_proof on what the cells hold: a denominator that is the
+    number 0, the numerator blank or the number 0 (a figure typed as text is not read by the formula)."""
+    blank = num is None or (isinstance(num, str) and not num.strip())
+    return _is_number(den) and den == 0 and (blank or (_is_number(num) and num == 0))
 
 
 def _cached_sum(values: list[object], filled: Filled | None) -> object:
@@ -577,11 +584,11 @@ def live_score_formula(c: Criterion, ref: dict[str, str]) -> str:
 def _live_body(c: Criterion, v: str, n: str, d: str) -> str:
     """The live score's formula once something is typed: LIVE_MARK where it cannot score."""
     mark = f'"{LIVE_MARK}"'
-    # "Không áp dụng" shows as such only where the rulebook accepts it; elsewhere the row earns nothing.
-    # A ratio's denominator above 0 typed beside it says the criterion applies: refused, as the batch does.
-    na_test = f'TRIM({v})="{NOT_APPLICABLE}"'
-    if c.kind == "ratio":
-        na_test = f"AND({na_test},NOT(AND(ISNUMBER({d}),{d}>0)))"
+    # "Không áp dụng" shows as such only where the rulebook accepts it (ratios only) and its proof is typed
+    # beside it, as scoring.not_applicable_proof says: the denominator 0, the numerator blank or 0. Without
+    # the proof the figures are scored as they stand ("Chưa tính" when there are none), as the batch does.
+    na_test = (f'AND(TRIM({v})="{NOT_APPLICABLE}",ISNUMBER({d}),{d}=0,'
+               f'OR(TRIM({n}&"")="",AND(ISNUMBER({n}),{n}=0)))')
     na = f'IF({na_test},"{NOT_APPLICABLE}",' if c.not_applicable else ""
     if c.kind == "ratio":
         body = (f'IF(AND(ISNUMBER({n}),ISNUMBER({d})),IF(AND({n}>=0,{d}>0),'
@@ -594,7 +601,9 @@ def _live_body(c: Criterion, v: str, n: str, d: str) -> str:
     else:
         spec = c.value
         assert spec is not None
-        x = f"ROUND({v}*100,6)" if spec.unit == PERCENT_UNIT else v  # layout.cell_to_unit_value, in Excel
+        # checks._percent_figure, in Excel: a percent cell's fraction (0.65, 1 for 100%) is the figure x 100; a
+        # bare number above 1 is the figure typed without its sign (65), as the batch reads it
+        x = f"IF({v}>1,{v},ROUND({v}*100,6))" if spec.unit == PERCENT_UNIT else v
         checks = [f"{x}>={_num(spec.min)}"]
         if spec.max is not None:
             checks.append(f"{x}<={_num(spec.max)}")
@@ -676,7 +685,9 @@ def _not_applicable_guide(rb: Rulebook) -> str:
     if not accepted:
         return f"   - Không tiêu chí nào được chọn '{NOT_APPLICABLE}': nhập số liệu thật (số 0 nếu chưa có)."
     return (f"   - '{NOT_APPLICABLE}' chỉ được chọn ở {len(accepted)} tiêu chí ({', '.join(accepted)}), đúng trường "
-            "hợp ghi ở ô nhắc của tiêu chí; tiêu chí đó không tính vào điểm tối đa của đơn vị. Ở mọi tiêu chí "
+            "hợp ghi ở ô nhắc của tiêu chí, và phải ghi mẫu số 0 (không phát sinh) để chứng minh: khi đó tiêu chí "
+            f"không tính vào điểm tối đa của đơn vị. Chọn '{NOT_APPLICABLE}' mà để trống mẫu số thì tiêu chí bị "
+            "tính 0 điểm; mẫu số lớn hơn 0 thì tiêu chí được chấm theo số liệu. Ở mọi tiêu chí "
             f"khác, '{NOT_APPLICABLE}' bị tính 0 điểm: nhập số liệu thật (số 0 nếu chưa có).")
 
 

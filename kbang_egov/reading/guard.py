@@ -4,23 +4,24 @@ the cells of a sheet that lie far beyond the template's table cut first.
 
 python-calamine (and openpyxl) inflate whole zip members into memory, and nothing in them checks sizes
 first: a 1 MB .xlsx can inflate to 1 GB. So the zip's central directory is checked here, and a member whose
-compressed size could inflate past the limit is inflated here, in bounded chunks, and measured. Only the
-methods Office writes (stored, deflated) are inflated at all: zipfile inflates a bzip2 or LZMA member past
-any size it declares. The workbook's map of sheets is parsed with defusedxml; sheets are looked at with
-regular expressions written so that no input costs more than a pass or two over it.
+compressed size could inflate past the limit is inflated here, in bounded reads through zipfile, and
+measured. Only the methods Office writes (stored, deflated) are inflated at all: zipfile inflates a bzip2 or
+LZMA member past any size it declares. The workbook's map of sheets is parsed with defusedxml; sheets are
+looked at with regular expressions written so that no input costs more than a pass or two over it.
 
 Everything here runs in the workers (pipeline.read_files), never in the process that holds the run.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import IO, NamedTuple
 from xml.etree import ElementTree
 
 import defusedxml.ElementTree as defused
@@ -130,31 +131,37 @@ def _screen_zip(data: bytes, file: str, suffix: str) -> Screened:
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as exc:
         return Screened(make_finding("file-truncated", file, reason=_short(exc)), data, {})
-    rejected = _inspect_sizes(zf, infos, data, file, suffix)
+    rejected = _inspect_sizes(zf, infos, file, suffix)
     if rejected is not None:
         return Screened(rejected, data, {})
     try:
-        sheets = sheet_members(zf, data)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
-        sheets = {}  # no sheet to be found: the reader reports the workbook
+        sheets = sheet_members(zf)
+    except (KeyError, ValueError):
+        sheets = {}  # no map of sheets, or not XML: the reader reports the workbook
+    except _DAMAGED as exc:  # the map cannot be read back (checksum, corrupt data): no sheet could be looked at
+        return Screened(make_finding("file-truncated", file, reason=_short(exc)), data, {})
     for info in infos:  # a sheet's DTD is looked for in the part of it that is read below
         if info.filename.endswith((".xml", ".rels")) and info.filename not in sheets \
-                and _declares_entities(data, info):
+                and _declares_entities(zf, info):
             return Screened(make_finding("file-unsafe-xml", file, member=info.filename), data, {})
     heads = {}
     try:
         for member, sheet in sheets.items():
-            heads[member] = head = sheet_head(data, zf.getinfo(member))
+            heads[member] = head = sheet_head(zf, zf.getinfo(member))
             if _has_dtd(head[:_DTD_PEEK]):
                 return Screened(make_finding("file-unsafe-xml", file, sheet=sheet, member=member), data, {})
-    except (KeyError, zlib.error, struct.error):
-        return Screened(None, data, {})  # a damaged member: the reader reports it
-    trimmed, far = _trimmed_zip(zf, data, sheets, heads)
+    except KeyError:
+        return Screened(None, data, {})  # a sheet the map names is not in the archive: the reader reports it
+    except _DAMAGED as exc:  # a sheet that does not inflate to its checksum: calamine would not read it either
+        return Screened(make_finding("file-truncated", file, reason=_short(exc)), data, {})
+    try:
+        trimmed, far = _trimmed_zip(zf, data, sheets, heads)
+    except _DAMAGED as exc:  # far cells to cut, and the archive cannot be rebuilt: never read it uncut
+        return Screened(make_finding("file-truncated", file, reason=_short(exc)), data, {})
     return Screened(None, trimmed, far)
 
 
-def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: bytes, file: str,
-                   suffix: str) -> Finding | None:
+def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], file: str, suffix: str) -> Finding | None:
     """Too many members, no workbook part, a member encrypted or compressed otherwise than Office does, or a
     member (or all of them) inflating past the limits."""
     if len(infos) > MAX_MEMBERS:
@@ -172,79 +179,71 @@ def _inspect_sizes(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: byte
             # Office, LibreOffice and WPS write stored and deflated members only, and calamine reads no
             # other; zipfile would inflate a bzip2 or LZMA member past any size it declares
             method = _METHODS.get(info.compress_type, f"số {info.compress_type}")
-            return make_finding("file-unsupported-compression", file, sheet=_sheet_of(zf, data, info.filename),
+            return make_finding("file-unsupported-compression", file, sheet=_sheet_of(zf, info.filename),
                                 member=info.filename, method=method)
     total = 0
     for info in infos:
         size = info.file_size
         if size <= MEMBER_LIMIT and info.compress_size * DEFLATE_MAX_RATIO + 1024 > MEMBER_LIMIT:
-            size = max(size, _inflated_size(data, info, MEMBER_LIMIT))  # the declared size may lie
+            size = max(size, _inflated_size(zf, info, MEMBER_LIMIT))  # the declared size may lie
         total += size
         if size > MEMBER_LIMIT or total > TOTAL_LIMIT:
-            return make_finding("file-too-large", file, sheet=_sheet_of(zf, data, info.filename), member=info.filename,
+            return make_finding("file-too-large", file, sheet=_sheet_of(zf, info.filename), member=info.filename,
                                 size=_mb(size), limit=_mb(MEMBER_LIMIT if size > MEMBER_LIMIT else TOTAL_LIMIT))
     return None
 
 
-def _member_data(data: bytes, info: zipfile.ZipInfo) -> bytes:
-    """The member's compressed bytes, sliced from the local header (no zipfile stream, no CRC check)."""
-    off = info.header_offset
-    name_len, extra_len = struct.unpack_from("<HH", data, off + 26)
-    start = off + 30 + name_len + extra_len
-    return data[start:start + info.compress_size]
+# What reading a member through zipfile raises on a damaged archive: a checksum or local header that does
+# not match (BadZipFile), a corrupt deflate stream (zlib.error), data cut short (EOFError), a header past
+# the end (struct.error, OSError).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error)
+# zipfile inflates up to a few KiB more than a read asks for and keeps them for the next read; its end of
+# data must lie beyond them, or it would take a longer member for one that ends there and check its checksum
+_READ_SLACK = 2**20
 
 
-def read_member(zf: zipfile.ZipFile, data: bytes, name: str) -> bytes:
-    """A member's bytes, inflated straight from the archive's bytes (zipfile's read also computes the CRC,
-    which calamine checks again: a third of the time), and never more than MEMBER_LIMIT of them."""
-    info = zf.getinfo(name)
-    if info.compress_type == zipfile.ZIP_DEFLATED:
-        return zlib.decompressobj(-15).decompress(_member_data(data, info), MEMBER_LIMIT)
-    if info.compress_type == zipfile.ZIP_STORED:
-        return _member_data(data, info)
-    # screen rejects any other method (file-unsupported-compression); nothing here inflates one, as
-    # nothing bounds what a bzip2 or LZMA member that lies about its size inflates to in zipfile
-    raise ValueError(f"compression method {info.compress_type}")
+def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> IO[bytes]:
+    """The member as calamine inflates it, through zipfile, for reading at most `limit` bytes: to the end of
+    its data, not to the size its headers declare (a lying member inflates past that, and calamine inflates
+    it all). zipfile stops at the size in the ZipInfo it is given, and checks the checksum there, so it is
+    given a copy whose size lies _READ_SLACK beyond what the caller reads; it inflates a stored or deflated
+    member one read's worth at a time. The checksum is checked when the data ends within the limit
+    (BadZipFile if it does not match)."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # screen rejects any other method (file-unsupported-compression); nothing here inflates one, as
+        # nothing bounds what a bzip2 or LZMA member that lies about its size inflates to in zipfile
+        raise ValueError(f"compression method {info.compress_type}")
+    bounded = copy.copy(info)
+    bounded.file_size = limit + _READ_SLACK
+    return zf.open(bounded)
 
 
-def _inflated_size(data: bytes, info: zipfile.ZipInfo, limit: int) -> int:
+def read_member(zf: zipfile.ZipFile, name: str) -> bytes:
+    """A member's bytes, never more than MEMBER_LIMIT of them (see _open_member)."""
+    with _open_member(zf, zf.getinfo(name), MEMBER_LIMIT) as member:
+        return member.read(MEMBER_LIMIT)
+
+
+def _inflated_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> int:
     """How many bytes the member really inflates to, counting at most limit + 1: bounded memory and time."""
-    raw = _member_data(data, info)
-    if info.compress_type == zipfile.ZIP_STORED:
-        return len(raw)
-    if info.compress_type != zipfile.ZIP_DEFLATED:
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         return 0  # never inflated: _inspect_sizes rejects the member
     total = 0
     try:
-        for chunk in _inflated_chunks(raw, 1 << 20):
-            total += len(chunk)
-            if total > limit:
-                break
-    except zlib.error:
-        pass  # corrupt data: the reader reports it
+        with _open_member(zf, info, limit + 1) as member:
+            while total <= limit and (chunk := member.read(min(1 << 20, limit + 1 - total))):
+                total += len(chunk)
+    except _DAMAGED:
+        pass  # corrupt data or checksum: the reader reports it
     return total
 
 
-def _inflated_chunks(raw: bytes, step: int) -> Iterator[bytes]:
-    """A raw deflate stream inflated at most `step` bytes at a time, until it ends (zlib.error when it is
-    corrupt): whoever stops early never holds more than one step."""
-    inflater = zlib.decompressobj(-15)
-    tail = raw
-    while True:
-        chunk = inflater.decompress(tail, step)
-        tail = inflater.unconsumed_tail
-        if chunk:
-            yield chunk
-        elif not tail:
-            return
-
-
-def _declares_entities(data: bytes, info: zipfile.ZipInfo) -> bool:
+def _declares_entities(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
     """True when an XML member starts with a DTD: Office never writes one, entity bombs need one."""
     try:
-        raw = _member_data(data, info)[:_DTD_PEEK]
-        head = raw if info.compress_type == zipfile.ZIP_STORED else zlib.decompressobj(-15).decompress(raw, _DTD_PEEK)
-    except (zlib.error, struct.error):
+        with _open_member(zf, info, _DTD_PEEK) as member:
+            head = member.read(_DTD_PEEK)
+    except (*_DAMAGED, ValueError):
         return False
     return _has_dtd(head)
 
@@ -333,7 +332,7 @@ HEAD_STEP = 64 * 1024  # bytes inflated at a time while looking for that end
 _END_TAG_MAX = 80  # bytes an end tag may span (a namespace prefix, spaces)
 
 
-def sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
+def sheet_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """A sheet member's XML up to the end of its first sheetData (all of it when there is none), inflated
     no further than that and never past MEMBER_LIMIT.
 
@@ -341,22 +340,21 @@ def sheet_head(data: bytes, info: zipfile.ZipInfo) -> bytes:
     hide cells from this scan (a `</sheetData>` inside a comment or an attribute value) is still reported:
     by the reader, at the end of the grid calamine built (sheet-oversized), or, when that grid passes the
     worker's memory limit, as file-crashed at its farthest cell (far_cell reads every byte, in a worker)."""
-    if info.compress_type != zipfile.ZIP_DEFLATED:
-        return _member_data(data, info) if info.compress_type == zipfile.ZIP_STORED else b""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return b""
     parts: list[bytes] = []
     size, carry = 0, b""
-    for chunk in _inflated_chunks(_member_data(data, info), HEAD_STEP):
-        if size >= MEMBER_LIMIT:
-            break
-        window = carry + chunk  # carry: the output's last bytes, for an end tag cut between chunks
-        end = _sheet_data_end(window)
-        if end > 0:
-            parts.append(chunk[:end - len(carry)])
-            return b"".join(parts)
-        parts.append(chunk)
-        size += len(chunk)
-        carry = window[-_END_TAG_MAX:]
-    return b"".join(parts)[:MEMBER_LIMIT]
+    with _open_member(zf, info, MEMBER_LIMIT) as member:
+        while size < MEMBER_LIMIT and (chunk := member.read(min(HEAD_STEP, MEMBER_LIMIT - size))):
+            window = carry + chunk  # carry: the output's last bytes, for an end tag cut between chunks
+            end = _sheet_data_end(window)
+            if end > 0:
+                parts.append(chunk[:end - len(carry)])
+                return b"".join(parts)
+            parts.append(chunk)
+            size += len(chunk)
+            carry = window[-_END_TAG_MAX:]
+    return b"".join(parts)
 
 
 def _sheet_data_end(xml: bytes) -> int:
@@ -375,28 +373,26 @@ def _sheet_data_end(xml: bytes) -> int:
 def _trimmed_zip(zf: zipfile.ZipFile, data: bytes, sheets: dict[str, str],
                  heads: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
     """The archive's bytes with far cells cut from every sheet whose head has a far mark (unchanged when
-    none has), and each such sheet's farthest valued cell."""
+    none has), and each such sheet's farthest valued cell. A member that cannot be read raises (_DAMAGED):
+    with far cells to cut, the uncut bytes must not go to the reader."""
     changed: dict[str, bytes] = {}
     far: dict[str, str] = {}
-    try:
-        for member, sheet in sheets.items():
-            if not has_far_mark(heads[member]):
-                continue  # the usual case: one scan, no cell parsed
-            xml, cut, valued = trim_far_cells(read_member(zf, data, member))
-            if not cut:
-                continue  # formatted empty rows only: calamine skips them
-            changed[member] = xml
-            if valued:
-                far[sheet] = _corner(valued)
-        if not changed:
-            return data, {}
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zw:
-            for info in zf.infolist():
-                zw.writestr(info.filename, changed.get(info.filename) or read_member(zf, data, info.filename))
-        return out.getvalue(), far
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
-        return data, {}  # the reader reports what is wrong with it
+    for member, sheet in sheets.items():
+        if not has_far_mark(heads[member]):
+            continue  # the usual case: one scan, no cell parsed
+        xml, cut, valued = trim_far_cells(read_member(zf, member))
+        if not cut:
+            continue  # formatted empty rows only: calamine skips them
+        changed[member] = xml
+        if valued:
+            far[sheet] = _corner(valued)
+    if not changed:
+        return data, {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zw:
+        for info in zf.infolist():
+            zw.writestr(info.filename, changed.get(info.filename) or read_member(zf, info.filename))
+    return out.getvalue(), far
 
 
 def has_far_mark(xml: bytes) -> bool:
@@ -506,35 +502,35 @@ def far_cell(data: bytes) -> tuple[str, str] | None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         corners = []
-        for member, sheet in sheet_members(zf, data).items():
+        for member, sheet in sheet_members(zf).items():
             rows = cols = 0
-            for _, _, cells in positioned_cells(read_member(zf, data, member)):
+            for _, _, cells in positioned_cells(read_member(zf, member)):
                 for _, r, col in cells:
                     rows, cols = max(rows, r), max(cols, col)
             if rows and cols:
                 corners.append((rows * cols, sheet, _corner([(rows, cols)])))
         return max(corners)[1:] if corners else None
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error, EOFError, struct.error):
+    except (*_DAMAGED, KeyError, ValueError):
         return None
 
 
-def _sheet_of(zf: zipfile.ZipFile, data: bytes, member: str) -> str:
+def _sheet_of(zf: zipfile.ZipFile, member: str) -> str:
     """The sheet a zip member holds, for locating a finding ("" for shared strings, styles, ...)."""
     try:
-        return sheet_members(zf, data).get(member, "")
-    except (KeyError, zipfile.BadZipFile, OSError, ValueError, zlib.error, struct.error):
+        return sheet_members(zf).get(member, "")
+    except (*_DAMAGED, KeyError, ValueError):
         return ""
 
 
-def sheet_members(zf: zipfile.ZipFile, data: bytes) -> dict[str, str]:
+def sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
     """Worksheet member path -> sheet name, from workbook.xml and its relationships, parsed by defusedxml
     (no DTD, no entities; ValueError for anything that is not such XML)."""
     rels = {}
-    for element in _xml(read_member(zf, data, "xl/_rels/workbook.xml.rels")).iter():
+    for element in _xml(read_member(zf, "xl/_rels/workbook.xml.rels")).iter():
         if _local(element.tag) == "Relationship":
             rels[element.get("Id", "")] = element.get("Target", "")
     out = {}
-    for element in _xml(read_member(zf, data, "xl/workbook.xml")).iter():
+    for element in _xml(read_member(zf, "xl/workbook.xml")).iter():
         if _local(element.tag) != "sheet":
             continue
         # r:id, in whichever namespace the workbook's dialect uses (transitional or strict)

@@ -23,15 +23,20 @@ from .results import COMPUTED, GROUP, NOT_APPLICABLE, PART, TOTAL, TRUSTED, ZERO
 from .rulebook import NOT_APPLICABLE as NA_LABEL
 from .rulebook import Criterion, Rulebook, format_points_vi
 from .scoring import (
+    CONTRADICTED,
     DENOMINATOR_ZERO,
     INVALID,
     MISSING,
     NOT_APPLICABLE_REFUSED,
     NOT_APPLICABLE_STATUS,
     OK,
+    PROVEN,
+    UNPROVEN,
     CriterionInput,
+    Score,
     accentless_label,
     is_not_applicable,
+    not_applicable_proof,
     round_points,
     score_criterion,
 )
@@ -133,9 +138,21 @@ def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool) -
         return CriterionResult(c.code, c.group, c.part, c.max, 0.0, None, MISSING, ZERO, "", 0)
     marked = _not_applicable_mark(ctx)
     if marked is not None:
-        return (yield from _not_applicable(ctx, self_score, *marked))
+        column, accentless = marked
+        if accentless:
+            yield ctx.finding("option-accentless", column, text=show(ctx.cells.get(column)), label=NA_LABEL)
+        if not c.not_applicable:
+            return (yield from _not_applicable_refused(ctx, self_score, column))
+        ctx.cells = {**ctx.cells, column: None}  # the answer, not a figure: the figures are what proves it
 
     given, reported = yield from _inputs(ctx)
+    if marked is not None:
+        proof = not_applicable_proof(c, given)
+        if proof == PROVEN and not reported:
+            return (yield from _not_applicable_accepted(ctx, self_score, marked[0]))
+        given = CriterionInput(numerator=given.numerator, denominator=given.denominator)  # scored as they stand
+        yield from _not_applicable_unproven(ctx, marked[0], given, proof, score_criterion(c, given))
+        reported = reported or proof == UNPROVEN  # the finding says what to write: no input-missing as well
     score = score_criterion(c, given)
     if score.status == INVALID and c.kind in ("yesno", "choice"):
         label = accentless_label(c, given.value)
@@ -179,29 +196,44 @@ def _not_applicable_mark(ctx: _Ctx) -> tuple[str, bool] | None:
     return None
 
 
-def _not_applicable(ctx: _Ctx, self_score: float | None, column: str, accentless: bool) -> Check[CriterionResult]:
-    """A criterion answered "Không áp dụng": taken out of the maximum where the rulebook accepts it (a warning
-    with its ground), else an error at the cell and 0 points inside the maximum. A denominator above 0
-    typed beside it says the criterion does apply: refused too."""
+def _not_applicable_accepted(ctx: _Ctx, self_score: float | None, column: str) -> Check[CriterionResult]:
+    """"Không áp dụng" where the rulebook accepts it, proven by a denominator of 0: out of the maximum, with a
+    warning that gives its ground; points self-scored on it are a mismatch."""
     c = ctx.c
-    if accentless:
-        yield ctx.finding("option-accentless", column, text=show(ctx.cells.get(column)), label=NA_LABEL)
     in_range = self_score is None or (yield from _check_range(ctx, self_score))
-    refused, ground = not c.not_applicable, c.not_applicable_note or _APPLIES_TO_ALL
-    if not refused and c.kind == "ratio":
-        den = parse_number(ctx.cells.get("denominator")).value
-        if den is not None and den > 0:
-            refused, ground = True, f"đơn vị đã nhập mẫu số {show(den)}, khác 0, nên tiêu chí có áp dụng."
-    if not refused:
-        yield ctx.finding("not-applicable-accepted", column, not_applicable=NA_LABEL, ground=ground, max=c.max,
-                          part=c.part)
-        if self_score is not None and in_range and self_score > TOLERANCE:  # points claimed on what is out
-            yield ctx.finding("self-score-mismatch", "self_score", self_score=self_score, score=0.0,
-                              detail=NA_LABEL)
-        return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, NOT_APPLICABLE_STATUS,
-                               NOT_APPLICABLE, NA_LABEL, ctx.row)
-    # The self-score is not compared: the one thing to fix is the answer, then the figures are scored.
-    yield ctx.finding("not-applicable-refused", column, not_applicable=NA_LABEL, ground=ground)
+    yield ctx.finding("not-applicable-accepted", column, not_applicable=NA_LABEL, ground=c.not_applicable_note,
+                      max=c.max, part=c.part)
+    if self_score is not None and in_range and self_score > TOLERANCE:  # points claimed on what is out
+        yield ctx.finding("self-score-mismatch", "self_score", self_score=self_score, score=0.0, detail=NA_LABEL)
+    return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, NOT_APPLICABLE_STATUS, NOT_APPLICABLE,
+                           NA_LABEL, ctx.row)
+
+
+def _not_applicable_unproven(ctx: _Ctx, column: str, given: CriterionInput, proof: str, score: Score) -> Check[None]:
+    """"Không áp dụng" where the rulebook accepts it but the figures do not prove it: without figures, an error
+    at the answer saying to write the denominator 0; beside a figure that says the criterion applies, an
+    error at that figure. Either way the criterion stays in the maximum and scores what the figures give."""
+    c = ctx.c
+    ground = c.not_applicable_note
+    den = c.denominator or "mẫu số"
+    if proof == CONTRADICTED:
+        at = "numerator" if given.denominator == 0 else "denominator"
+        figure = (f"tử số ghi {show(given.numerator)} trong khi mẫu số bằng 0" if at == "numerator" else
+                  f"mẫu số ghi {show(given.denominator)}, khác 0")
+        yield ctx.finding("not-applicable-contradicted", at, not_applicable=NA_LABEL, figure=figure,
+                          score=score.points or 0.0, ground=ground)
+    else:
+        yield ctx.finding("not-applicable-unproven", column, not_applicable=NA_LABEL, denominator=den, ground=ground)
+
+
+def _not_applicable_refused(ctx: _Ctx, self_score: float | None, column: str) -> Check[CriterionResult]:
+    """"Không áp dụng" where the rulebook refuses it: an error at the cell, 0 points inside the maximum. The
+    self-score is not compared: the one thing to fix is the answer, then the figures are scored."""
+    c = ctx.c
+    if self_score is not None:
+        yield from _check_range(ctx, self_score)
+    yield ctx.finding("not-applicable-refused", column, not_applicable=NA_LABEL,
+                      ground=c.not_applicable_note or _APPLIES_TO_ALL)
     return CriterionResult(c.code, c.group, c.part, c.max, 0.0, self_score, INVALID, ZERO, NOT_APPLICABLE_REFUSED,
                            ctx.row)
 
@@ -266,12 +298,20 @@ def _inputs(ctx: _Ctx) -> Check[tuple[CriterionInput, bool]]:
 
 def _percent_figure(ctx: _Ctx, p: Parsed) -> Check[float]:
     """A percent tier's figure (65 for 65%): a percent-formatted cell holds 0.65, "65%" is typed as text;
-    a bare number above 1 can only be the figure typed without its sign."""
+    a bare number above 1 can only be the figure typed without its sign. The reader cannot see a cell's
+    number format, so a bare number in (0, 1] is read as a percent cell's fraction, never silently where the
+    reading decides the points: 1 typed in a plain cell would otherwise be 100% (not 1%) without a word.
+    Where both readings score the same (0.3 is 30% or 0.3%: 0 points either way) nothing is said. The
+    template's live score reads both the same way (template.live_score_formula)."""
     assert p.value is not None
     if p.percent:
         return p.value
     if p.value <= 1:
-        return cell_to_unit_value(ctx.c.value, p.value)
+        figure = cell_to_unit_value(ctx.c.value, p.value)
+        if p.value > 0 and score_criterion(ctx.c, CriterionInput(value=figure)).points != \
+                score_criterion(ctx.c, CriterionInput(value=p.value)).points:
+            yield ctx.finding("percent-fraction", "value", text=p.value, percent=figure)  # 0,694 as Excel shows it
+        return figure
     if p.value <= 100:
         yield ctx.finding("percent-assumed", "value", text=p.text)
     return p.value
@@ -322,14 +362,15 @@ def _status_finding(ctx: _Ctx, status: str, detail: str, given: CriterionInput, 
             how = ("Chọn một giá trị trong danh sách." if c.kind != "tiers" else _how_tiers(c))
         how += FORMULA_HINT
         if c.not_applicable:
-            how += f" Tiêu chí chấp nhận '{NA_LABEL}' khi: {c.not_applicable_note}"
+            how += (f" Tiêu chí chấp nhận '{NA_LABEL}' khi: {c.not_applicable_note} Khi đó chọn '{NA_LABEL}' và ghi "
+                    "mẫu số 0.")
         if trusted:
             how += " Điểm tự đánh giá được tạm dùng (--trust-self-scores)."
         yield ctx.finding("input-missing", column, what=what, score=points, how=how)
     elif status == DENOMINATOR_ZERO and c.not_applicable and given.numerator == 0:
         yield ctx.finding("zero-of-zero", "denominator", not_applicable=NA_LABEL, ground=c.not_applicable_note)
     elif status == DENOMINATOR_ZERO:
-        how = (f"Nếu trong năm không phát sinh, để trống tử số, mẫu số và chọn '{NA_LABEL}' ở cột Giá trị."
+        how = (f"Nếu trong năm không phát sinh, ghi tử số 0, giữ mẫu số 0 và chọn '{NA_LABEL}' ở cột Giá trị."
                if c.not_applicable else
                f"Tiêu chí này không chấp nhận '{NA_LABEL}': {c.not_applicable_note or _APPLIES_TO_ALL}")
         yield ctx.finding("denominator-zero", "denominator", denominator=c.denominator or "mẫu số", how=how)

@@ -146,14 +146,23 @@ _TYPES = (
                 "Mẫu số bằng 0 nên không tính được tỷ lệ; tiêu chí được tính 0 điểm. Nhập {denominator}. {how}"),
     FindingType("zero-of-zero", WARNING, CRITERION, "Tử số và mẫu số bằng 0",
                 "Tử số và mẫu số đều bằng 0; tiêu chí được tính 0 điểm. Tiêu chí này chấp nhận "
-                "'{not_applicable}' khi: {ground} Nếu đúng như vậy, chọn '{not_applicable}' ở cột Giá trị và để "
-                "trống tử số, mẫu số: tiêu chí được bỏ khỏi điểm tối đa."),
+                "'{not_applicable}' khi: {ground} Nếu đúng như vậy, chọn '{not_applicable}' ở cột Giá trị và giữ "
+                "mẫu số 0: tiêu chí được bỏ khỏi điểm tối đa."),
     FindingType("not-applicable-refused", ERROR, CRITERION, "Không chấp nhận 'Không áp dụng'",
                 "Tiêu chí này không chấp nhận '{not_applicable}': {ground} Tiêu chí được tính 0 điểm và vẫn tính "
                 "vào điểm tối đa. Xoá '{not_applicable}' và nhập số liệu hoặc lựa chọn thật của đơn vị."),
     FindingType("not-applicable-accepted", WARNING, CRITERION, "Tiêu chí không áp dụng",
-                "Đơn vị chọn '{not_applicable}', được chấp nhận khi: {ground} Tiêu chí được bỏ khỏi điểm tối đa "
-                "({max} điểm) và điểm phần {part} được quy đổi. Đối chiếu tài liệu kiểm chứng để xác nhận."),
+                "Đơn vị chọn '{not_applicable}' và ghi mẫu số 0, được chấp nhận khi: {ground} Tiêu chí được bỏ "
+                "khỏi điểm tối đa ({max} điểm) và điểm phần {part} được quy đổi. Đối chiếu tài liệu kiểm chứng để "
+                "xác nhận."),
+    FindingType("not-applicable-unproven", ERROR, CRITERION, "'Không áp dụng' thiếu mẫu số 0",
+                "Đơn vị chọn '{not_applicable}' nhưng chưa ghi mẫu số; tiêu chí được tính 0 điểm và vẫn tính vào "
+                "điểm tối đa. Tiêu chí chỉ được bỏ khỏi điểm tối đa khi: {ground} Nếu đúng như vậy, ghi số 0 vào "
+                "cột Mẫu số ({denominator}); nếu có phát sinh, xoá '{not_applicable}' và nhập tử số, mẫu số thật."),
+    FindingType("not-applicable-contradicted", ERROR, CRITERION, "'Không áp dụng' trái với số liệu",
+                "Đơn vị chọn '{not_applicable}' nhưng {figure}: tiêu chí có phát sinh nên được chấm theo số liệu "
+                "({score} điểm) và vẫn tính vào điểm tối đa. Nếu số liệu đúng, xoá '{not_applicable}'; nếu trong "
+                "năm thật sự không phát sinh ({ground}), ghi mẫu số 0 và tử số 0."),
     FindingType("option-unknown", ERROR, CRITERION, "Giá trị không thuộc danh sách",
                 "'{text}' không phải một lựa chọn của tiêu chí này. Chọn một trong: {options}."),
     FindingType("option-accentless", WARNING, CRITERION, "Lựa chọn gõ không dấu",
@@ -166,6 +175,10 @@ _TYPES = (
     FindingType("evidence-missing", WARNING, CRITERION, "Thiếu tài liệu kiểm chứng",
                 "Tiêu chí được {score} điểm nhưng cột Tài liệu kiểm chứng để trống. Ghi số, ngày và trích yếu "
                 "văn bản hoặc đường dẫn chứng minh số liệu (ví dụ 'Quyết định số 123/QĐ-UBND ngày 15/3/2020')."),
+    FindingType("percent-fraction", WARNING, CRITERION, "Tỷ lệ đọc từ số thập phân",
+                "Ô chứa số {text} không kèm dấu %; {text} được hiểu là {percent}% (Excel lưu {percent}% gõ vào ô "
+                "định dạng phần trăm của mẫu thành {text}). Nếu tỷ lệ đúng là {percent}%, không cần sửa; nếu "
+                "không, gõ lại tỷ lệ kèm dấu % (ví dụ {percent}% hoặc {text}%) vào ô phần trăm của mẫu."),
     FindingType("percent-assumed", WARNING, CRITERION, "Tỷ lệ nhập thiếu dấu %",
                 "Ô chứa số {text} không có dấu %; đã hiểu là {text}%. Nhập kèm dấu %, ví dụ {text}%."),
     # --- group, part and grand total ----------------------------------------------------------------

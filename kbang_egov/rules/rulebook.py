@@ -381,7 +381,7 @@ def _build_criterion(raw: Any, index: int, groups: dict[str, dict], evidence_req
     for name in ("scale", "numerator", "denominator", "section", "note"):
         if name in raw and not isinstance(raw[name], str):
             raise RulebookError("phải là văn bản", entry, name)
-    accepted, na_note = _build_not_applicable(raw, entry, scored)
+    accepted, na_note = _build_not_applicable(raw, entry, scored, kind)
     evidence = raw.get("evidence_required", evidence_required)
     if not isinstance(evidence, bool):
         raise RulebookError(f"phải là true hoặc false, đang là {evidence!r}", entry, "evidence_required")
@@ -394,9 +394,11 @@ def _build_criterion(raw: Any, index: int, groups: dict[str, dict], evidence_req
     )
 
 
-def _build_not_applicable(raw: dict, entry: str, scored: bool) -> tuple[bool, str | None]:
+def _build_not_applicable(raw: dict, entry: str, scored: bool, kind: str) -> tuple[bool, str | None]:
     """Whether "Không áp dụng" is accepted and on what ground. Absent: not accepted. Present: a mapping
-    {accepted, note}, the note required either way (why a district may, or may not, leave it out)."""
+    {accepted, note}, the note required either way (why a district may, or may not, leave it out).
+    Accepted on ratios only: their denominator written as 0 proves it (scoring.not_applicable_proof); a
+    yes/no, choice or tiers answer has no figure that could, so "none" belongs in its options or tiers."""
     if "not_applicable" not in raw:
         return False, None
     v = raw["not_applicable"]
@@ -415,6 +417,10 @@ def _build_not_applicable(raw: dict, entry: str, scored: bool) -> tuple[bool, st
     if accepted and not scored:
         raise RulebookError("tiêu chí không tính điểm không có điểm tối đa để loại ra", entry,
                              "not_applicable.accepted")
+    if accepted and kind != "ratio":
+        raise RulebookError("chỉ tiêu chí tỷ lệ (ratio) được chấp nhận 'Không áp dụng', vì chỉ mẫu số bằng 0 "
+                            "chứng minh được là không phát sinh; với loại khác, ghi mức 'không có' vào thang điểm",
+                            entry, "not_applicable.accepted")
     return accepted, " ".join(note.split())
 
 

@@ -24,6 +24,13 @@ INVALID = "invalid"  # a label that is not an option, a number outside the value
 NOT_APPLICABLE_REFUSED = f"'{NOT_APPLICABLE}' không được chấp nhận"  # the detail of that last case
 DENOMINATOR_ZERO = "denominator-zero"
 
+# What the figures written beside "Không áp dụng" make of it (not_applicable_proof): a ratio's denominator
+# written as 0, with nothing counted over it, proves there was nothing to count; no figure proves nothing;
+# a denominator above 0 (or a count over 0) says the criterion applies.
+PROVEN = "proven"
+UNPROVEN = "unproven"
+CONTRADICTED = "contradicted"
+
 
 @dataclass(frozen=True)
 class CriterionInput:
@@ -86,13 +93,32 @@ def _plain(text: str) -> str:
     return strip_diacritics(normalize_text(text))
 
 
+def not_applicable_proof(criterion: Criterion, given: CriterionInput) -> str:
+    """Whether the figures beside "Không áp dụng" prove it (PROVEN), are absent (UNPROVEN) or say the criterion
+    applies (CONTRADICTED). Only a ratio can be proven: its denominator written as 0 ("no summons, no dossier
+    in the year") with a numerator of 0 or none. No other kind has a figure that can show its absence, and the
+    rulebook accepts "Không áp dụng" on ratios only."""
+    num, den = given.numerator, given.denominator
+    if criterion.kind != "ratio" or (den is None and num is None):
+        return UNPROVEN
+    if den is None:
+        return UNPROVEN  # a count with no denominator: write the denominator (0 if nothing arose)
+    if den == 0 and (num is None or num == 0):
+        return PROVEN
+    return CONTRADICTED
+
+
 def score_criterion(criterion: Criterion, given: CriterionInput) -> Score:
     """Points for one criterion from its inputs, by the criterion's rule. "Không áp dụng" takes the
-    criterion out only where the rulebook accepts it; elsewhere it is an invalid answer (no points)."""
+    criterion out only where the rulebook accepts it and the figures prove it (not_applicable_proof);
+    without that proof the figures are scored as they stand (none: missing, 0 points inside the maximum);
+    where the rulebook refuses it, it is an invalid answer (no points)."""
     if given.not_applicable or is_not_applicable(given.value):
         if not criterion.not_applicable:
             return Score(None, INVALID, NOT_APPLICABLE_REFUSED)
-        return Score(None, NOT_APPLICABLE_STATUS, NOT_APPLICABLE)
+        if not_applicable_proof(criterion, given) == PROVEN:
+            return Score(None, NOT_APPLICABLE_STATUS, NOT_APPLICABLE)
+        given = CriterionInput(numerator=given.numerator, denominator=given.denominator)
     if criterion.kind == "ratio":
         return _score_ratio(criterion, given.numerator, given.denominator)
     if criterion.kind in ("yesno", "choice"):
