@@ -111,7 +111,8 @@ def plan_feedback(outcomes: Sequence, rulebook: Rulebook, folder: Path, inbox: P
         row["feedback_file"] = name
         figures = figures_for(o.result, rulebook, file=rec.file, district=district, status=status,
                               rank=ranks.get(district, 0) if status == RANKED else 0, ranked=len(ranked),
-                              medians=medians, reason=rec.reason, run_label=run_label)
+                              medians=medians, reason=rec.reason, run_label=run_label,
+                              findings=o.findings)
         reread = o.result is not None  # a file not scored gets a short feedback: why, and what to do
         jobs.append(FeedbackJob(str(inbox / rec.file) if reread else "", rec.file, rec.sha256,
                                 str(folder / name), tuple(o.findings), figures))

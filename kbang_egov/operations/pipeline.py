@@ -351,12 +351,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         clock.lap("rank")
         with _writing(out, OutputError):
             staging = start_run_folder(out, run_id)
-            jobs, rows = plan_feedback(outcomes, rulebook, staging / FEEDBACK_DIR, root.resolve(), run.districts,
-                                       run_id)
-            todo = reuse_previous(jobs, rows, out / FEEDBACK_DIR, read_manifest(out))
-            failed = write_feedbacks(todo, rows, staging / FEEDBACK_DIR, timeout=file_timeout, pool=pool)
-            run.findings += failed
-            run.feedback_written, run.feedback_reused = len(todo) - len(failed), len(jobs) - len(todo)
+            _feedback_pass(run, outcomes, rulebook, root.resolve(), out, staging, pool, file_timeout)
             clock.lap("feedback")
             tables = run_tables(run, rulebook)
             names = [p.name for p in write_outputs(run, rulebook, staging, tables)]
@@ -377,6 +372,18 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
             run.finished = dt.datetime.now().replace(microsecond=0)
             run.log = str(write_log(run, out, stamp, exit_code=1 if run.findings else 0))
     return run
+
+
+def _feedback_pass(run: RunResult, outcomes: list[FileOutcome], rulebook: Rulebook, root: Path, out: Path,
+                   staging: Path, pool: IsolatedPool | InlinePool, file_timeout: float) -> None:
+    """The feedback workbooks into staging/feedback: copied from the previous published run where their content
+    is the same, else written by the pool's workers. Its jobs (each with a district's findings and figures)
+    end with this call, before the ranking workbook is built: a national run holds one or the other."""
+    jobs, rows = plan_feedback(outcomes, rulebook, staging / FEEDBACK_DIR, root, run.districts, run.run_id)
+    todo = reuse_previous(jobs, rows, out / FEEDBACK_DIR, read_manifest(out))
+    failed = write_feedbacks(todo, rows, staging / FEEDBACK_DIR, timeout=file_timeout, pool=pool)
+    run.findings += failed
+    run.feedback_written, run.feedback_reused = len(todo) - len(failed), len(jobs) - len(todo)
 
 
 def inbox_problem(root: Path) -> str | None:

@@ -72,8 +72,10 @@ class Figures:
 
 def figures_for(result: DistrictResult | None, rulebook: Rulebook, *, file: str, district: str, status: str,
                 rank: int = 0, ranked: int = 0, medians: dict[str, float] | None = None, reason: str = "",
-                run_label: str = "") -> Figures:
-    """The figures of one return: from its result when it was scored, else only why it was not."""
+                run_label: str = "", findings: Iterable[Finding] | None = None) -> Figures:
+    """The figures of one return: from its result when it was scored, else only why it was not. The official
+    and declared score of the criteria `findings` name (what their comments quote); of every criterion
+    without them. A national run holds the figures of every return at once: 170 scores each add up."""
     if result is None:
         return Figures(district, file, status, reason=reason, year=rulebook.year, run_label=run_label)
     names = {g.code: g.name for g in rulebook.groups}
@@ -89,7 +91,8 @@ def figures_for(result: DistrictResult | None, rulebook: Rulebook, *, file: str,
         lines.append(ScoreLine(code, s.level, names.get(code, code), s.max, s.applicable_max, official, s.declared,
                                medians.get(code)))
     out = tuple((r.code, rulebook.criterion(r.code).name, r.max) for r in result.criteria if not r.applicable)
-    own = {r.code: (r.score, r.self_score) for r in result.criteria}
+    named = None if findings is None else {f.subject for f in findings if f.subject}
+    own = {r.code: (r.score, r.self_score) for r in result.criteria if named is None or r.code in named}
     return Figures(district, file, status, rank, ranked, tuple(lines), out, reason, rulebook.year, run_label, own)
 
 
