@@ -84,8 +84,13 @@ class IsolatedPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for w in self.workers:
-            w.stop(kill=exc[0] is not None)
+        self.close(kill=exc[0] is not None)
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers (kill: at once, else once they are idle); closing again does nothing."""
+        workers, self.workers = self.workers, []
+        for w in workers:
+            w.stop(kill=kill)
 
     def map(self, task: str, items: Sequence[Any], timeout: float = DEFAULT_TIMEOUT) -> Iterator[tuple[int, Any]]:
         """Yield (index, result) or (index, Failure) for every item, in completion order.
@@ -171,6 +176,9 @@ class InlinePool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def map(self, task: str, items: Sequence[Any], timeout: float = DEFAULT_TIMEOUT) -> Iterator[tuple[int, Any]]:

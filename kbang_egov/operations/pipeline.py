@@ -352,6 +352,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, rulebook: Rulebook, di
         with _writing(out, OutputError):
             staging = start_run_folder(out, run_id)
             _feedback_pass(run, outcomes, rulebook, root.resolve(), out, staging, pool, file_timeout)
+            pool.close()  # its last pass: the workers' memory is given back before the ranking workbook is built
             clock.lap("feedback")
             tables = run_tables(run, rulebook)
             names = [p.name for p in write_outputs(run, rulebook, staging, tables)]
