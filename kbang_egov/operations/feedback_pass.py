@@ -41,7 +41,7 @@ from ..rules.findings import Finding, make_finding
 from ..rules.results import GROUP, DistrictResult
 from ..rules.rulebook import Rulebook
 from ..text import ascii_slug
-from .isolation import DEFAULT_TIMEOUT, Failure, InlinePool, IsolatedPool, default_workers
+from .isolation import DEFAULT_TIMEOUT, Failure, InlinePool, IsolatedPool, open_pool
 
 FEEDBACK_DIR = "feedback"
 FEEDBACK_CSV = "feedback.csv"
@@ -301,15 +301,11 @@ def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path,
                     ) -> list[Finding]:
     """Write every job's workbook in isolated workers and feedback.csv; a job that fails leaves no workbook
     and becomes a `feedback-failed` finding, its row's feedback_file blank. The workers are the run's `pool`
-    (its "feedback" task is feedback_task), else a pool of their own: new interpreters (spawned, so that each
-    holds only what it imports, not this process's tables), or this process when workers is 0.
+    (its "feedback" task is feedback_task), else a pool of their own (this process when workers is 0).
     csv_name=None writes no feedback.csv (validate)."""
     folder.mkdir(parents=True, exist_ok=True)
     if pool is None and jobs:
-        own = (InlinePool({"feedback": feedback_task}) if workers == 0 else
-               IsolatedPool({"feedback": feedback_task}, max(1, min(workers or default_workers(), len(jobs))),
-                            fresh=True))
-        with own:
+        with open_pool({"feedback": feedback_task}, workers, len(jobs)) as own:
             return write_feedbacks(jobs, rows, folder, timeout=timeout, progress=progress, csv_name=csv_name,
                                    pool=own)
     done_jobs = pool.map("feedback", list(jobs), timeout) if jobs else iter(())

@@ -48,13 +48,13 @@ def default_workers() -> int:
 
 def run_isolated(func: Callable[[Any], Any], items: Sequence[Any], *, workers: int | None = None,
                  timeout: float = DEFAULT_TIMEOUT, memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 fresh: bool = False) -> Iterator[tuple[int, Any]]:
+                 ) -> Iterator[tuple[int, Any]]:
     """Yield (index, func(item)) or (index, Failure) for every item, in completion order, from a pool of its
     own (IsolatedPool, which says how items are shared out and what a failure is)."""
     if not items:
         return
     n = max(1, min(workers or default_workers(), len(items)))
-    with IsolatedPool({"run": func}, n, memory_limit=memory_limit, fresh=fresh) as pool:
+    with IsolatedPool({"run": func}, n, memory_limit=memory_limit) as pool:
         yield from pool.map("run", items, timeout)
 
 
@@ -63,13 +63,12 @@ class IsolatedPool:
     (`with IsolatedPool({"read": f, "write": g}, 2) as pool: pool.map("read", items)`).
 
     The tasks are given when the workers start: forked workers inherit them (a partial holding the rulebook
-    costs nothing per item), spawned ones receive them once. Workers forked early, before the run holds its
-    results, stay small for the later passes. fresh=True spawns new interpreters instead of forking (where
-    fork is missing it is always so): each worker then holds only what it imports."""
+    costs nothing per item); where fork is missing, spawned ones receive them once. Workers forked early,
+    before the run holds its results, stay small for the later passes."""
 
     def __init__(self, tasks: Mapping[str, Callable[[Any], Any]], workers: int | None = None, *,
-                 memory_limit: int = DEFAULT_MEMORY_LIMIT, fresh: bool = False) -> None:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() and not fresh else "spawn"
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.ctx = multiprocessing.get_context(method)
         self.tasks, self.memory_limit = dict(tasks), memory_limit
         self.workers: list[_Worker] = []
