@@ -572,3 +572,15 @@ def test_evidence_missing_is_a_warning_at_the_evidence_cell_when_the_rulebook_re
     assert ("SS.I.3", f"{LETTER['evidence']}{sub.rows['SS.I.3'].row}", "warning") in missing
     assert not {"SS.I.1", "SS.I.2"} & {s for s, _, _ in missing}
     assert not [f for f in check_submission(sub, requiring(rb, False)).findings if f.code == "evidence-missing"]
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    # a count over nothing: the one slip is the answer against the figures, not a zero denominator as well
+    ({"numerator": 2.0, "denominator": 0.0}, [("not-applicable-contradicted", "numerator")]),
+    # the proof is there (denominator 0); the unreadable count is the slip, not a missing denominator
+    ({"numerator": "abc", "denominator": 0.0}, [("input-unparseable", "numerator")]),
+])
+def test_a_slip_beside_not_applicable_is_reported_once_at_its_own_cell(rb, typed, expected):
+    result, found, sub = run_one(rb, "KQ.III.16", {"value": "Không áp dụng", **typed, "self_score": 0.0})
+    assert found == [(code, sub.cell("KQ.III.16", column)) for code, column in expected]
+    assert (result.score, result.applicable) == (0.0, True)

@@ -31,7 +31,6 @@ from .scoring import (
     NOT_APPLICABLE_STATUS,
     OK,
     PROVEN,
-    UNPROVEN,
     CriterionInput,
     Score,
     accentless_label,
@@ -151,8 +150,9 @@ def check_criterion(sub: Submission, c: Criterion, district: str, trust: bool) -
         if proof == PROVEN and not reported:
             return (yield from _not_applicable_accepted(ctx, self_score, marked[0]))
         given = CriterionInput(numerator=given.numerator, denominator=given.denominator)  # scored as they stand
-        yield from _not_applicable_unproven(ctx, marked[0], given, proof, score_criterion(c, given))
-        reported = reported or proof == UNPROVEN  # the finding says what to write: no input-missing as well
+        if proof != PROVEN:  # else a figure was unreadable, and is reported as such
+            yield from _not_applicable_unproven(ctx, marked[0], given, proof, score_criterion(c, given))
+            reported = True  # the finding says what to write: no input-missing or denominator-zero as well
     score = score_criterion(c, given)
     if score.status == INVALID and c.kind in ("yesno", "choice"):
         label = accentless_label(c, given.value)
