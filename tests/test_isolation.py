@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
 
-from kbang_egov.operations.isolation import CRASHED, ERROR, TIMEOUT, Failure, run_isolated
+from kbang_egov.operations.isolation import CRASHED, ERROR, TIMEOUT, Failure, IsolatedPool, run_isolated
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and address-space limits are POSIX")
 
@@ -68,3 +69,35 @@ def test_items_queued_behind_a_failure_go_to_the_new_worker():
     values = [v for _, v in got]
     assert values[0] == 4 and values[2] == 16 and values[4] == 36
     assert values[1].kind == CRASHED and values[3] == Failure(TIMEOUT, "1 s")
+
+
+def _negate(x: int) -> int:
+    return -x
+
+
+def test_one_pool_runs_its_tasks_pass_after_pass_and_refuses_once_closed():
+    with IsolatedPool({"square": _square_or_misbehave, "negate": _negate}, 2) as pool:
+        assert sorted(pool.map("square", [1, 2, 4])) == [(0, 1), (1, 4), (2, 16)]
+        assert sorted(pool.map("negate", [1, 2])) == [(0, -1), (1, -2)]
+        with pytest.raises(KeyError):
+            list(pool.map("cube", [1]))
+        procs = [w.proc for w in pool.workers]
+        pool.close()
+        assert not any(p.is_alive() for p in procs)
+        with pytest.raises(RuntimeError):  # never an empty answer that would read as "no files"
+            list(pool.map("square", [1]))
+
+
+def test_a_map_left_half_way_gives_the_next_map_none_of_its_answers():
+    with IsolatedPool({"square": _square_or_misbehave}, 1) as pool:
+        first = pool.map("square", [2, 4, 6])
+        assert next(first) == (0, 4)  # left there: 4 and 6 are still in the worker's pipe
+        assert sorted(pool.map("square", [10, 11])) == [(0, 100), (1, 121)]
+
+
+def test_a_worker_that_died_while_idle_is_replaced_before_the_next_pass():
+    with IsolatedPool({"square": _square_or_misbehave}, 2) as pool:
+        assert sorted(pool.map("square", [1, 2])) == [(0, 1), (1, 4)]
+        os.kill(pool.workers[0].proc.pid, signal.SIGKILL)  # the OOM killer, between two passes
+        pool.workers[0].proc.join(5)
+        assert sorted(pool.map("square", [2, 4, 6, 10])) == [(0, 4), (1, 16), (2, 36), (3, 100)]

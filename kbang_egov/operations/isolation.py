@@ -86,10 +86,11 @@ class IsolatedPool:
         self.close(kill=exc[0] is not None)
 
     def close(self, kill: bool = False) -> None:
-        """Stop the workers (kill: at once, else once they are idle); closing again does nothing."""
-        workers, self.workers = self.workers, []
-        for w in workers:
-            w.stop(kill=kill)
+        """Stop the workers (kill: at once, else once they are idle); closing again does nothing. A worker
+        leaves the pool once it is stopped, so a close cut short (SIGTERM) is finished by the next one."""
+        while self.workers:
+            self.workers[-1].stop(kill=kill)
+            self.workers.pop()
 
     def map(self, task: str, items: Sequence[Any], timeout: float = DEFAULT_TIMEOUT) -> Iterator[tuple[int, Any]]:
         """Yield (index, result) or (index, Failure) for every item, in completion order.
@@ -97,6 +98,14 @@ class IsolatedPool:
         A worker handles items one at a time, in the order they were sent (it holds the next one in its
         pipe), so a failure is pinned to the item that caused it: a worker that dies, overruns `timeout` or
         its memory limit is killed and replaced, and the items queued behind it go to its replacement."""
+        if task not in self.tasks:
+            raise KeyError(f"no task {task!r} in this pool")
+        if not self.workers:
+            raise RuntimeError("the pool is closed")
+        for w in list(self.workers):
+            if w.queue or not w.proc.is_alive():  # a map left half-way, or a worker that died while idle
+                w.queue.clear()
+                self._replace(w, task, items)
         todo = iter(range(len(items)))
         for depth in (1, QUEUE_DEPTH):  # one item each first, so that a short list is shared out evenly
             for w in self.workers:
