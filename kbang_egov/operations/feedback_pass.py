@@ -128,7 +128,7 @@ def content_key(job: FeedbackJob, rulebook_hash: str) -> str:
     return (its SHA-256, the name it was received under, whether its cells are copied), every finding and every
     figure (district, status, rank among how many, scores, medians, criteria taken out, reason).
 
-    Not the run's label: the header names the run that wrote the workbook ("Kết quả này có từ lần chấm"),
+    Not the run's label: the header names the run that wrote the workbook ("Bản này được lập ở lần chấm"),
     which stays true of a copy. Not the workbook's own file name (PhanHoi_..._2.xlsx), which it does not show:
     a copy is made under the job's name."""
     figures = _fields(job.figures, leave="run_label")

@@ -110,7 +110,6 @@ def _write_feedbacks(done: list[Validated], outcomes: list[FileOutcome], targets
             v.status = _status(v.findings, scored=v.total is not None)
         else:
             v.feedback = written.get(v.file, "")
-    return done
 
 
 def _feedback_targets(paths: list[Path], feedback: Path) -> tuple[Path, Path | None]:

@@ -280,7 +280,7 @@ def _write_summary(wb, ws, fmt: _Formats, findings: list[Finding], fig: Figures,
     ws.write_string(0, 0, f"Kết quả thẩm định Bộ tiêu chí Chính quyền điện tử{f' năm {fig.year}' if fig.year else ''}",
                     fmt.title)
     ws.write_string(1, 0, f"Đơn vị: {fig.district or '(chưa xác định)'}", fmt.bold)
-    ws.write_string(2, 0, f"Tệp đã nhận: {fig.file}" + (f"   |   Kết quả này có từ lần chấm: {fig.run_label}" if fig.run_label else ""))
+    ws.write_string(2, 0, f"Tệp đã nhận: {fig.file}" + (f"   |   Bản này được lập ở lần chấm: {fig.run_label}" if fig.run_label else ""))
     row = 3
     if fig.status == SUPERSEDED:
         ws.write_string(row, 0, f"Tệp này không được chấm: {fig.reason}", fmt.bold)
