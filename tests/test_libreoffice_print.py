@@ -34,9 +34,17 @@ def page_font_sizes(pdf: bytes) -> list[list[float]]:
     """The size of every run of text on each page, in points as printed: LibreOffice writes each run with
     `/Fn SIZE Tf` in page units, the print scale already applied. Pages in the order of their objects."""
     streams = {}
-    for m in re.finditer(rb"(\d+) 0 obj\s*<<(.*?)>>\s*stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    # An object's dictionary never runs into the next object (a page's, which has no stream, would otherwise
+    # lend its number to the stream after it), and a stream is its /Length bytes, whatever they hold.
+    for m in re.finditer(rb"(\d+) 0 obj\s*<<((?:(?!endobj).)*?)>>\s*stream\r?\n", pdf, re.S):
+        length = re.search(rb"/Length\s+(\d+)\b(?!\s+\d+\s+R)", m.group(2))  # direct, or "3 0 R":
+        ref = re.search(rb"/Length\s+(\d+)\s+0\s+R", m.group(2))  # LibreOffice writes it as an object
+        if ref and not length:
+            length = re.search(rb"\b%s 0 obj\s*(\d+)\s*endobj" % ref.group(1), pdf)
+        data = (pdf[m.end():m.end() + int(length.group(1))] if length
+                else pdf[m.end():pdf.index(b"endstream", m.end())])
         try:
-            streams[int(m.group(1))] = zlib.decompress(m.group(3))
+            streams[int(m.group(1))] = zlib.decompressobj().decompress(data)  # the end of line after it aside
         except zlib.error:
             continue
     pages = [int(n) for n in re.findall(rb"/Type\s*/Page\b(?!s).*?/Contents\s*(\d+)\s+0\s+R", pdf, re.S)]
