@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -324,3 +326,23 @@ def test_history_command_before_the_first_run(tmp_path):
     assert CliRunner().invoke(main, ["history", "--out", str(tmp_path)]).exit_code == 0
     assert CliRunner().invoke(main, ["history", "--out", str(tmp_path), "--district", "Kbang"]).exit_code == 2
 
+
+
+KILLED_MID_WRITE = """
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA cache_size = 1")  # pages spill to the file mid-transaction: the journal is hot
+db.execute("BEGIN")
+db.execute("UPDATE runs SET state = 'pending'")
+db.executemany("INSERT INTO findings (run_id) VALUES (?)", [("x",)] * 20000)
+os.kill(os.getpid(), 9)  # killed mid-transaction: history.sqlite-journal stays beside the database
+"""
+
+
+def test_history_reads_what_was_committed_after_a_run_killed_while_it_wrote(tmp_path, rb, districts):
+    out = tmp_path / "out"
+    first = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(out / "history.sqlite")], check=False)
+    assert (out / "history.sqlite-journal").exists()
+    assert [r.run_id for r in list_runs(out)] == [first.run_id]  # not "attempt to write a readonly database"
+    assert _rows(out, "SELECT state FROM runs") == [("published",)]

@@ -336,8 +336,12 @@ def _runs_of(out: Path) -> Iterator[sqlite3.Connection | None]:
 
 @contextlib.contextmanager
 def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """path opened for reading. A run killed while it wrote leaves NAME-journal, which the next connection
+    must roll back (SQLite's recovery: the database as last committed) and a read-only one may not: then it is
+    opened read-write, never created, and this reader writes nothing else."""
+    mode = "rw" if Path(f"{path}-journal").exists() else "ro"
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_TIMEOUT)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=_TIMEOUT)
     except sqlite3.Error as exc:
         raise HistoryError(f"không mở được {path}: {exc}") from exc
     try:
