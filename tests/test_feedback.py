@@ -52,15 +52,20 @@ def with_slips(rb) -> Filled:
     return Filled(values=values, self_scores=own, declared=declared)
 
 
+def write_returns(folder: Path, rb, districts, broken: str = "broken.xlsx") -> Path:
+    """Three returns in folder: kbang.xlsx with the planted slips, iapa.xlsx at full marks, and `broken`,
+    which is no workbook."""
+    write_template(rb, folder, match_district("Kbang", districts), districts, filled=with_slips(rb),
+                   file_name="kbang.xlsx")
+    write_template(rb, folder, match_district("Ia Pa", districts), districts, filled=full_marks(rb),
+                   file_name="iapa.xlsx")
+    (folder / broken).write_bytes(b"PK\x03\x04 not a workbook")
+    return folder
+
+
 @pytest.fixture()
 def inbox(tmp_path, rb, districts):
-    inp = tmp_path / "in"
-    write_template(rb, inp, match_district("Kbang", districts), districts, filled=with_slips(rb),
-                   file_name="kbang.xlsx")
-    write_template(rb, inp, match_district("Ia Pa", districts), districts, filled=full_marks(rb),
-                   file_name="iapa.xlsx")
-    (inp / "broken.xlsx").write_bytes(b"PK\x03\x04 not a workbook")
-    return inp
+    return write_returns(tmp_path / "in", rb, districts)
 
 
 def comments(path: Path) -> dict[tuple[str, str], str]:

@@ -9,7 +9,7 @@ import json
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from test_feedback import full_marks, with_slips
+from test_feedback import full_marks, write_returns
 
 from kbang_egov.cli import main
 from kbang_egov.forms.template import write_template
@@ -20,13 +20,7 @@ from kbang_egov.rules.districts import match_district
 
 @pytest.fixture()
 def returns(tmp_path, rb, districts):
-    folder = tmp_path / "gui"
-    write_template(rb, folder, match_district("Kbang", districts), districts, filled=with_slips(rb),
-                   file_name="kbang.xlsx")
-    write_template(rb, folder, match_district("Ia Pa", districts), districts, filled=full_marks(rb),
-                   file_name="iapa.xlsx")
-    (folder / "hong.xlsx").write_bytes(b"PK\x03\x04 not a workbook")
-    return folder
+    return write_returns(tmp_path / "gui", rb, districts, broken="hong.xlsx")
 
 
 def _invoke(*args: str):
