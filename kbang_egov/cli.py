@@ -48,6 +48,15 @@ def _load_districts(path: str | None):  # noqa: ANN202
         raise FatalError(str(exc)) from exc
 
 
+# Options several commands share, declared once.
+_districts_option = click.option(
+    "--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
+    help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+_contacts_option = click.option(
+    "--contacts", "contacts_file", type=click.Path(dir_okay=False, exists=True), required=True,
+    help="CSV of district,email (several addresses separated by ';').")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kbang_egov")
 @click.option("--rulebook", "rulebook_path", type=click.Path(dir_okay=False), envvar="KBANG_EGOV_RULEBOOK",
@@ -104,8 +113,7 @@ def rules(obj: dict, fmt: str) -> None:
 @click.option("--district", "names", multiple=True, metavar="NAME",
               help="Write a copy for this district, its name filled in and fixed (repeatable). "
                    "'Kbang' matches 'Huyện Kbang'.")
-@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
-              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@_districts_option
 @click.option("--all-districts", is_flag=True, help="Write a copy for every district on the list.")
 @click.pass_obj
 def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: str | None,
@@ -142,8 +150,7 @@ def template(obj: dict, out_dir: str, names: tuple[str, ...], districts_file: st
 @click.argument("input_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
               help="Folder for ranking.xlsx, ranking.csv, scores.csv and findings.csv.")
-@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
-              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@_districts_option
 @click.option("--trust-self-scores", is_flag=True,
               help="Where a criterion's inputs are missing, take the district's self-score instead of 0 "
                    "(still reported as a finding).")
@@ -226,8 +233,7 @@ def run(obj: dict, input_dir: str | None, out_dir: str, districts_file: str | No
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
-              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@_districts_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of text.")
 @click.option("--feedback", "feedback", type=click.Path(), default=None, metavar="PATH",
               help="Also write the annotated copy (the feedback workbook): a .xlsx path for one FILE, a folder "
@@ -467,12 +473,10 @@ def _run_sending(obj: dict, out_dir: str, dry_run: bool, outbox: str | None, smt
 
 
 @main.command("send-templates")
-@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, exists=True), required=True,
-              help="CSV of district,email (several addresses separated by ';').")
+@_contacts_option
 @click.option("--district", "names", multiple=True, metavar="NAME",
               help="Send to this district only (repeatable; default: every district in --contacts).")
-@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
-              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@_districts_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
               help="Output folder whose history.sqlite records what was sent.")
 @_smtp_options
@@ -506,10 +510,8 @@ def send_templates_command(obj: dict, contacts_file: str, names: tuple[str, ...]
 
 
 @main.command("send-feedback")
-@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, exists=True), required=True,
-              help="CSV of district,email (several addresses separated by ';').")
-@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
-              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@_contacts_option
+@_districts_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
               help="The run's output folder: its feedback/feedback.csv lists what to send.")
 @_smtp_options
@@ -532,8 +534,7 @@ def send_feedback_command(obj: dict, contacts_file: str, districts_file: str | N
 
 
 @main.command()
-@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, exists=True), required=True,
-              help="CSV of district,email (several addresses separated by ';').")
+@_contacts_option
 @click.option("--inbox", "inbox_dir", type=click.Path(file_okay=False), required=True,
               help="Folder to save the returned workbooks into (the folder `run` reads).")
 @click.option("--quarantine", "quarantine_dir", type=click.Path(file_okay=False),
@@ -546,8 +547,7 @@ def send_feedback_command(obj: dict, contacts_file: str, districts_file: str | N
 @click.option("--imap-security", type=click.Choice(["ssl", "starttls", "none"]),
               help="ssl, starttls, or none (127.0.0.1 only).")
 @click.option("--imap-folder", help="IMAP folder to read (default INBOX).")
-@click.option("--districts", "districts_file", type=click.Path(dir_okay=False, exists=True),
-              help="District list, one name per line (default: the 17 units of Gia Lai, 2020).")
+@_districts_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True,
               help="Output folder: history.sqlite records what was collected, logs/ gets the collect log.")
 @click.pass_obj
