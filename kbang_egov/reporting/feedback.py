@@ -310,11 +310,13 @@ def _write_summary(wb, ws, fmt: _Formats, findings: list[Finding], fig: Figures,
         row += 1
         for j, title in enumerate(("Mã", "Tiêu chí", "Điểm tối đa bỏ ra")):
             ws.write_string(row, j, title, fmt.head)
+        ws.set_row(row, 30)  # the last title wraps over two lines
         row += 1
         for code, name, mx in fig.not_applicable:
             ws.write_string(row, 0, code, fmt.cell)
             ws.write_string(row, 1, name, fmt.cell)
             ws.write_number(row, 2, mx, fmt.num)
+            ws.set_row(row, 15 * _lines(name, 58))  # wrapped in column B, as the scores' names above
             row += 1
         row += 1
     ws.write_string(row, 0, f"Các sai lệch ({len(findings)})", fmt.bold)
