@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from kbang_egov.rules.districts import load_districts
 from kbang_egov.rules.rulebook import default_rulebook_path, load_rulebook
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +37,22 @@ def rulebook_data() -> dict:
 def raw(rulebook_data) -> dict:
     """The bundled rulebook file as plain parsed data, a fresh copy for each test to change."""
     return copy.deepcopy(rulebook_data)
+
+
+@pytest.fixture(scope="session")
+def one_night(tmp_path_factory) -> Path:
+    """An output folder after one real night over the bundled samples (`python batch.py run`, started as cron
+    starts it), run once per test process. Never changed: a test that needs a previous night copies it
+    (fixture `after_one_night`)."""
+    out = tmp_path_factory.mktemp("one-night") / "out"
+    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
+                          timeout=120)
+    assert done.returncode == 1, done.stderr
+    return out
+
+
+@pytest.fixture()
+def after_one_night(one_night, tmp_path) -> Path:
+    """tmp_path/out holding the outputs of one night over the bundled samples: a copy of `one_night` (links
+    kept as links), the test's own to run over, change or break."""
+    return shutil.copytree(one_night, tmp_path / "out", symlinks=True)

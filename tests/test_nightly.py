@@ -206,17 +206,11 @@ def test_one_night_over_everything(tmp_path, rb):
     assert not any(ch in t for t in texts for ch in "\x01\x07\x1b")
 
 
-def _write_previous_ranking(out: Path) -> bytes:
-    subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
-                   timeout=120, check=False)
-    return (out / "ranking.xlsx").read_bytes()
-
-
 @posix_only
 @pytest.mark.parametrize("moment", ["reading", "writing"])
-def test_sigkill_mid_run_keeps_the_previous_ranking(tmp_path, moment):
-    out = tmp_path / "out"
-    previous = _write_previous_ranking(out)
+def test_sigkill_mid_run_keeps_the_previous_ranking(after_one_night, moment):
+    out = after_one_night
+    previous = (out / "ranking.xlsx").read_bytes()
     proc = subprocess.Popen([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -238,11 +232,11 @@ def test_sigkill_mid_run_keeps_the_previous_ranking(tmp_path, moment):
 
 
 @posix_only
-def test_a_read_only_ranking_does_not_stop_the_next_run(tmp_path):
+def test_a_read_only_ranking_does_not_stop_the_next_run(after_one_night):
     """A run never writes over a published file: it publishes a new run folder, so a ranking an officer made
     read-only (or has open) stays as it was, in the previous run's folder and in history."""
-    out = tmp_path / "out"
-    previous = _write_previous_ranking(out)
+    out = after_one_night
+    previous = (out / "ranking.xlsx").read_bytes()
     (out / "ranking.xlsx").chmod(0o444)
     proc = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
