@@ -56,3 +56,12 @@ def after_one_night(one_night, tmp_path) -> Path:
     """tmp_path/out holding the outputs of one night over the bundled samples: a copy of `one_night` (links
     kept as links), the test's own to run over, change or break."""
     return shutil.copytree(one_night, tmp_path / "out", symlinks=True)
+
+
+@pytest.fixture(scope="session")
+def lo_profile(tmp_path_factory) -> Path:
+    """One LibreOffice user profile per test process (its first start costs about a second more than the
+    next ones). The tests of a process run one at a time, so it is never in use by two LibreOffices."""
+    from workbooks import make_profile
+
+    return make_profile(tmp_path_factory.mktemp("lo-profile"))

@@ -12,7 +12,7 @@ from kbang_egov.forms.template import LIVE_MARK, write_template
 from kbang_egov.rules.districts import load_districts, match_district
 from kbang_egov.rules.rulebook import NOT_APPLICABLE, load_rulebook
 from kbang_egov.rules.scoring import round_points, score_criterion
-from workbooks import calamine_rows, convert, example_inputs, fill_template, locate, make_profile, to_input
+from workbooks import calamine_rows, convert, example_inputs, fill_template, locate, to_input
 
 pytestmark = pytest.mark.libreoffice
 
@@ -23,11 +23,6 @@ def rb():
 
 
 @pytest.fixture(scope="module")
-def profile(tmp_path_factory) -> Path:
-    return make_profile(tmp_path_factory.mktemp("lo-profile"))
-
-
-@pytest.fixture(scope="module")
 def templates(rb, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("tpl")
     kbang = match_district("Kbang", load_districts())
@@ -35,8 +30,8 @@ def templates(rb, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("which", ["blank", "kbang"])
-def test_libreoffice_opens_template(rb, templates, profile, tmp_path, which):
-    resaved = convert(templates[which], "xlsx", tmp_path / "lo", profile)
+def test_libreoffice_opens_template(rb, templates, lo_profile, tmp_path, which):
+    resaved = convert(templates[which], "xlsx", tmp_path / "lo", lo_profile)
     rows = calamine_rows(resaved, CRITERIA_SHEET)
     _, cols, codes = locate(rows)
     assert set(c.code for c in rb.criteria) <= set(codes)
@@ -50,10 +45,10 @@ def test_libreoffice_opens_template(rb, templates, profile, tmp_path, which):
         assert rows[1][0].startswith("Đơn vị: Huyện Kbang")  # recalculated from the information sheet
 
 
-def test_live_scores_equal_python_scoring(rb, templates, profile, tmp_path):
+def test_live_scores_equal_python_scoring(rb, templates, lo_profile, tmp_path):
     inputs = example_inputs(rb)
     filled = fill_template(templates["kbang"], tmp_path / "CQDT_2020_Huyen_Kbang.xlsx", rb, inputs)
-    resaved = convert(filled, "xlsx", tmp_path / "lo", profile)
+    resaved = convert(filled, "xlsx", tmp_path / "lo", lo_profile)
     rows = calamine_rows(resaved, CRITERIA_SHEET)
     _, cols, codes = locate(rows)
 

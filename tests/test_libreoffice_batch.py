@@ -12,7 +12,7 @@ import pytest
 from kbang_egov.operations.pipeline import bundled_samples_dir, run_batch
 from kbang_egov.rules.districts import load_districts
 from kbang_egov.rules.rulebook import load_rulebook
-from workbooks import convert_all, make_profile
+from workbooks import convert_all
 
 pytestmark = pytest.mark.libreoffice
 
@@ -40,11 +40,10 @@ def original(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "xls", "ods"])
-def test_resaved_by_libreoffice_scores_the_same(original, tmp_path, fmt):
+def test_resaved_by_libreoffice_scores_the_same(original, tmp_path, lo_profile, fmt):
     src, (scores, findings, ranking) = original
-    profile = make_profile(tmp_path / "profile")
     inp = tmp_path / "in"
-    convert_all([src / name for name in FILES], fmt, inp, profile)
+    convert_all([src / name for name in FILES], fmt, inp, lo_profile)
     assert sorted(p.suffix for p in inp.iterdir()) == [f".{fmt}"] * len(FILES)
     out = tmp_path / "out"
     run = run_batch(inp, out, load_rulebook(), load_districts())

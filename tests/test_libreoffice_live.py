@@ -16,7 +16,7 @@ from kbang_egov.operations.pipeline import process_file
 from kbang_egov.rules.districts import match_district
 from kbang_egov.rules.results import NOT_APPLICABLE as NA_SOURCE
 from kbang_egov.rules.rulebook import NOT_APPLICABLE
-from workbooks import calamine_rows, convert_all, locate, make_profile
+from workbooks import calamine_rows, convert_all, locate
 
 pytestmark = pytest.mark.libreoffice
 
@@ -73,11 +73,11 @@ def _fill(rb, template: Path, out: Path, form: int) -> Path:
     return out
 
 
-def test_the_live_score_is_the_batch_points_or_the_marker_on_every_messy_form(rb, districts, tmp_path):
+def test_the_live_score_is_the_batch_points_or_the_marker_on_every_messy_form(rb, districts, tmp_path, lo_profile):
     assert all(len(v) == FORMS for v in MESSY.values())
     template = write_template(rb, tmp_path / "tpl", match_district("Kbang", districts), districts)
     filled = [_fill(rb, template, tmp_path / f"form{i:02d}.xlsx", i) for i in range(FORMS)]
-    recalculated = convert_all(filled, "xlsx", tmp_path / "lo", make_profile(tmp_path / "profile"))
+    recalculated = convert_all(filled, "xlsx", tmp_path / "lo", lo_profile)
     marked, agreed = 0, 0
     for i, (path, lo_path) in enumerate(zip(filled, recalculated, strict=True)):
         outcome = process_file(path, path.name, rb, districts)  # the batch, on the clerk's own file
