@@ -11,13 +11,16 @@ gigabyte for whoever inflates them) and ``corner_cell``, which makes python-cala
 
 from __future__ import annotations
 
+import atexit
 import base64
 import csv
 import datetime as dt
 import hashlib
 import io
 import re
+import shutil
 import struct
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -749,7 +752,28 @@ formula_district = _district_builder("formula_district")
 plus_district = _district_builder("plus_district")
 at_district = _district_builder("at_district")
 
-BUILDERS: dict[str, Callable[[Path, Path], Path]] = {f.__name__: f for f in (
+def _built_once(build: Callable[[Path, Path], Path]) -> Callable[[Path, Path], Path]:
+    """`build`, run once per test process for each base and copied after: the slow builders (the bombs
+    stream a gigabyte through zlib, million_rows a million rows) are asked for the same file by several
+    modules. The copy has the same name and bytes as a fresh build."""
+    built: dict[Path, Path] = {}
+
+    def copy(out_dir: Path, base: Path) -> Path:
+        key = base.resolve()
+        if key not in built:
+            folder = tempfile.mkdtemp(prefix=f"hostile-{build.__name__}-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            built[key] = build(Path(folder), base)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(built[key], out_dir / built[key].name))
+
+    copy.__name__ = build.__name__
+    copy.__doc__ = build.__doc__
+    return copy
+
+
+_SLOW = (zip_bomb, zip_bomb_lying, million_rows)
+BUILDERS: dict[str, Callable[[Path, Path], Path]] = {f.__name__: _built_once(f) if f in _SLOW else f for f in (
     zip_bomb, zip_bomb_lying, xml_bomb, encrypted, truncated, pdf_renamed, docx_renamed, doc_renamed, empty,
     html_as_xls, csv_as_xls, foreign_workbook, wrong_version, million_rows, stray_far_cell, corner_cell,
     office_lock, libreoffice_lock, formula_no_cache, merged_inputs, control_chars, formula_district,
