@@ -295,8 +295,7 @@ def test_a_list_too_long_to_choose_from_gets_no_dropdown(rb, tmp_path: Path):
     assert _unit_dropdown(write_template(rb, tmp_path / "b", None, many)) is None
 
 
-def _texts(path: Path) -> list[str]:
-    wb = openpyxl.load_workbook(path)
+def _texts(wb: openpyxl.Workbook) -> list[str]:
     return [c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
 
 
@@ -307,11 +306,11 @@ def test_the_settings_say_where_and_when_to_send_and_their_absence_says_nothing(
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(main, ["template", "--out", str(tmp_path / "without"), "--district", "Kbang"])
     assert res.exit_code == 0, res.output
-    with_settings = _texts(tmp_path / "with" / "CQDT_2020_Huyen_Kbang.xlsx")
-    without = _texts(tmp_path / "without" / "CQDT_2020_Huyen_Kbang.xlsx")
+    wb = openpyxl.load_workbook(tmp_path / "with" / "CQDT_2020_Huyen_Kbang.xlsx")
+    with_settings = _texts(wb)
+    without = _texts(openpyxl.load_workbook(tmp_path / "without" / "CQDT_2020_Huyen_Kbang.xlsx"))
     for sheet in (INFO_SHEET, CRITERIA_SHEET, "Hướng dẫn"):
-        texts = [c.value for row in openpyxl.load_workbook(tmp_path / "with" / "CQDT_2020_Huyen_Kbang.xlsx")[sheet]
-                 .iter_rows() for c in row if isinstance(c.value, str)]
+        texts = [c.value for row in wb[sheet].iter_rows() for c in row if isinstance(c.value, str)]
         assert any("cqdt@stttt.gialai.gov.vn" in t and "15/12/2020" in t for t in texts), sheet
     assert not any("cqdt@stttt.gialai.gov.vn" in t or "15/12/2020" in t or "Nộp bài" in t for t in without)
     assert any("Gia Lai" in t for t in with_settings)
