@@ -150,6 +150,12 @@ def out_dir(run: RunResult, rb: Rulebook, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def workbook(out_dir: Path) -> openpyxl.Workbook:
+    """ranking.xlsx as openpyxl reads it (styles, notes, filters), loaded once: the tests only read it."""
+    return openpyxl.load_workbook(out_dir / "ranking.xlsx")
+
+
+@pytest.fixture(scope="module")
 def sheets(out_dir: Path) -> dict[str, pd.DataFrame]:
     got = pd.read_excel(out_dir / "ranking.xlsx", sheet_name=None, engine="calamine")
     got[SCORES_SHEET] = pd.read_excel(out_dir / "ranking.xlsx", sheet_name=SCORES_SHEET, header=DETAIL_HEADER_ROW,
@@ -198,7 +204,7 @@ def test_ranking_sheet_lists_not_submitted_without_scores(ranking: pd.DataFrame)
     assert row["Tình trạng"].iloc[0] == BLANK_NOTE  # why: a blank template came back
 
 
-def test_ranking_header_notes_hold_for_every_row(ranking: pd.DataFrame, rb: Rulebook, out_dir: Path,
+def test_ranking_header_notes_hold_for_every_row(ranking: pd.DataFrame, rb: Rulebook, workbook: openpyxl.Workbook,
                                                  sheets: dict[str, pd.DataFrame]):
     """Kbang has a criterion taken out, the others none: each column is what its header and note say, on
     both kinds of row. Groups and 'Tổng cộng thẳng' are plain sums; parts and 'Tổng điểm' are rescaled
@@ -229,7 +235,7 @@ def test_ranking_header_notes_hold_for_every_row(ranking: pd.DataFrame, rb: Rule
                                                                                                    "SS.III")) == 59
     assert ranked["Tình trạng"].tolist() == ["Hoàn chỉnh", "Cần sửa (1 lỗi)", "Hoàn chỉnh"]
     # The notes on the headers and the legend above them say so in words.
-    ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[RANKING_SHEET]
+    ws = workbook[RANKING_SHEET]
     notes = {str(c.value): c.comment.text for c in ws[RANKING_HEADER_ROW + 1] if c.comment}
     assert "Cộng thẳng" in notes[str(cols["SS.I"])] and "không quy đổi" in notes[str(cols["SS.I"])]
     assert "quy đổi" in notes[str(part_col["SS"])].lower() and "bằng tổng cộng thẳng" in notes[str(part_col["SS"])]
@@ -239,16 +245,15 @@ def test_ranking_header_notes_hold_for_every_row(ranking: pd.DataFrame, rb: Rule
     assert "cộng thẳng" in legend and "quy đổi" in legend and "Tổng tự khai' so với 'Tổng cộng thẳng'" in legend
 
 
-def test_formula_like_name_stays_text(out_dir: Path):
-    wb = openpyxl.load_workbook(out_dir / "ranking.xlsx")
-    ws = wb[RANKING_SHEET]
+def test_formula_like_name_stays_text(workbook: openpyxl.Workbook):
+    ws = workbook[RANKING_SHEET]
     cells = [c for row in ws.iter_rows() for c in row if c.value == FORMULA_NAME]
     assert cells and all(c.data_type == "s" for c in cells)
     assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
 
 
-def test_freeze_autofilter_and_chart(out_dir: Path):
-    wb = openpyxl.load_workbook(out_dir / "ranking.xlsx")
+def test_freeze_autofilter_and_chart(out_dir: Path, workbook: openpyxl.Workbook):
+    wb = workbook
     for name in (RANKING_SHEET, FINDINGS_SHEET):
         assert wb[name].freeze_panes is not None
         assert wb[name].auto_filter.ref
@@ -258,11 +263,11 @@ def test_freeze_autofilter_and_chart(out_dir: Path):
         assert "xl/charts/chart1.xml" in z.namelist()
 
 
-def test_ranking_rows_keep_their_styles_and_the_chart_reads_the_table(out_dir: Path):
+def test_ranking_rows_keep_their_styles_and_the_chart_reads_the_table(out_dir: Path, workbook: openpyxl.Workbook):
     """Each column of the ranking keeps its format, the districts that did not submit follow after a blank
     row, the overview's chart stacks the parts of the table by name, and the sheet's dimension covers the
     rows."""
-    ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[RANKING_SHEET]
+    ws = workbook[RANKING_SHEET]
     first = RANKING_HEADER_ROW + 2
     names = [ws.cell(r, 2).value for r in range(first, first + 3)]
     assert names == [KBANG, FORMULA_NAME, AN_KHE]
@@ -308,9 +313,8 @@ def test_score_detail_sheet(sheets: dict[str, pd.DataFrame], rb: Rulebook):
     assert kbang["SS.I.2 chính thức"] == "KAD" and pd.isna(kbang["SS.I.2 tự đánh giá"])
 
 
-def test_score_detail_sheet_highlights_each_gap(out_dir: Path, rb: Rulebook):
-    wb = openpyxl.load_workbook(out_dir / "ranking.xlsx")
-    ws = wb[SCORES_SHEET]
+def test_score_detail_sheet_highlights_each_gap(workbook: openpyxl.Workbook, rb: Rulebook):
+    ws = workbook[SCORES_SHEET]
     rules = {str(rng): [r.formula[0] for r in cf.rules] for rng, cf in
              ((cf.sqref, cf) for cf in ws.conditional_formatting)}
     assert len(rules) == len(rb.scored_criteria)
@@ -325,9 +329,9 @@ def test_score_detail_sheet_highlights_each_gap(out_dir: Path, rb: Rulebook):
         str(r) for r in ws.merged_cells.ranges}
 
 
-def test_score_detail_rows_keep_their_styles(out_dir: Path):
+def test_score_detail_rows_keep_their_styles(workbook: openpyxl.Workbook):
     """Every row: numbers in 0.00, KAD italic grey, names as text."""
-    ws = openpyxl.load_workbook(out_dir / "ranking.xlsx")[SCORES_SHEET]
+    ws = workbook[SCORES_SHEET]
     for row in range(DETAIL_HEADER_ROW + 2, ws.max_row + 1):
         assert ws.cell(row, 2).data_type == "s"
         for cell in ws[row][2:]:
