@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
@@ -41,6 +43,13 @@ def kbang(out_dir: Path) -> Path:
     return out_dir / "CQDT_2020_Huyen_Kbang.xlsx"
 
 
+@pytest.fixture(scope="module")
+def opened() -> Callable[[Path], openpyxl.Workbook]:
+    """openpyxl's reading of a workbook, each loaded once for the module (a quarter of a second a load); the
+    tests only read what it returns."""
+    return functools.cache(openpyxl.load_workbook)
+
+
 def test_file_names_carry_district_without_diacritics(out_dir: Path):
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "CQDT_2020_Huyen_Dak_Doa.xlsx", "CQDT_2020_Huyen_Kbang.xlsx", "CQDT_2020_mau.xlsx"]
@@ -55,11 +64,11 @@ def test_header_row_has_exactly_the_titles(kbang: Path):
 
 
 @pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
-def test_every_code_once_in_form_order(rb, kbang: Path, reader: str):
+def test_every_code_once_in_form_order(rb, kbang: Path, reader: str, opened):
     if reader == "calamine":
         rows = calamine_rows(kbang, CRITERIA_SHEET)
     else:
-        ws = openpyxl.load_workbook(kbang)[CRITERIA_SHEET]
+        ws = opened(kbang)[CRITERIA_SHEET]
         rows = [["" if v is None else v for v in r] for r in ws.iter_rows(values_only=True)]
     header, cols, codes = locate(rows)
     code_cells = [str(r[cols["code"]]) for r in rows[header + 1:] if str(r[cols["code"]]).strip()]
@@ -100,8 +109,8 @@ def _list_labels(wb, formula: str) -> list[str]:
     return [c.value for row in ws[ref.replace("$", "")] for c in row]
 
 
-def test_every_dropdown_offers_the_seed_wording(rb, kbang: Path):
-    wb = openpyxl.load_workbook(kbang)
+def test_every_dropdown_offers_the_seed_wording(rb, kbang: Path, opened):
+    wb = opened(kbang)
     ws = wb[CRITERIA_SHEET]
     rows = calamine_rows(kbang, CRITERIA_SHEET)
     _, cols, codes = locate(rows)
@@ -134,20 +143,20 @@ def test_every_dropdown_offers_the_seed_wording(rb, kbang: Path):
         "Cập nhật kịp thời, đầy đủ danh sách và thông tin"
 
 
-def test_percent_tier_cell_is_formatted_as_percent(kbang: Path):
+def test_percent_tier_cell_is_formatted_as_percent(kbang: Path, opened):
     rows = calamine_rows(kbang, CRITERIA_SHEET)
     _, cols, codes = locate(rows)
-    ws = openpyxl.load_workbook(kbang)[CRITERIA_SHEET]
+    ws = opened(kbang)[CRITERIA_SHEET]
     cell = ws.cell(row=codes["KQ.III.23"] + 1, column=cols["value"] + 1)
     assert "%" in cell.number_format
 
 
 @pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
-def test_metadata_identifies_rulebook_and_district(rb, kbang: Path, blank: Path, reader: str):
+def test_metadata_identifies_rulebook_and_district(rb, kbang: Path, blank: Path, reader: str, opened):
     def meta(path: Path) -> dict[str, str]:
         if reader == "calamine":
             return {r[0]: r[1] for r in calamine_rows(path, META_SHEET)}
-        ws = openpyxl.load_workbook(path)[META_SHEET]
+        ws = opened(path)[META_SHEET]
         return {r[0]: r[1] for r in ws.iter_rows(values_only=True)}
 
     m = meta(kbang)
@@ -157,9 +166,9 @@ def test_metadata_identifies_rulebook_and_district(rb, kbang: Path, blank: Path,
     assert meta(blank)["district"] in ("", None)
 
 
-def test_sheets_states_and_protection(kbang: Path):
+def test_sheets_states_and_protection(kbang: Path, opened):
     """The metadata sheet is very hidden (no menu shows it); a renamed or deleted sheet is the reader's finding."""
-    wb = openpyxl.load_workbook(kbang)
+    wb = opened(kbang)
     states = {ws.title: ws.sheet_state for ws in wb.worksheets}
     assert states == {"Hướng dẫn": "visible", "Thông tin chung": "visible", "Tiêu chí": "visible",
                       "Danh mục": "hidden", "_meta": "veryHidden"}
@@ -168,8 +177,8 @@ def test_sheets_states_and_protection(kbang: Path):
         assert not ws.protection.password, "filling must not need a password"
 
 
-def test_only_input_cells_are_unlocked(rb, kbang: Path):
-    wb = openpyxl.load_workbook(kbang)
+def test_only_input_cells_are_unlocked(rb, kbang: Path, opened):
+    wb = opened(kbang)
     ws = wb[CRITERIA_SHEET]
     rows = calamine_rows(kbang, CRITERIA_SHEET)
     _, cols, codes = locate(rows)
@@ -190,9 +199,9 @@ def test_only_input_cells_are_unlocked(rb, kbang: Path):
     assert ws.print_title_rows
 
 
-def test_information_sheet_labels_and_fixed_district(kbang: Path, blank: Path):
+def test_information_sheet_labels_and_fixed_district(kbang: Path, blank: Path, opened):
     for path, expected in ((kbang, "Huyện Kbang"), (blank, None)):
-        wb = openpyxl.load_workbook(path)
+        wb = opened(path)
         ws = wb[INFO_SHEET]
         labels = {}
         for row in ws.iter_rows():
@@ -204,7 +213,7 @@ def test_information_sheet_labels_and_fixed_district(kbang: Path, blank: Path):
         assert name_cell.value == expected
         assert name_cell.protection.locked is (expected is not None)
         assert not labels["Thư điện tử"].protection.locked
-    wb = openpyxl.load_workbook(blank)
+    wb = opened(blank)
     dv = _validations(wb[INFO_SHEET])[labels["Tên đơn vị"].coordinate]
     names = _list_labels(wb, dv.formula1)
     assert len(names) == 17 and names[0] == "Thành phố Pleiku" and "Huyện Kbang" in names
@@ -265,9 +274,8 @@ def test_option_lists_with_the_same_prefix_keep_their_own_labels(tmp_path: Path)
     assert _list_labels(wb, got["KQ.I.27"])[1] == "Thiếu hoặc không có"
 
 
-def _unit_dropdown(path: Path) -> list[str] | None:
+def _unit_dropdown(wb: openpyxl.Workbook) -> list[str] | None:
     """The names the unit-name cell offers, None without a dropdown there."""
-    wb = openpyxl.load_workbook(path)
     ws = wb[INFO_SHEET]
     label = dict(INFO_FIELDS)["unit_name"]
     row = next(c.row for r in ws.iter_rows() for c in r if c.value == label)
@@ -277,13 +285,13 @@ def _unit_dropdown(path: Path) -> list[str] | None:
     return _list_labels(wb, dv.formula1)
 
 
-def test_the_unit_dropdown_is_in_the_blank_template_only(blank: Path, kbang: Path):
+def test_the_unit_dropdown_is_in_the_blank_template_only(blank: Path, kbang: Path, opened):
     from kbang_egov.rules.districts import load_districts
 
-    assert _unit_dropdown(blank) == [d.name for d in load_districts(None)]
+    assert _unit_dropdown(opened(blank)) == [d.name for d in load_districts(None)]
     # A district's copy has its name written in: it does not carry the list (every return would).
-    assert _unit_dropdown(kbang) is None
-    assert "DS_DVHC" not in openpyxl.load_workbook(kbang).defined_names
+    assert _unit_dropdown(opened(kbang)) is None
+    assert "DS_DVHC" not in opened(kbang).defined_names
 
 
 def test_a_list_too_long_to_choose_from_gets_no_dropdown(rb, tmp_path: Path):
@@ -291,8 +299,9 @@ def test_a_list_too_long_to_choose_from_gets_no_dropdown(rb, tmp_path: Path):
     from kbang_egov.rules.districts import District
 
     many = [District(f"Xã Số {i}") for i in range(UNIT_LIST_LIMIT + 1)]
-    assert _unit_dropdown(write_template(rb, tmp_path / "a", None, many[:UNIT_LIST_LIMIT])) is not None
-    assert _unit_dropdown(write_template(rb, tmp_path / "b", None, many)) is None
+    assert _unit_dropdown(openpyxl.load_workbook(write_template(rb, tmp_path / "a", None, many[:UNIT_LIST_LIMIT]))) \
+        is not None
+    assert _unit_dropdown(openpyxl.load_workbook(write_template(rb, tmp_path / "b", None, many))) is None
 
 
 def _texts(wb: openpyxl.Workbook) -> list[str]:
@@ -321,8 +330,8 @@ def test_the_unit_header_caches_the_district_name_for_viewers_that_do_not_recalc
     assert calamine_rows(blank, CRITERIA_SHEET)[1][0].startswith("Đơn vị: (chưa điền")
 
 
-def test_guide_rows_have_heights_for_their_wrapped_lines(kbang: Path):
-    ws = openpyxl.load_workbook(kbang)["Hướng dẫn"]
+def test_guide_rows_have_heights_for_their_wrapped_lines(kbang: Path, opened):
+    ws = opened(kbang)["Hướng dẫn"]
     for row in ws.iter_rows():
         text = row[0].value or ""
         height = ws.row_dimensions[row[0].row].height
