@@ -40,15 +40,21 @@ def raw(rulebook_data) -> dict:
 
 
 @pytest.fixture(scope="session")
-def one_night(tmp_path_factory) -> Path:
-    """An output folder after one real night over the bundled samples (`python batch.py run`, started as cron
-    starts it), run once per test process. Never changed: a test that needs a previous night copies it
-    (fixture `after_one_night`)."""
+def one_night_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One real night over the bundled samples, started as cron starts it (`python batch.py run --json`), once
+    per test process: its output folder and the finished process (exit code, stdout, stderr as text). Never
+    changed: a test that needs a previous night copies the folder (fixture `after_one_night`)."""
     out = tmp_path_factory.mktemp("one-night") / "out"
-    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT, capture_output=True,
-                          timeout=120)
-    assert done.returncode == 1, done.stderr
-    return out
+    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr  # the bundled samples carry planted slips
+    return out, done
+
+
+@pytest.fixture(scope="session")
+def one_night(one_night_run) -> Path:
+    """The output folder of `one_night_run`: read it, never change it."""
+    return one_night_run[0]
 
 
 @pytest.fixture()

@@ -65,13 +65,8 @@ def test_template_default_writes_blank_only(tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["CQDT_2020_mau.xlsx"]
 
 
-def test_the_program_prints_everything_before_it_ends(tmp_path):
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(tmp_path / "out"), "--json"], cwd=root,
-                          capture_output=True, text=True, timeout=120)
+def test_the_program_prints_everything_before_it_ends(one_night_run):
+    _, done = one_night_run  # `python batch.py run --json`, a real process
     assert done.returncode == 1  # the bundled samples carry planted slips
     summary = json.loads(done.stdout)  # the whole JSON document: nothing is lost when the process ends
     assert summary["exit_code"] == 1
