@@ -16,6 +16,18 @@ from kbang_egov.rules.rulebook import default_rulebook_path, load_rulebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The longest modules, started first. pytest-xdist hands whole modules to its workers in collection order
+# (pyproject.toml: --dist loadscope --no-loadscope-reorder); a long module handed out last would keep one
+# core busy while the other has nothing left to do.
+LONGEST_FIRST = ("test_kill.py", "test_nightly.py", "test_libreoffice_live.py", "test_feedback.py",
+                 "test_history.py", "test_output_folder.py", "test_libreoffice_batch.py", "test_mail.py",
+                 "test_batch.py", "test_hostile_second.py", "test_hostile_corpus.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: each module stays in order
+
 
 @pytest.fixture(scope="session")
 def rb():
