@@ -416,14 +416,15 @@ def _write_scores(ws: Any, fmt: _Formats, rb: Rulebook, detail: pd.DataFrame) ->
     ws.repeat_rows(0, h)
     ws.repeat_columns(0, 1)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-    if len(rows):
-        for k in range(len(criteria)):
-            own, official = column_letter(2 + 2 * k), column_letter(3 + 2 * k)
-            first = h + 2  # the first district's row, 1-based, as a formula names it
-            ws.conditional_format(h + 1, 3 + 2 * k, last, 3 + 2 * k, {
-                "type": "formula", "format": fmt.bad,
-                "criteria": f"=AND(ISNUMBER({own}{first}),ISNUMBER({official}{first}),"
-                            f"ABS({own}{first}-{official}{first})>{NEAR})"})
+    if len(rows) and criteria:
+        # One rule over every official column; its formula is written for the first one (C beside D) and, as
+        # in Excel, moves with each column of the ranges it applies to (E beside F, ...).
+        first, end = h + 2, last + 1  # the first and last districts' rows, 1-based, as formulas name them
+        columns = [column_letter(3 + 2 * k) for k in range(len(criteria))]
+        ws.conditional_format(h + 1, 3, last, 3, {
+            "type": "formula", "format": fmt.bad,
+            "multi_range": " ".join(f"{c}{first}:{c}{end}" for c in columns),
+            "criteria": f"=AND(ISNUMBER(C{first}),ISNUMBER(D{first}),ABS(C{first}-D{first})>{NEAR})"})
 
 
 def _merge(ws: Any, row: int, first_col: int, last_col: int, text: str, cell_format: Any) -> None:
