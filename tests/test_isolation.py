@@ -40,6 +40,19 @@ def test_failures_are_pinned_to_their_item_and_the_rest_complete():
     assert got[9].kind == ERROR and got[9].detail.startswith("KeyboardInterrupt")
 
 
+def _pid_or_out_of_memory(x: int) -> int:
+    if x == 1:
+        bytearray(3 * 2**30)  # over the worker's address-space limit
+    return os.getpid()
+
+
+def test_a_worker_that_ran_out_of_memory_is_replaced_and_the_items_behind_it_complete():
+    got = dict(run_isolated(_pid_or_out_of_memory, [0, 1, 2, 3], workers=1, memory_limit=2 * 2**30))
+    assert got[1].kind == ERROR and got[1].detail.startswith("MemoryError") and got[1].ended
+    assert got[0] != got[2] == got[3]  # item 2, queued behind the failure, went to the new worker
+    assert all(isinstance(got[i], int) for i in (0, 2, 3))
+
+
 def _write_then_die(x: int) -> int:
     os.write(2, b"memory allocation of 549755813888 bytes failed\n")
     os._exit(134)

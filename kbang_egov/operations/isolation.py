@@ -36,6 +36,7 @@ class Failure:
 
     kind: str  # CRASHED (the worker died), TIMEOUT (killed after the limit) or ERROR (a Python exception)
     detail: str  # the signal or exit code and the worker's last words on stderr, or the exception
+    ended: bool = False  # the worker stopped after answering (a MemoryError leaves its heap in doubt)
 
 
 def default_workers() -> int:
@@ -159,7 +160,9 @@ class IsolatedPool:
                     pass  # died while answering: reported as a crash below
                 else:
                     w.queue.popleft()  # answers come in the order the items were sent
-                    if w.queue:
+                    if isinstance(outcome, Failure) and outcome.ended:
+                        w = self._replace(w, task, items)  # the items queued behind go to a fresh worker
+                    elif w.queue:
                         _begin(w)
                     done.append((w, (got_i, outcome)))
                     continue
@@ -356,11 +359,15 @@ def _serve(conn: Any, tasks: dict[str, Callable[[Any], Any]], memory_limit: int,
         try:
             result: Any = tasks[name](item)
         except MemoryError:
-            result = Failure(ERROR, "MemoryError: vượt giới hạn bộ nhớ của tiến trình đọc")
+            # Whatever was half-built when the allocation failed may still hold memory or a lock: this worker
+            # answers and stops, and the pool gives the items queued behind to a fresh one.
+            result = Failure(ERROR, "MemoryError: vượt giới hạn bộ nhớ của tiến trình đọc", ended=True)
         except BaseException as exc:  # noqa: BLE001 - whatever one item raises is that item's failure
             result = Failure(ERROR, "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500])
         try:
             conn.send((i, result))
         except (OSError, ValueError):
+            return
+        if isinstance(result, Failure) and result.ended:
             return
 
