@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import copy
 import shutil
 import subprocess
@@ -22,6 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 LONGEST_FIRST = ("test_kill.py", "test_nightly.py", "test_libreoffice_live.py", "test_feedback.py",
                  "test_history.py", "test_output_folder.py", "test_libreoffice_batch.py", "test_mail.py",
                  "test_batch.py", "test_hostile_second.py", "test_hostile_corpus.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the package once, before the test processes start: where PYTHONDONTWRITEBYTECODE is set (this
+    machine, CI) Python keeps no bytecode cache, and each of the dozens of interpreters the suite starts (xdist
+    workers, every `python batch.py` a test starts) would compile every module again. Reading a cache is
+    not affected by the variable; compileall writes it as pip does at install time."""
+    if not hasattr(config, "workerinput"):  # the controller, once
+        compileall.compile_dir(ROOT / "kbang_egov", quiet=1)
+        compileall.compile_dir(ROOT / "tests", maxlevels=0, quiet=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
