@@ -53,6 +53,13 @@ def default_set(rb, tmp_path_factory) -> S.SampleSet:
 
 
 @pytest.fixture(scope="module")
+def three(rb, tmp_path_factory) -> S.SampleSet:
+    """Three synthetic districts (count=3, the default seed) and their list, written in this process
+    (workers=1) into a folder of their own. Never changed: tests only read it."""
+    return S.write_samples(rb, tmp_path_factory.mktemp("three"), count=3, workers=1)
+
+
+@pytest.fixture(scope="module")
 def others(rb) -> list[S.Sample]:
     return [s for s in S.build_samples(rb) if s.district.name != S.KBANG_NAME]
 
@@ -348,27 +355,27 @@ def test_typed_text_stays_text(default_set: S.SampleSet):
     assert seen >= 10
 
 
-def test_same_seed_same_cells(rb, tmp_path: Path):
-    a = S.write_samples(rb, tmp_path / "a", count=3, seed=11)
-    b = S.write_samples(rb, tmp_path / "b", count=3, seed=11)
-    c = S.write_samples(rb, tmp_path / "c", count=3, seed=12)
+def test_same_seed_same_cells(rb, three: S.SampleSet, tmp_path: Path):
+    a = three
+    b = S.write_samples(rb, tmp_path / "b", count=3, seed=S.DEFAULT_SEED)
+    c = S.write_samples(rb, tmp_path / "c", count=3, seed=S.DEFAULT_SEED + 1)
     assert [p.name for p in a.paths] == [p.name for p in b.paths]
     assert [_cells(p) for p in a.paths] == [_cells(p) for p in b.paths]
     assert [_cells(p) for p in a.paths] != [_cells(p) for p in c.paths]
 
 
-def test_count_writes_synthetic_districts_and_their_list(rb, tmp_path: Path):
-    result = S.write_samples(rb, tmp_path, count=5)
-    assert [p.name for p in result.paths] == [f"CQDT_2020_Huyen_Mau_0000{i}.xlsx" for i in range(1, 6)]
-    assert result.districts_file == tmp_path / "districts.txt"
+def test_count_writes_synthetic_districts_and_their_list(three: S.SampleSet):
+    result, folder = three, three.paths[0].parent
+    assert [p.name for p in result.paths] == [f"CQDT_2020_Huyen_Mau_0000{i}.xlsx" for i in range(1, 4)]
+    assert result.districts_file == folder / "districts.txt"
     listed = load_districts(result.districts_file)
-    assert [d.name for d in listed] == [f"Huyện Mẫu 0000{i}" for i in range(1, 6)]
+    assert [d.name for d in listed] == [f"Huyện Mẫu 0000{i}" for i in range(1, 4)]
     assert [s.district for s in result.samples] == listed
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in result.paths] + ["districts.txt"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([p.name for p in result.paths] + ["districts.txt"])
 
 
-def test_process_pool_writes_the_same_files(rb, tmp_path: Path):
-    one = S.write_samples(rb, tmp_path / "one", count=3, workers=1)
+def test_process_pool_writes_the_same_files(rb, three: S.SampleSet, tmp_path: Path):
+    one = three  # workers=1
     two = S.write_samples(rb, tmp_path / "two", count=3, workers=2)
     assert [_cells(p) for p in one.paths] == [_cells(p) for p in two.paths]
     assert one.samples == two.samples
