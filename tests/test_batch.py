@@ -1,5 +1,5 @@
-"""End to end: sample submissions written through the template -> `batch.py run` -> the workbook and the
-CSVs read back with pandas, asserting values, finding codes and cells."""
+"""End to end: the sample submissions (the bundled ones, which are what the template writes: test_samples.py)
+-> `batch.py run` -> the workbook and the CSVs read back with pandas, asserting values, finding codes and cells."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from kbang_egov.cli import main
 from kbang_egov.forms import samples as sm
 from kbang_egov.forms.layout import CRITERIA_SHEET
+from kbang_egov.forms.template import template_file_name
 from kbang_egov.operations.pipeline import bundled_samples_dir
 from kbang_egov.reading.reader import a1
 from kbang_egov.rules.rulebook import load_rulebook
@@ -27,11 +28,15 @@ def rb():
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory, rb):
-    """The 17 default samples, run once through the CLI."""
-    inp = tmp_path_factory.mktemp("in")
+    """The 17 default samples, run once through the CLI's default run (no input folder: the bundled samples,
+    which are what write_samples writes: test_samples.py::test_bundled_samples_are_what_the_sample_command_writes):
+    the samples and their paths, the --json summary, the exit code and the outputs read back. Never changed:
+    tests only read it."""
+    inp = bundled_samples_dir()
     out = tmp_path_factory.mktemp("out")
-    written = sm.write_samples(rb, inp)
-    res = CliRunner().invoke(main, ["run", str(inp), "--out", str(out), "--json"])
+    samples = sm.build_samples(rb)
+    written = sm.SampleSet([inp / template_file_name(rb, s.district) for s in samples], None, samples)
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "--json"])
     return {"written": written, "in": inp, "out": out, "summary": json.loads(res.output), "exit": res.exit_code,
             "ranking": pd.read_csv(out / "ranking.csv", encoding="utf-8-sig"), "scores": pd.read_csv(out / "scores.csv", encoding="utf-8-sig"),
             "findings": pd.read_csv(out / "findings.csv", keep_default_na=False, encoding="utf-8-sig"),
@@ -191,16 +196,17 @@ def test_findings_csv_columns(batch):
     assert set(batch["findings"]["severity"]) == {"error", "warning", "consequence"}
 
 
-def test_duplicate_and_unknown_district_and_not_submitted(tmp_path, rb):
+def test_duplicate_and_unknown_district_and_not_submitted(tmp_path):
     inp, out = tmp_path / "in", tmp_path / "out"
-    written = sm.write_samples(rb, inp)
-    kbang = next(p for p in written.paths if "Kbang" in p.name)
+    inp.mkdir()
+    written = [Path(shutil.copy(p, inp)) for p in sorted(bundled_samples_dir().glob("*.xlsx"))]  # the 17 samples
+    kbang = next(p for p in written if "Kbang" in p.name)
     older = inp / "cu" / kbang.name
     older.parent.mkdir()
     shutil.copy(kbang, older)
     import os
     os.utime(older, (1_500_000_000, 1_500_000_000))
-    pleiku = next(p for p in written.paths if "Pleiku" in p.name)
+    pleiku = next(p for p in written if "Pleiku" in p.name)
     pleiku.unlink()
     (inp / "~$" f"{kbang.name}").write_bytes(b"lock")
     res = CliRunner().invoke(main, ["run", str(inp), "--out", str(out), "--json"])
@@ -217,25 +223,29 @@ def test_duplicate_and_unknown_district_and_not_submitted(tmp_path, rb):
     assert list(row.iloc[:, 0]) == ["Chưa nộp"]
 
 
-def test_trust_self_scores(tmp_path, rb):
-    inp = bundled_samples_dir()  # what write_samples writes (test_bundled_samples_are_what_...)
-    missing = [(s.district.name, slip.code) for s in sm.build_samples(rb) for slip in s.slips
-               if slip.kind == sm.INPUT_MISSING]
+def test_trust_self_scores(tmp_path, batch):
+    """A missing input scores 0; with --trust-self-scores, the district's self-score. The flag acts on each
+    return alone: the trusted run reads only the samples that miss an input, the plain run is `batch`'s."""
+    written = batch["written"]
+    missing = {(s.district.name, slip.code): path for s, path in zip(written.samples, written.paths, strict=True)
+               for slip in s.slips if slip.kind == sm.INPUT_MISSING}
     assert missing
-    runs = {}
-    for flag in ([], ["--trust-self-scores"]):
-        out = tmp_path / ("trust" if flag else "plain")
-        CliRunner().invoke(main, ["run", str(inp), "--out", str(out), *flag])
-        runs[bool(flag)] = pd.read_csv(out / "scores.csv", encoding="utf-8-sig").set_index(["district", "code"])
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for path in set(missing.values()):
+        shutil.copy(path, inp)
+    runs = {False: batch["scores"].set_index(["district", "code"])}
+    out = tmp_path / "trust"
+    CliRunner().invoke(main, ["run", str(inp), "--out", str(out), "--trust-self-scores"])
+    runs[True] = pd.read_csv(out / "scores.csv", encoding="utf-8-sig").set_index(["district", "code"])
     for key in missing:
         plain, trusted = runs[False].loc[key], runs[True].loc[key]
         assert plain["score"] == 0 and plain["source"] == "zero"
         assert trusted["source"] == "self-score" and trusted["score"] == trusted["self_score"]
 
 
-def test_default_run_reads_the_bundled_samples(tmp_path):
-    res = CliRunner().invoke(main, ["run", "--out", str(tmp_path), "--json"])
-    s = json.loads(res.output)
+def test_default_run_reads_the_bundled_samples(batch):
+    s = batch["summary"]  # `run` with no input folder
     assert s["input_dir"] == str(bundled_samples_dir().resolve())
     assert s["files"]["scored"] == 17
     kbang = next(r for r in s["ranking"] if r["district"] == "Huyện Kbang")
@@ -243,15 +253,6 @@ def test_default_run_reads_the_bundled_samples(tmp_path):
     assert (kbang["plain_total"], kbang["gap"], kbang["not_applicable"], kbang["status"], kbang["errors"]) == (
         142.23, -54.34, 0, "to-correct", 2)
     assert s["findings"]["consequence"] == s["findings"]["by_code"]["subtotal-consequence"] > 0
-
-
-def test_bundled_samples_are_what_the_sample_command_writes(tmp_path, rb):
-    """The bundled samples are regenerated by `batch.py sample --out kbang_egov/data/samples`."""
-    fresh = sm.write_samples(rb, tmp_path)
-    bundled = sorted(p.name for p in bundled_samples_dir().glob("*.xlsx"))
-    assert bundled == sorted(p.name for p in fresh.paths)
-    for p in fresh.paths:
-        assert calamine_rows(p, CRITERIA_SHEET) == calamine_rows(bundled_samples_dir() / p.name, CRITERIA_SHEET), p.name
 
 
 def test_usage_and_fatal_exit_codes(tmp_path):
@@ -276,11 +277,10 @@ def test_empty_folder_exits_4_and_writes_no_ranking(tmp_path):
     assert not (tmp_path / "out" / "ranking.xlsx").exists()
 
 
-def test_self_scored_wrong_counts_the_mismatches_the_checks_flag(tmp_path):
+def test_self_scored_wrong_counts_the_mismatches_the_checks_flag(batch):
     """`Số đơn vị tự chấm sai` per criterion is the number of self-score-mismatch findings on it: a missing
     or refused input (0 points, its own finding) is not counted as a wrong self-score too."""
-    out = tmp_path / "out"
-    CliRunner().invoke(main, ["run", "--out", str(out)])
+    out = batch["out"]  # a run over the bundled samples
     findings = pd.read_csv(out / "findings.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     flagged = findings[findings["finding"] == "self-score-mismatch"].groupby("code").size()
     stats = pd.read_excel(out / "ranking.xlsx", sheet_name="Thống kê tiêu chí", engine="calamine").set_index("Mã")

@@ -4,6 +4,7 @@ findings.csv names, the summary sheet's figures, a clean return without a commen
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import openpyxl
@@ -16,6 +17,7 @@ from kbang_egov.operations.pipeline import process_file, run_batch
 from kbang_egov.reading.reader import read_sheets
 from kbang_egov.reporting.feedback import CHECKED, SUMMARY_SHEET, figures_for, write_feedback
 from kbang_egov.rules.districts import match_district
+from kbang_egov.rules.results import RunResult
 from workbooks import convert_all, make_profile
 
 
@@ -63,9 +65,32 @@ def write_returns(folder: Path, rb, districts, broken: str = "broken.xlsx") -> P
     return folder
 
 
+@pytest.fixture(scope="module")
+def returns(tmp_path_factory, rb, districts) -> Path:
+    """The three returns of write_returns, written once for the module. Never changed: a test works on a copy
+    (fixture `inbox`)."""
+    return write_returns(tmp_path_factory.mktemp("returns") / "in", rb, districts)
+
+
 @pytest.fixture()
-def inbox(tmp_path, rb, districts):
-    return write_returns(tmp_path / "in", rb, districts)
+def inbox(returns, tmp_path) -> Path:
+    """tmp_path/in: a copy of the three returns (the same bytes), the test's own to change."""
+    return shutil.copytree(returns, tmp_path / "in")
+
+
+@pytest.fixture(scope="module")
+def first_run(returns, tmp_path_factory, rb, districts) -> tuple[RunResult, Path]:
+    """One run over the three returns (`returns`), its feedback written by a worker process (workers=1): its
+    result and its output folder. Never changed: tests read it, or run over a copy (fixture `after_first_run`)."""
+    out = tmp_path_factory.mktemp("first-run") / "out"
+    return run_batch(returns, out, rb, districts, workers=1), out
+
+
+@pytest.fixture()
+def after_first_run(first_run, tmp_path) -> Path:
+    """tmp_path/out: a copy of first_run's output folder (links kept as links), the previous night of a test that
+    runs over it, changes it or breaks it."""
+    return shutil.copytree(first_run[1], tmp_path / "out", symlinks=True)
 
 
 def comments(path: Path) -> dict[tuple[str, str], str]:
@@ -73,10 +98,8 @@ def comments(path: Path) -> dict[tuple[str, str], str]:
     return {(ws.title, c.coordinate): c.comment.text for ws in wb for row in ws.iter_rows() for c in row if c.comment}
 
 
-def test_run_writes_a_feedback_per_return_with_comments_at_the_cells_findings_csv_names(tmp_path, inbox, rb,
-                                                                                      districts):
-    out = tmp_path / "out"
-    run_batch(inbox, out, rb, districts, workers=1)
+def test_run_writes_a_feedback_per_return_with_comments_at_the_cells_findings_csv_names(first_run):
+    _, out = first_run
     assert (out / FEEDBACK_DIR / FEEDBACK_CSV).read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads it as UTF-8
     rows = list(csv.DictReader(open(out / FEEDBACK_DIR / FEEDBACK_CSV, encoding="utf-8-sig")))
     assert tuple(rows[0]) == CSV_COLUMNS
@@ -120,9 +143,8 @@ def test_the_copy_keeps_every_sheet_and_cell_at_its_address(tmp_path, inbox, rb)
         assert ws.sheet_state == ("hidden" if s.hidden else "visible")
 
 
-def test_summary_sheet_scores_rank_median_and_links(tmp_path, inbox, rb, districts):
-    out = tmp_path / "out"
-    run = run_batch(inbox, out, rb, districts, workers=0)
+def test_summary_sheet_scores_rank_median_and_links(first_run):
+    run, out = first_run
     ws = openpyxl.load_workbook(out / FEEDBACK_DIR / "PhanHoi_CQDT_2020_Huyen_Kbang.xlsx")[SUMMARY_SHEET]
     cells = {c.coordinate: c.value for row in ws.iter_rows() for c in row if c.value is not None}
     kbang = next(d for d in run.districts if d.district == "Huyện Kbang")
@@ -232,11 +254,11 @@ def header_run(out: Path, name: str) -> str:
     return openpyxl.load_workbook(out / FEEDBACK_DIR / name)[SUMMARY_SHEET]["A3"].value.rsplit(": ", 1)[-1]
 
 
-def test_a_second_run_reuses_every_workbook_and_a_changed_return_gets_a_new_one(tmp_path, inbox, rb, districts):
+def test_a_second_run_reuses_every_workbook_and_a_changed_return_gets_a_new_one(first_run, after_first_run, inbox,
+                                                                                rb, districts):
     import hashlib
 
-    out = tmp_path / "out"
-    first = run_batch(inbox, out, rb, districts, workers=0)
+    first, out = first_run[0], after_first_run
     rows1, bytes1 = feedback_rows(out), workbook_bytes(out)
     assert set(rows1) == {KBANG_FB, IAPA_FB, BROKEN_FB}
     assert (first.feedback_written, first.feedback_reused) == (3, 0)
@@ -267,9 +289,8 @@ def test_a_second_run_reuses_every_workbook_and_a_changed_return_gets_a_new_one(
     assert "feedback workbooks: 1 written, 2 reused" in log
 
 
-def test_a_previous_workbook_changed_or_made_a_link_is_written_again(tmp_path, inbox, rb, districts):
-    out = tmp_path / "out"
-    run_batch(inbox, out, rb, districts, workers=0)
+def test_a_previous_workbook_changed_or_made_a_link_is_written_again(tmp_path, after_first_run, inbox, rb, districts):
+    out = after_first_run
     before = workbook_bytes(out)
     published = (out / FEEDBACK_DIR).resolve()
     tampered = bytearray(before[KBANG_FB])
@@ -289,9 +310,8 @@ def test_a_previous_workbook_changed_or_made_a_link_is_written_again(tmp_path, i
     assert openpyxl.load_workbook(out / FEEDBACK_DIR / KBANG_FB).sheetnames[0] == SUMMARY_SHEET
 
 
-def test_a_rank_change_writes_the_workbooks_whose_figures_changed(tmp_path, inbox, rb, districts):
-    out = tmp_path / "out"
-    run_batch(inbox, out, rb, districts, workers=0)
+def test_a_rank_change_writes_the_workbooks_whose_figures_changed(after_first_run, inbox, rb, districts):
+    out = after_first_run
     rows1, bytes1 = feedback_rows(out), workbook_bytes(out)
     write_template(rb, inbox, match_district("Chư Sê", districts), districts, filled=full_marks(rb),
                    file_name="chuse.xlsx")  # a new district, better than Kbang
@@ -321,10 +341,9 @@ def forge(out: Path, name: str, data: bytes) -> None:
 
 @pytest.mark.parametrize("previous", ["csv-missing", "csv-garbled", "csv-not-vouched", "columns-missing",
                                       "sha-not-recorded", "no-manifest", "manifest-garbled"])
-def test_a_previous_feedback_folder_not_as_written_means_every_workbook_is_written(tmp_path, inbox, rb, districts,
-                                                                                  previous):
-    out = tmp_path / "out"
-    run_batch(inbox, out, rb, districts, workers=0)
+def test_a_previous_feedback_folder_not_as_written_means_every_workbook_is_written(after_first_run, inbox, rb,
+                                                                                  districts, previous):
+    out = after_first_run
     table = out / FEEDBACK_DIR / FEEDBACK_CSV
     text = table.read_text(encoding="utf-8-sig")
     if previous == "csv-missing":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -18,9 +20,17 @@ from kbang_egov.reporting.feedback import SUMMARY_SHEET
 from kbang_egov.rules.districts import match_district
 
 
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, rb, districts) -> Path:
+    """kbang.xlsx, iapa.xlsx and hong.xlsx (write_returns), written once for the module. Never changed: a test
+    works on a copy (fixture `returns`)."""
+    return write_returns(tmp_path_factory.mktemp("written") / "gui", rb, districts, broken="hong.xlsx")
+
+
 @pytest.fixture()
-def returns(tmp_path, rb, districts):
-    return write_returns(tmp_path / "gui", rb, districts, broken="hong.xlsx")
+def returns(written, tmp_path) -> Path:
+    """tmp_path/gui: a copy of the three returns (the same bytes), the test's own to validate, rename or guard."""
+    return shutil.copytree(written, tmp_path / "gui")
 
 
 def _invoke(*args: str):
