@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +31,34 @@ A, B = "Huyện Mẫu 00001", "Huyện Mẫu 00002"
 def _rows(out: Path, sql: str, *args: object) -> list[tuple]:
     with sqlite3.connect(out / HISTORY_DB) as conn:
         return conn.execute(sql, args).fetchall()
+
+
+@pytest.fixture(scope="module")
+def samples_night(tmp_path_factory, rb, districts):
+    """(out, run): an output folder after one run over the bundled samples (no settings) and that run's
+    result. Never changed: a test that runs over it, changes or breaks it works on `after_samples_night`."""
+    out = tmp_path_factory.mktemp("samples-night") / "out"
+    return out, run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+
+
+@pytest.fixture()
+def after_samples_night(samples_night, tmp_path):
+    """(tmp_path/out, run): a copy of `samples_night`'s folder (links kept as links), the test's own to run
+    over, change or break, and the result of the run that wrote it (the previous night)."""
+    out, run = samples_night
+    return shutil.copytree(out, tmp_path / "out", symlinks=True), run
+
+
+@pytest.fixture(scope="module")
+def tonight(tmp_path_factory) -> Path:
+    """An inbox of three bundled samples (Ia Grai, Kbang, Pleiku) for the runs that follow a previous night: a
+    run's history rows, its kill, its publishing and its comparison do not depend on how many returns it reads.
+    Runs only read it."""
+    inbox = tmp_path_factory.mktemp("tonight") / "inbox"
+    inbox.mkdir()
+    for name in ("Huyen_Ia_Grai", "Huyen_Kbang", "Thanh_pho_Pleiku"):
+        shutil.copy2(bundled_samples_dir() / f"CQDT_2020_{name}.xlsx", inbox / f"CQDT_2020_{name}.xlsx")
+    return inbox
 
 
 @pytest.fixture(scope="module")
@@ -115,16 +144,16 @@ def _kill_at(monkeypatch, name: str, module: object = pipeline) -> None:
 
 
 @pytest.mark.parametrize("step", ["publish", "seal_run_folder", "keep_history"])
-def test_a_run_stopped_before_it_publishes_leaves_the_history_as_it_was(tmp_path, rb, districts, monkeypatch, step):
-    out = tmp_path / "out"
-    first = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+def test_a_run_stopped_before_it_publishes_leaves_the_history_as_it_was(after_samples_night, tonight, rb, districts,
+                                                                         monkeypatch, step):
+    out, first = after_samples_night
     before = {t: _rows(out, f"SELECT count(*) FROM {t}") for t in ("runs", "scores", "ranks", "findings")}
     with monkeypatch.context() as m:
         _kill_at(m, step)
         with pytest.raises(SystemExit):
-            run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+            run_batch(tonight, out, rb, districts, workers=0)
     assert [r.run_id for r in list_runs(out, first.run_id)] == [first.run_id]  # what readers see
-    again = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    again = run_batch(tonight, out, rb, districts, workers=0)
     assert again.comparison is not None and again.comparison.reference == first.run_id
     assert [r.run_id for r in list_runs(out)] == [first.run_id, again.run_id]
     after = {t: _rows(out, f"SELECT count(*) FROM {t} WHERE run_id = ?", first.run_id)
@@ -132,33 +161,33 @@ def test_a_run_stopped_before_it_publishes_leaves_the_history_as_it_was(tmp_path
     assert after == {t: before[t] for t in after}  # the killed run's rows are gone, the first run's intact
 
 
-def test_a_run_stopped_after_it_published_counts_as_published(tmp_path, rb, districts, monkeypatch):
+def test_a_run_stopped_after_it_published_counts_as_published(after_samples_night, tonight, rb, districts,
+                                                               monkeypatch):
     """Killed between the switch and marking its rows published: the outputs show it, so its rows count."""
-    out = tmp_path / "out"
-    run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    out, _ = after_samples_night
     with monkeypatch.context() as m:
         _kill_at(m, "mark_published", history)
         with pytest.raises(SystemExit):
-            run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+            run_batch(tonight, out, rb, districts, workers=0)
     shown = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["run_id"]
     assert list_runs(out, shown)[-1].run_id == shown
     assert _rows(out, "SELECT state FROM runs WHERE run_id = ?", shown) == [("pending",)]
-    again = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    again = run_batch(tonight, out, rb, districts, workers=0)
     assert again.comparison.reference == shown
     assert _rows(out, "SELECT state FROM runs ORDER BY seq") == [("published",)] * 3
 
 
-def test_a_published_run_whose_mark_fails_still_succeeds(tmp_path, rb, districts, monkeypatch):
+def test_a_published_run_whose_mark_fails_still_succeeds(tmp_path, tonight, rb, districts, monkeypatch):
     """The outputs are published when marking fails (a full disk): the run says so and the next one settles it."""
     def fail(*args, **kwargs):
         raise history.HistoryError("disk full")
     out = tmp_path / "out"
     with monkeypatch.context() as m:
         m.setattr(history, "mark_published", fail)
-        run = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+        run = run_batch(tonight, out, rb, districts, workers=0)
     assert any("disk full" in n for n in run.notices)
     assert [r.run_id for r in list_runs(out, run.run_id)] == [run.run_id]
-    run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+    run_batch(tonight, out, rb, districts, workers=0)
     assert _rows(out, "SELECT state FROM runs ORDER BY seq") == [("published",)] * 2
 
 
@@ -192,9 +221,8 @@ def test_baseline_from_a_published_table(tmp_path, rb, districts):
     assert got.totals == {"Huyện Kbang": 120.5, "Thành phố Pleiku": 150.0, "Thị xã An Khê": None}
 
 
-def test_baseline_from_our_own_ranking_csv_and_xlsx(tmp_path, rb, districts):
-    out = tmp_path / "out"
-    run = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+def test_baseline_from_our_own_ranking_csv_and_xlsx(samples_night, rb, districts):
+    out, run = samples_night
     want = {d.district: d.rank for d in run.districts}
     for name in ("ranking.csv", "ranking.xlsx"):
         got = load_baseline(out / name, districts, rb)
@@ -240,11 +268,10 @@ def test_a_baseline_that_cannot_be_used_is_a_clear_error(tmp_path, rb, districts
     assert done.exit_code == 2 and where in done.output
 
 
-def test_run_with_a_baseline_compares_with_it(tmp_path, rb, districts):
+def test_run_with_a_baseline_compares_with_it(tmp_path, after_samples_night, tonight):
     path = _published_table(tmp_path / "2019.xlsx")
-    out = tmp_path / "out"
-    run_batch(bundled_samples_dir(), out, rb, districts, workers=0)  # a previous run the baseline replaces
-    done = CliRunner().invoke(main, ["run", "--out", str(out), "--baseline", str(path), "--json"])
+    out, _ = after_samples_night  # a previous run the baseline replaces
+    done = CliRunner().invoke(main, ["run", str(tonight), "--out", str(out), "--baseline", str(path), "--json"])
     assert done.exit_code == 1, done.output
     summary = json.loads(done.output)
     assert summary["compared_with"] == {"source": "baseline", "reference": str(path)}
@@ -292,10 +319,10 @@ def test_overview_figures_against_the_run(tmp_path, rb, districts):
     assert facts["Nộp muộn"].startswith("Thành phố Pleiku")
 
 
-def test_overview_without_settings_says_what_it_does_not_know(tmp_path, rb, districts):
-    run = run_batch(bundled_samples_dir(), tmp_path / "out", rb, districts, workers=0)
+def test_overview_without_settings_says_what_it_does_not_know(samples_night):
+    out, run = samples_night
     assert overview(run).deadline is None and overview(run).late == ()
-    sheet = pd.read_excel(tmp_path / "out" / "ranking.xlsx", sheet_name="Tổng quan", header=None, engine="calamine")
+    sheet = pd.read_excel(out / "ranking.xlsx", sheet_name="Tổng quan", header=None, engine="calamine")
     facts = {row[0]: row[1] for row in sheet.itertuples(index=False) if isinstance(row[0], str)}
     assert "chưa đặt" in facts["Hạn nộp"] and "chưa đặt" in facts["Tỉnh"]
 
@@ -339,9 +366,8 @@ os.kill(os.getpid(), 9)  # killed mid-transaction: history.sqlite-journal stays 
 """
 
 
-def test_history_reads_what_was_committed_after_a_run_killed_while_it_wrote(tmp_path, rb, districts):
-    out = tmp_path / "out"
-    first = run_batch(bundled_samples_dir(), out, rb, districts, workers=0)
+def test_history_reads_what_was_committed_after_a_run_killed_while_it_wrote(after_samples_night):
+    out, first = after_samples_night
     subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(out / "history.sqlite")], check=False)
     assert (out / "history.sqlite-journal").exists()
     assert [r.run_id for r in list_runs(out)] == [first.run_id]  # not "attempt to write a readonly database"

@@ -58,12 +58,22 @@ def snapshot(out: Path) -> dict[str, str]:
     return seen
 
 
-@pytest.fixture
-def previous(tmp_path) -> tuple[Path, Path, dict[str, str]]:
-    """An inbox and an output folder holding the outputs of a run over it."""
-    inbox, out = _inbox(tmp_path / "inbox"), tmp_path / "out"
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory) -> tuple[Path, Path]:
+    """An inbox of three returns and an output folder holding the outputs of one run over it, run once per
+    module. Never changed: each test works on its own copy (fixture `previous`)."""
+    base = tmp_path_factory.mktemp("previous")
+    inbox, out = _inbox(base / "inbox"), base / "out"
     res = CliRunner().invoke(main, ["run", str(inbox), "--out", str(out)])
     assert res.exit_code == 1, res.output
+    return inbox, out
+
+
+@pytest.fixture
+def previous(one_run, tmp_path) -> tuple[Path, Path, dict[str, str]]:
+    """tmp_path/inbox and tmp_path/out: copies of `one_run`'s (links kept as links), the test's own to run
+    over, change or break, and the snapshot of that output folder before the test touches it."""
+    inbox, out = (shutil.copytree(src, tmp_path / src.name, symlinks=True) for src in one_run)
     return inbox, out, snapshot(out)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from kbang_egov.operations.runlock import LOCK_NAME, LockError, LockHeld, RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = sorted((ROOT / "kbang_egov" / "data" / "samples").glob("*.xlsx"))
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="flock and fork are tested on Linux")
 
 HOLD = "import sys, time; from kbang_egov.operations.runlock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); " \
@@ -113,12 +115,15 @@ def test_a_second_batch_run_exits_3_while_the_lock_is_held(holder):
 
 
 def test_a_run_after_a_killed_one_takes_the_lock_over_and_says_so(tmp_path):
-    out = tmp_path / "out"
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for sample in SAMPLES[:2]:  # a takeover does not depend on how many returns the run reads
+        shutil.copyfile(sample, inbox / sample.name)
     out.mkdir()
     dead = _dead_pid()
     _write_lock(out, dead)
     (out / ".tmp-abc123.xlsx").write_bytes(b"half a workbook")  # what a killed writer leaves
-    proc = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "batch.py", "run", str(inbox), "--out", str(out), "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     notices = json.loads(proc.stdout)["notices"]
