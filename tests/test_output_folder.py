@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,18 @@ def _inbox(folder: Path, n: int = 3) -> Path:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
+    """`batch.py run ARGS`, in this process (a refusal needs no process of its own: the exit code and the
+    message are the CLI's): its exit code and what it wrote to stderr. A Python exception that escaped the
+    CLI is put in stderr as a traceback, as the interpreter would print it."""
+    res = CliRunner().invoke(main, ["run", *args])
+    stderr = res.stderr
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(res.exception))
+    return subprocess.CompletedProcess(["run", *args], res.exit_code, res.stdout, stderr)
+
+
+def _run_process(*args: str) -> subprocess.CompletedProcess:
+    """`python batch.py run ARGS` as cron starts it."""
     return subprocess.run([sys.executable, "batch.py", "run", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
 
@@ -208,7 +221,7 @@ def test_the_inbox_as_output_folder_is_refused_and_nothing_is_written(tmp_path):
     shutil.copyfile(SAMPLES[5], inbox / "ranking.xlsx")  # a return that happens to carry an output's name
     before = hostile.sha256_tree(inbox)
     for out in (inbox, tmp_path / "inbox" / ".." / "inbox"):
-        done = _run(str(inbox), "--out", str(out))
+        done = _run_process(str(inbox), "--out", str(out))
         assert done.returncode == 2 and "--out" in done.stderr
         assert hostile.sha256_tree(inbox) == before  # not one byte changed, nothing added
 
@@ -288,6 +301,6 @@ def test_a_night_without_returns_exits_4_and_leaves_the_outputs_as_they_were(pre
 
 def test_an_empty_night_on_a_fresh_folder_writes_only_its_log(tmp_path):
     (tmp_path / "inbox").mkdir()
-    done = _run(str(tmp_path / "inbox"), "--out", str(tmp_path / "out"))
+    done = _run_process(str(tmp_path / "inbox"), "--out", str(tmp_path / "out"))
     assert done.returncode == 4 and "Traceback" not in done.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [LOCK_NAME, "logs"]
