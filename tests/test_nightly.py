@@ -18,6 +18,7 @@ import pytest
 import hostile
 from bench.procmem import measure
 from kbang_egov.operations.pipeline import bundled_samples_dir, process_file, read_files
+from kbang_egov.reporting.runlog import keep_history
 from kbang_egov.rules.districts import load_districts
 from kbang_egov.rules.results import REJECTED, SCORED
 
@@ -249,20 +250,31 @@ def test_a_read_only_ranking_does_not_stop_the_next_run(after_one_night):
     assert len(pd.read_excel(out / "ranking.xlsx", sheet_name="Xếp hạng", header=3, engine="calamine")) == 17
 
 
-def test_each_run_keeps_a_dated_copy_and_a_log(tmp_path):
-    out = tmp_path / "out"
-    for _ in range(2):
-        proc = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 1, proc.stderr
+def test_each_run_keeps_a_dated_copy_and_a_log(after_one_night):
+    out = after_one_night  # the shared night's copy and log, then one more real night
+    proc = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
     copies = sorted((out / "history").glob("ranking_*.xlsx"))
-    assert len(copies) == 2  # same-second reruns get their own name
+    assert len(copies) == 2
     assert len(pd.read_excel(copies[0], sheet_name="Xếp hạng", header=3, engine="calamine")) == 17
     logs = sorted((out / "logs").glob("run_*.log"))
-    assert logs
+    assert len(logs) == 2
     text = logs[-1].read_text(encoding="utf-8")
     assert "files read: 17; scored 17, rejected 0, superseded 0" in text
     assert "subtotal-consequence" in text and "timings (s): discover" in text
+
+
+def test_runs_in_the_same_second_keep_a_copy_each(tmp_path):
+    """Two runs that finish in the same second (the stamp has seconds) keep two copies, the second one's name
+    with -2."""
+    ranking = tmp_path / "ranking.xlsx"
+    for content in (b"first", b"second"):
+        ranking.write_bytes(content)
+        keep_history([ranking], tmp_path / "out", "2020-12-15_020000")
+    kept = tmp_path / "out" / "history"
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == {
+        "ranking_2020-12-15_020000.xlsx": b"first", "ranking_2020-12-15_020000-2.xlsx": b"second"}
 
 
 def _hang_on_corner(path, rel, *args, **kwargs):
