@@ -12,7 +12,7 @@ from kbang_egov.forms.template import LIVE_MARK, write_template
 from kbang_egov.rules.districts import load_districts, match_district
 from kbang_egov.rules.rulebook import NOT_APPLICABLE, load_rulebook
 from kbang_egov.rules.scoring import round_points, score_criterion
-from workbooks import calamine_rows, convert, example_inputs, fill_template, locate, to_input
+from workbooks import calamine_rows, convert_all, example_inputs, fill_template, locate, to_input
 
 pytestmark = pytest.mark.libreoffice
 
@@ -29,27 +29,36 @@ def templates(rb, tmp_path_factory) -> dict[str, Path]:
     return {"blank": write_template(rb, out, None, load_districts()), "kbang": write_template(rb, out, kbang)}
 
 
+@pytest.fixture(scope="module")
+def resaved(rb, templates, lo_profile, tmp_path_factory) -> dict[str, Path]:
+    """The blank and Kbang templates, and Kbang's filled with example_inputs, each opened and saved by
+    LibreOffice (which recalculates every formula), in one LibreOffice start."""
+    filled = fill_template(templates["kbang"], tmp_path_factory.mktemp("filled") / "filled.xlsx", rb,
+                           example_inputs(rb))
+    sources = {**templates, "filled": filled}
+    return dict(zip(sources, convert_all(list(sources.values()), "xlsx", tmp_path_factory.mktemp("lo"),
+                                         lo_profile), strict=True))
+
+
 @pytest.mark.parametrize("which", ["blank", "kbang"])
-def test_libreoffice_opens_template(rb, templates, lo_profile, tmp_path, which):
-    resaved = convert(templates[which], "xlsx", tmp_path / "lo", lo_profile)
-    rows = calamine_rows(resaved, CRITERIA_SHEET)
+def test_libreoffice_opens_template(rb, resaved, which):
+    path = resaved[which]
+    rows = calamine_rows(path, CRITERIA_SHEET)
     _, cols, codes = locate(rows)
     assert set(c.code for c in rb.criteria) <= set(codes)
     # Nothing entered yet: every criterion's live score is blank and every sum is 0.
     assert all(rows[codes[c.code]][cols["live_score"]] == "" for c in rb.scored_criteria)
     assert rows[codes["TONG"]][cols["live_score"]] == 0
-    meta = {r[0]: r[1] for r in calamine_rows(resaved, META_SHEET)}
+    meta = {r[0]: r[1] for r in calamine_rows(path, META_SHEET)}
     assert meta["rulebook_hash"] == rb.hash
     assert meta["district"] == ("Huyện Kbang" if which == "kbang" else "")
     if which == "kbang":
         assert rows[1][0].startswith("Đơn vị: Huyện Kbang")  # recalculated from the information sheet
 
 
-def test_live_scores_equal_python_scoring(rb, templates, lo_profile, tmp_path):
-    inputs = example_inputs(rb)
-    filled = fill_template(templates["kbang"], tmp_path / "CQDT_2020_Huyen_Kbang.xlsx", rb, inputs)
-    resaved = convert(filled, "xlsx", tmp_path / "lo", lo_profile)
-    rows = calamine_rows(resaved, CRITERIA_SHEET)
+def test_live_scores_equal_python_scoring(rb, resaved):
+    inputs = example_inputs(rb)  # what the filled template holds
+    rows = calamine_rows(resaved["filled"], CRITERIA_SHEET)
     _, cols, codes = locate(rows)
 
     expected_group: dict[str, float] = {}
