@@ -14,9 +14,11 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 import hostile
 from bench.procmem import measure
+from kbang_egov.cli import main
 from kbang_egov.operations.pipeline import bundled_samples_dir, process_file, read_files
 from kbang_egov.reporting.runlog import keep_history
 from kbang_egov.rules.districts import load_districts
@@ -226,9 +228,8 @@ def test_sigkill_mid_run_keeps_the_previous_ranking(after_one_night, moment):
     assert (out / "ranking.xlsx").read_bytes() == previous  # the new outputs were not published yet
     ranking = pd.read_excel(out / "ranking.xlsx", sheet_name="Xếp hạng", header=3, engine="calamine")
     assert len(ranking) == 17
-    rerun = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
-    assert rerun.returncode == 1, rerun.stderr
+    rerun = CliRunner().invoke(main, ["run", "--out", str(out), "--json"])  # the next night, in this process
+    assert rerun.exit_code == 1, rerun.output
     assert any("stale lock" in n for n in json.loads(rerun.stdout)["notices"])
 
 
@@ -239,10 +240,9 @@ def test_a_read_only_ranking_does_not_stop_the_next_run(after_one_night):
     out = after_one_night
     previous = (out / "ranking.xlsx").read_bytes()
     (out / "ranking.xlsx").chmod(0o444)
-    proc = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1, proc.stderr
-    summary = json.loads(proc.stdout)
+    done = CliRunner().invoke(main, ["run", "--out", str(out), "--json"])
+    assert done.exit_code == 1, done.output
+    summary = json.loads(done.stdout)
     assert summary["outputs"][0] == str(out / "ranking.xlsx") and summary["notices"] == []
     assert (out / "ranking.xlsx").read_bytes() != previous
     assert previous in {p.read_bytes() for p in (out / "runs").glob("*/ranking.xlsx")}
