@@ -20,7 +20,9 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from kbang_egov.cli import main
 from kbang_egov.operations.pipeline import bundled_samples_dir
 from kbang_egov.operations.runlock import LOCK_NAME
 from kbang_egov.reporting.history import list_runs
@@ -168,9 +170,8 @@ def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path, after_one_
         shutil.rmtree(inbox)
     assert (kills, terms) == (KILLS, TERMS), f"seed {seed}: too few runs were alive to be killed ({moments})"
     assert len(ids) > 1  # some runs did finish and replace the outputs: the assertions compared new files
-    done = subprocess.run([sys.executable, "batch.py", "run", "--out", str(out), "--json"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1, done.stderr
+    done = CliRunner().invoke(main, ["run", "--out", str(out), "--json"])  # the next night, in this process
+    assert done.exit_code == 1, done.output
     assert assert_one_run(out) == json.loads(done.stdout)["run_id"]
     assert_history_is(out, ids | {json.loads(done.stdout)["run_id"]})
     with sqlite3.connect(out / "history.sqlite") as db:  # the last run settled what killed runs left
