@@ -130,6 +130,9 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# The tests log in wrongly on purpose: no delay after a failure, and no penalty for the address after it
+# (anvil's auth penalty delayed the next test's good login by 4 s).
+auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
 mail_location = maildir:{maildir}
@@ -155,6 +158,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service stats {{
   inet_listener http {{
