@@ -57,26 +57,30 @@ MESSY: dict[str, list[tuple]] = {
 FORMS = len(next(iter(MESSY.values())))
 
 
-def _fill(rb, template: Path, out: Path, form: int) -> Path:
-    """The template with form `form` of every criterion typed in, raw (text stays text, numbers numbers)."""
+def _fill(rb, template: Path, folder: Path) -> list[Path]:
+    """The template with each form of every criterion typed in, raw (text stays text, numbers numbers), one
+    file per form: folder/formNN.xlsx. The template is opened once; each form writes every cell of MESSY
+    (None leaves it blank, as in the template)."""
     rows = calamine_rows(template, CRITERIA_SHEET)
     _, cols, codes = locate(rows)
     wb = openpyxl.load_workbook(template)
     ws = wb[CRITERIA_SHEET]
     for c in rb.scored_criteria:  # self-scores everywhere: a return, not a blank template sent back
         ws.cell(row=codes[c.code] + 1, column=cols["self_score"] + 1, value=0)
-    for code, forms in MESSY.items():
-        for name, v in zip(("value", "numerator", "denominator", "evidence"), forms[form], strict=True):
-            if v is not None:
-                ws.cell(row=codes[code] + 1, column=cols[name] + 1, value=v)
-    wb.save(out)
-    return out
+    filled = []
+    for form in range(FORMS):
+        for code, forms in MESSY.items():
+            for name, v in zip(("value", "numerator", "denominator", "evidence"), forms[form], strict=True):
+                ws.cell(row=codes[code] + 1, column=cols[name] + 1).value = v
+        filled.append(folder / f"form{form:02d}.xlsx")
+        wb.save(filled[-1])
+    return filled
 
 
 def test_the_live_score_is_the_batch_points_or_the_marker_on_every_messy_form(rb, districts, tmp_path, lo_profile):
     assert all(len(v) == FORMS for v in MESSY.values())
     template = write_template(rb, tmp_path / "tpl", match_district("Kbang", districts), districts)
-    filled = [_fill(rb, template, tmp_path / f"form{i:02d}.xlsx", i) for i in range(FORMS)]
+    filled = _fill(rb, template, tmp_path)
     recalculated = convert_all(filled, "xlsx", tmp_path / "lo", lo_profile)
     marked, agreed = 0, 0
     for i, (path, lo_path) in enumerate(zip(filled, recalculated, strict=True)):
