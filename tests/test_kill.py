@@ -132,7 +132,7 @@ def _moment(rng: random.Random, proc: subprocess.Popen, out: Path, longest: floa
 
 def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path, after_one_night):
     """At least 20 SIGKILLs of the real batch (the parent only, as the OOM killer or `kill -9 PID` does) at
-    random moments, each over another random inbox of 2 to 8 returns, so every run's outputs differ. The
+    random moments, each over another random inbox of 1 to 5 returns, so every run's outputs differ. The
     first run is left to finish: it is the yardstick for the random moments."""
     seed = int(os.environ.get("KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
@@ -144,7 +144,7 @@ def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path, after_one_
             break
         inbox = tmp_path / f"in{i}"
         inbox.mkdir()
-        for sample in rng.sample(SAMPLES, rng.randint(2, 8)):
+        for sample in rng.sample(SAMPLES, rng.randint(1, 5)):
             shutil.copyfile(sample, inbox / sample.name)
         t0 = time.monotonic()
         proc = _start(inbox, out)
