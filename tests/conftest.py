@@ -30,9 +30,9 @@ def pytest_configure(config: pytest.Config) -> None:
     machine, CI) Python keeps no bytecode cache, and each of the dozens of interpreters the suite starts (xdist
     workers, every `python batch.py` a test starts) would compile every module again. Reading a cache is
     not affected by the variable; compileall writes it as pip does at install time."""
-    if not hasattr(config, "workerinput"):  # the controller, once
-        compileall.compile_dir(ROOT / "kbang_egov", quiet=1)
-        compileall.compile_dir(ROOT / "tests", maxlevels=0, quiet=1)
+    if not hasattr(config, "workerinput"):  # the controller, once; a tree it may not write in stays as it is
+        compileall.compile_dir(ROOT / "kbang_egov", quiet=2)
+        compileall.compile_dir(ROOT / "tests", maxlevels=0, quiet=2)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
