@@ -47,8 +47,8 @@ _PUBLIC = {
     "content_key": "operations.feedback_pass", "reuse_previous": "operations.feedback_pass",
     # mail
     "Contacts": "mail.contacts", "ContactsError": "mail.contacts", "load_contacts": "mail.contacts",
-    "send_templates": "mail.outgoing", "send_feedback": "mail.outgoing", "Outgoing": "mail.outgoing",
-    "SendError": "mail.outgoing",
+    "send_templates": "mail.outgoing", "send_feedback": "mail.outgoing", "Outgoing": "mail.smtp",
+    "SendError": "mail.smtp",
     "collect_returns": "mail.collect", "maildir_messages": "mail.collect", "imap_messages": "mail.collect",
     "CollectError": "mail.collect", "Ledger": "mail.ledger",
 }

@@ -454,7 +454,8 @@ def _echo_sent(done: list, what: str) -> None:
 def _run_sending(obj: dict, out_dir: str, dry_run: bool, outbox: str | None, smtp: tuple, send) -> list:  # noqa: ANN001
     from .mail.ledger import Ledger
     from .mail.messages import MessageError
-    from .mail.outgoing import Outgoing, SendError, SendingInputError
+    from .mail.outgoing import SendingInputError
+    from .mail.smtp import Outgoing, SendError
     from .operations.runlock import LockError, LockHeld, RunLock
 
     if outbox and not dry_run:
