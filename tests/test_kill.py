@@ -4,6 +4,7 @@ left waiting. SIGTERM (systemd's stop) leaves no process behind either."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -31,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(bundled_samples_dir().glob("*.xlsx"))
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, sessions and /proc are Linux's")
 
-KILLS = 20  # SIGKILLs of a live run at random moments (runs that finish first come on top)
-TERMS = 3  # SIGTERMs
+FOLDERS = 2  # output folders whose nights are killed side by side (each its own sequence of runs)
+KILLS = 10  # SIGKILLs of a live run at random moments, in each folder (runs that finish first come on top)
+TERMS = 2  # SIGTERMs, in each folder
 
 
 def _session(sid: int) -> list[int]:
@@ -130,20 +132,19 @@ def _moment(rng: random.Random, proc: subprocess.Popen, out: Path, longest: floa
     return what
 
 
-def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path, after_one_night):
-    """At least 20 SIGKILLs of the real batch (the parent only, as the OOM killer or `kill -9 PID` does) at
-    random moments, each over another random inbox of 1 to 5 returns, so every run's outputs differ. The
-    first run is left to finish: it is the yardstick for the random moments."""
-    seed = int(os.environ.get("KILL_SEED", random.randrange(1 << 30)))
+def _kill_nights(out: Path, work: Path, seed: int) -> set[str]:
+    """Runs into `out`, one at a time, each over another random inbox of 1 to 5 returns (so every run's
+    outputs differ), each but the first killed at a random moment, until KILLS SIGKILLs and then TERMS
+    SIGTERMs have hit a live run. The first run is left to finish: it is the yardstick for the random
+    moments. After every run the outputs in `out` are one run's; returns the ids of the runs published."""
     rng = random.Random(seed)
-    out = after_one_night
     ids = {assert_one_run(out)}
     kills, terms, moments, longest = 0, 0, [], 0.0
     for i in range(2 * (KILLS + TERMS) + 1):
         if terms == TERMS:
             break
-        inbox = tmp_path / f"in{i}"
-        inbox.mkdir()
+        inbox = work / f"in{i}"
+        inbox.mkdir(parents=True)
         for sample in rng.sample(SAMPLES, rng.randint(1, 5)):
             shutil.copyfile(sample, inbox / sample.name)
         t0 = time.monotonic()
@@ -170,14 +171,27 @@ def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path, after_one_
         shutil.rmtree(inbox)
     assert (kills, terms) == (KILLS, TERMS), f"seed {seed}: too few runs were alive to be killed ({moments})"
     assert len(ids) > 1  # some runs did finish and replace the outputs: the assertions compared new files
-    done = CliRunner().invoke(main, ["run", "--out", str(out), "--json"])  # the next night, in this process
-    assert done.exit_code == 1, done.output
-    assert assert_one_run(out) == json.loads(done.stdout)["run_id"]
-    assert_history_is(out, ids | {json.loads(done.stdout)["run_id"]})
-    with sqlite3.connect(out / "history.sqlite") as db:  # the last run settled what killed runs left
-        assert db.execute("SELECT count(*) FROM runs WHERE state != 'published'").fetchone()[0] == 0
-    assert len(list((out / "runs").iterdir())) == 2  # the current run and the one before; no leftovers
-    assert not list(out.glob(".tmp-*"))
+    return ids
+
+
+def test_random_kills_never_mix_two_runs_nor_leave_a_worker(tmp_path, one_night):
+    """At least 20 SIGKILLs of the real batch (the parent only, as the OOM killer or `kill -9 PID` does) at
+    random moments, and 4 SIGTERMs: the nights of two output folders, each a copy of one published night,
+    are killed side by side (a thread each), so the machine works while one waits for its moment."""
+    seed = int(os.environ.get("KILL_SEED", random.randrange(1 << 30)))
+    outs = [shutil.copytree(one_night, tmp_path / f"out{k}", symlinks=True) for k in range(FOLDERS)]
+    with concurrent.futures.ThreadPoolExecutor(FOLDERS) as pool:
+        nights = [pool.submit(_kill_nights, out, tmp_path / f"work{k}", seed + k) for k, out in enumerate(outs)]
+        published = [night.result() for night in nights]
+    for out, ids in zip(outs, published, strict=True):
+        done = CliRunner().invoke(main, ["run", "--out", str(out), "--json"])  # the next night, in this process
+        assert done.exit_code == 1, done.output
+        assert assert_one_run(out) == json.loads(done.stdout)["run_id"]
+        assert_history_is(out, ids | {json.loads(done.stdout)["run_id"]})
+        with sqlite3.connect(out / "history.sqlite") as db:  # the last run settled what killed runs left
+            assert db.execute("SELECT count(*) FROM runs WHERE state != 'published'").fetchone()[0] == 0
+        assert len(list((out / "runs").iterdir())) == 2  # the current run and the one before; no leftovers
+        assert not list(out.glob(".tmp-*"))
 
 
 HOLDING_THE_GIL = textwrap.dedent("""
