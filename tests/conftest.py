@@ -27,18 +27,22 @@ LONGEST_FIRST = ("test_kill.py", "test_nightly.py", "test_libreoffice_live.py", 
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the package once, before the test processes start: where PYTHONDONTWRITEBYTECODE is set (this
-    machine, CI) Python keeps no bytecode cache, and each of the dozens of interpreters the suite starts (xdist
-    workers, every `python batch.py` a test starts) would compile every module again. Reading a cache is
-    not affected by the variable; compileall writes it as pip does at install time."""
+    """Compile the package (and the tests' helper modules) once, before the test processes start: where
+    PYTHONDONTWRITEBYTECODE is set (it is on the machine CI runs on) Python keeps no bytecode cache, and each
+    of the dozens of interpreters the suite starts (xdist workers, every `python batch.py` a test starts)
+    would compile every module again. Reading a cache is not affected by the variable; compileall writes it
+    as pip does at install time. (pytest compiles the test modules themselves, for its assertions.)"""
     if not hasattr(config, "workerinput"):  # the controller, once; a tree it may not write in stays as it is
         compileall.compile_dir(ROOT / "kbang_egov", quiet=2)
         compileall.compile_dir(ROOT / "tests", maxlevels=0, quiet=2)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: one worker more than the CPUs this process may use. Many tests wait on real processes (the
-    batch runs the kill loop stops, LibreOffice, Dovecot); the extra worker keeps the CPUs busy meanwhile."""
+    """`-n auto`: one worker more than the CPUs this process may use (PYTEST_XDIST_AUTO_NUM_WORKERS, xdist's
+    own setting, still decides when set). Many tests wait on real processes (the batch runs the kill loop
+    stops, LibreOffice, Dovecot); the extra worker keeps the CPUs busy meanwhile."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return cpus + 1
 

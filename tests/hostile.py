@@ -5,7 +5,7 @@ returns its path; ``base`` is a good filled submission (.xlsx). Nothing binary i
 made here, each in well under three seconds and with little memory, so tests can build them in tmp_path.
 
 Most builders change one thing in a copy of ``base`` and keep everything else byte for byte, so a failure
-points at that one thing. Two are never in ``build_corpus``: the zip bombs (``BOMBS``, a second each and a
+points at that one thing. Two are never in ``build_corpus``: the zip bombs (``BOMBS``, two seconds each and a
 gigabyte for whoever inflates them) and ``corner_cell``, which makes python-calamine abort the process.
 """
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from kbang_egov.forms.template import Filled, write_template
+from kbang_egov.operations import feedback_pass
 from kbang_egov.operations.feedback_pass import CSV_COLUMNS, FEEDBACK_CSV, FEEDBACK_DIR
 from kbang_egov.operations.pipeline import process_file, run_batch
 from kbang_egov.reading.reader import read_sheets
@@ -382,3 +383,18 @@ def test_without_links_the_feedback_moved_into_the_folder_is_reused_too(tmp_path
     second = run_batch(inbox, out, rb, districts, workers=0)
     assert (second.feedback_written, second.feedback_reused) == (0, 3)
     assert workbook_bytes(out) == before and header_run(out, KBANG_FB) == first.run_id
+
+
+@pytest.mark.parametrize("error", [MemoryError, ValueError])
+def test_a_memory_error_while_writing_feedback_goes_up_to_the_worker(monkeypatch, error):
+    """Any other exception is that workbook's reason and the worker goes on; a MemoryError goes up, so that
+    the worker reports it and is replaced (tests/test_isolation.py)."""
+    def fail(job):  # noqa: ANN001, ANN202
+        raise error("no room")
+
+    monkeypatch.setattr(feedback_pass, "write_job", fail)
+    if error is MemoryError:
+        with pytest.raises(MemoryError):
+            feedback_pass.feedback_task(None)
+    else:
+        assert feedback_pass.feedback_task(None) == "ValueError: no room"

@@ -47,7 +47,9 @@ def _pid_or_out_of_memory(x: int) -> int:
 
 
 def test_a_worker_that_ran_out_of_memory_is_replaced_and_the_items_behind_it_complete():
-    got = dict(run_isolated(_pid_or_out_of_memory, [0, 1, 2, 3], workers=1, memory_limit=2 * 2**30))
+    answers = list(run_isolated(_pid_or_out_of_memory, [0, 1, 2, 3], workers=1, memory_limit=2 * 2**30))
+    assert [i for i, _ in answers] == [0, 1, 2, 3]  # each item answered once, in order
+    got = dict(answers)
     assert got[1].kind == ERROR and got[1].detail.startswith("MemoryError") and got[1].ended
     assert got[0] != got[2] == got[3]  # item 2, queued behind the failure, went to the new worker
     assert all(isinstance(got[i], int) for i in (0, 2, 3))

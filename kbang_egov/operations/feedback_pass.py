@@ -338,9 +338,12 @@ def write_feedbacks(jobs: Sequence[FeedbackJob], rows: list[dict], folder: Path,
 
 
 def feedback_task(job: FeedbackJob) -> str:
-    """write_job, an exception turned into its reason (the worker goes on with the next job)."""
+    """write_job, an exception turned into its reason (the worker goes on with the next job). A MemoryError
+    goes up to the worker, which reports it and is replaced (isolation.py)."""
     try:
         return write_job(job)
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - one feedback must not stop the others
         return f"{type(exc).__name__}: {_first_line(str(exc))}"
 
