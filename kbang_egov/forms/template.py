@@ -8,6 +8,7 @@ template and its rulebook version. Sheets are protected; only input cells are un
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -18,7 +19,15 @@ from .. import __version__
 from ..operations.atomic import write_atomically
 from ..rules.districts import District
 from ..rules.rulebook import NOT_APPLICABLE, Criterion, Rulebook, Tier, format_points
-from ..rules.scoring import OK, CriterionInput, is_not_applicable, round_points, score_criterion
+from ..rules.scoring import (
+    OK,
+    PROVEN,
+    CriterionInput,
+    is_not_applicable,
+    not_applicable_proof,
+    round_points,
+    score_criterion,
+)
 from ..text import ascii_slug
 from .layout import (
     COLUMNS,
@@ -481,7 +490,7 @@ def _live_value(c: Criterion, typed: dict[str, object], evidence: object = None)
     cells = (value, num, den, evidence) if c.kind == "ratio" else (value,)
     if all(x is None or (isinstance(x, str) and not x.strip()) for x in cells):
         return ""
-    if is_not_applicable(value) and c.not_applicable and _proves_not_applicable(num, den):
+    if is_not_applicable(value) and c.not_applicable and _proves_not_applicable(c, num, den):
         return NOT_APPLICABLE
     if c.kind == "ratio":
         if not (_is_number(num) and _is_number(den)):
@@ -497,11 +506,15 @@ def _live_value(c: Criterion, typed: dict[str, object], evidence: object = None)
     return score.points if score.status == OK else LIVE_MARK
 
 
-def _proves_not_applicable(num: object, den: object) -> bool:
-    """The live formula's test of scoring.not_applicable_proof on what the cells hold: a denominator that is the
-    number 0, the numerator blank or the number 0 (a figure typed as text is not read by the formula)."""
-    blank = num is None or (isinstance(num, str) and not num.strip())
-    return _is_number(den) and den == 0 and (blank or (_is_number(num) and num == 0))
+def _proves_not_applicable(c: Criterion, num: object, den: object) -> bool:
+    """scoring.not_applicable_proof on the cells as the live formula sees them: a number is read, a blank is
+    none, a figure typed as text is read by no formula (so it proves nothing: NaN)."""
+    def seen(x: object) -> float | None:
+        if x is None or (isinstance(x, str) and not x.strip()):
+            return None
+        return float(x) if _is_number(x) else math.nan
+
+    return not_applicable_proof(c, CriterionInput(numerator=seen(num), denominator=seen(den))) == PROVEN
 
 
 def _cached_sum(values: list[object], filled: Filled | None) -> object:

@@ -99,10 +99,8 @@ def not_applicable_proof(criterion: Criterion, given: CriterionInput) -> str:
     in the year") with a numerator of 0 or none. No other kind has a figure that can show its absence, and the
     rulebook accepts "Không áp dụng" on ratios only."""
     num, den = given.numerator, given.denominator
-    if criterion.kind != "ratio" or (den is None and num is None):
-        return UNPROVEN
-    if den is None:
-        return UNPROVEN  # a count with no denominator: write the denominator (0 if nothing arose)
+    if criterion.kind != "ratio" or den is None:
+        return UNPROVEN  # nothing written, or a count with no denominator: write the denominator (0 if none)
     if den == 0 and (num is None or num == 0):
         return PROVEN
     return CONTRADICTED
