@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import compileall
 import copy
-import os
 import shutil
 import subprocess
 import sys
@@ -35,16 +34,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller, once; a tree it may not write in stays as it is
         compileall.compile_dir(ROOT / "kbang_egov", quiet=2)
         compileall.compile_dir(ROOT / "tests", maxlevels=0, quiet=2)
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: one worker more than the CPUs this process may use (PYTEST_XDIST_AUTO_NUM_WORKERS, xdist's
-    own setting, still decides when set). Many tests wait on real processes (the batch runs the kill loop
-    stops, LibreOffice, Dovecot); the extra worker keeps the CPUs busy meanwhile."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cpus + 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
